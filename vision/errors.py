@@ -1,0 +1,13 @@
+"""Errors of the vision package: one root, small named classes."""
+
+
+class VisionError(Exception):
+    """Root of every error raised by the vision package."""
+
+
+class BadImageError(VisionError, ValueError):
+    """An image that is empty, corrupt or not a BGR picture."""
+
+
+class ModelError(VisionError, RuntimeError):
+    """A shipped model is missing or cannot be loaded."""

@@ -1,0 +1,89 @@
+"""Pure plate geometry shared by the reader and the training scripts: quads, rectification, CTC decoding."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+REC_W, REC_H = 128, 32
+# Double-row plates (440x220 mm): the top row holds province and letter, the bottom row five characters.
+# The rows are cut apart and laid side by side, so one single-row recogniser reads both layouts.
+TOP_ROWS, TOP_COLS, BOTTOM_ROWS = (0.02, 0.38), (0.16, 0.84), (0.32, 1.0)
+TOP_W = 36
+DOUBLE_ROW_ASPECT = 2.4  # single-row plates are 3.1-3.4 wide per unit of height, double-row 2.0
+
+
+def order_quad(pts: np.ndarray) -> np.ndarray:
+    """Four points ordered top-left, top-right, bottom-right, bottom-left."""
+    pts = np.asarray(pts, np.float32).reshape(4, 2)
+    c = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])
+    pts = pts[np.argsort(ang)]  # clockwise from about -180 degrees: tl, tr, br, bl in image coordinates
+    start = int(np.argmin(pts.sum(axis=1)))
+    return np.roll(pts, -start, axis=0)
+
+
+def quad_size(quad: np.ndarray) -> tuple[float, float]:
+    """Mean width and height of an ordered quad."""
+    q = np.asarray(quad, np.float32)
+    w = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
+    h = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
+    return float(w), float(h)
+
+
+def warp_quad(image: np.ndarray, quad: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The quad's content warped into a w x h image, area-averaged when the quad is larger."""
+    qw, qh = quad_size(quad)
+    ww, wh = max(w, min(int(qw), 4 * w)), max(h, min(int(qh), 4 * h))
+    dst = np.float32([[0, 0], [ww, 0], [ww, wh], [0, wh]])
+    m = cv2.getPerspectiveTransform(np.asarray(quad, np.float32), dst)
+    out = cv2.warpPerspective(image, m, (ww, wh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if (ww, wh) != (w, h):
+        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def join_rows(plate: np.ndarray) -> np.ndarray:
+    """A rectified double-row plate (any size) as one REC_W x REC_H row: top row left, bottom row right."""
+    h, w = plate.shape[:2]
+    top = plate[int(h * TOP_ROWS[0]): int(h * TOP_ROWS[1]), int(w * TOP_COLS[0]): int(w * TOP_COLS[1])]
+    bottom = plate[int(h * BOTTOM_ROWS[0]): int(h * BOTTOM_ROWS[1])]
+    top = cv2.resize(top, (TOP_W, REC_H), interpolation=cv2.INTER_AREA)
+    bottom = cv2.resize(bottom, (REC_W - TOP_W, REC_H), interpolation=cv2.INTER_AREA)
+    return np.hstack([top, bottom])
+
+
+def rectify(image: np.ndarray, quad: np.ndarray, double_row: bool) -> np.ndarray:
+    """The recogniser's input (REC_H x REC_W x 3, BGR uint8) for one plate quad."""
+    if double_row:
+        return join_rows(warp_quad(image, quad, REC_W, REC_W // 2))
+    return warp_quad(image, quad, REC_W, REC_H)
+
+
+def expand_quad(quad: np.ndarray, fx: float, fy: float) -> np.ndarray:
+    """An ordered quad grown by fx of its width on each side and fy of its height on each side."""
+    q = np.asarray(quad, np.float32)
+    c = q.mean(axis=0)
+    u = ((q[1] - q[0]) + (q[2] - q[3])) / 2  # along the plate
+    v = ((q[3] - q[0]) + (q[2] - q[1])) / 2  # across the plate
+    signs = np.float32([[-1, -1], [1, -1], [1, 1], [-1, 1]])
+    return c + (q - c) + signs[:, :1] * u * fx + signs[:, 1:] * v * fy
+
+
+def ctc_greedy(probs: np.ndarray, chars: str) -> tuple[str, float]:
+    """Best path through CTC probabilities (T x (1 + len(chars)), blank first): text and its confidence.
+
+    The confidence is the lowest per-character probability: one doubtful character makes a doubtful read.
+    """
+    best = probs.argmax(axis=1)
+    text: list[str] = []
+    run_probs: list[float] = []
+    prev = 0
+    for t, k in enumerate(best):
+        if k != 0 and k == prev:
+            run_probs[-1] = max(run_probs[-1], float(probs[t, k]))
+        elif k != 0:
+            text.append(chars[k - 1])
+            run_probs.append(float(probs[t, k]))
+        prev = k
+    return "".join(text), (min(run_probs) if run_probs else 0.0)
