@@ -5,11 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-REC_W, REC_H = 128, 32
+REC_W, REC_H = 96, 24
 # Double-row plates (440x220 mm): the top row holds province and letter, the bottom row five characters.
 # The rows are cut apart and laid side by side, so one single-row recogniser reads both layouts.
 TOP_ROWS, TOP_COLS, BOTTOM_ROWS = (0.02, 0.38), (0.16, 0.84), (0.32, 1.0)
-TOP_W = 36
+TOP_W = 27
 DOUBLE_ROW_ASPECT = 2.4  # single-row plates are 3.1-3.4 wide per unit of height, double-row 2.0
 
 

@@ -1,0 +1,142 @@
+"""Plate recognition benchmark on the real photos in ../shared/datasets/plates, beside rapidocr.
+
+    python tests/bench/plates.py [--no-baseline]
+
+Prints, for our reader and for rapidocr in the same run: the share of labelled plates read exactly, by
+colour, on the scene photos and on the crops (all crops, and the 'holdout' half that recogniser training
+never saw: odd-numbered lprnet crops and the HyperLPR crops), then median and p95 milliseconds per image
+on one core (cv2.setNumThreads(1), onnxruntime one thread), also on the scenes padded to 1280x720.
+Skips (exit 0) when ../shared is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "datasets" / "plates"
+
+
+def load_labels() -> list[dict]:
+    with open(DATA / "labels.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        r["color"] = r["plate_color"].split(" ")[0] or "unlabelled"
+        name = Path(r["filename"]).stem
+        r["holdout"] = not (name.startswith("lprnet_") and int(name.split("_")[1]) % 2 == 0)
+    return rows
+
+
+def pad_1280x720(img: np.ndarray) -> np.ndarray:
+    """The photo scaled to fit 1280x720 and padded: the camera frame size the time budget is set for."""
+    h, w = img.shape[:2]
+    s = min(1280 / w, 720 / h)
+    small = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    out = np.zeros((720, 1280, 3), np.uint8)
+    out[: small.shape[0], : small.shape[1]] = small
+    return out
+
+
+def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[[np.ndarray], list[str]],
+        rows: list[dict]) -> None:
+    scenes = [r for r in rows if r["image_type"] == "scene"]
+    crops = [r for r in rows if r["image_type"] == "crop"]
+    per_colour: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    times, times720 = [], []
+    for r in scenes:
+        img = cv2.imread(str(DATA / r["filename"]))
+        t0 = time.perf_counter()
+        texts = read(img)
+        times.append((time.perf_counter() - t0) * 1000)
+        framed = pad_1280x720(img)
+        t0 = time.perf_counter()
+        texts720 = read(framed)
+        times720.append((time.perf_counter() - t0) * 1000)
+        hit = r["plate_text"] in texts
+        for key in (r["color"], "all") + (() if r["plate_text"].startswith("皖") else ("not-皖",)):
+            per_colour[key][0] += hit
+            per_colour[key][1] += 1
+        per_colour["all@1280x720"][0] += r["plate_text"] in texts720
+        per_colour["all@1280x720"][1] += 1
+        if not hit:
+            print(f"  {name} miss {r['filename']}: want {r['plate_text']} got {texts}")
+    crop_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    crop_times = []
+    for r in crops:
+        img = cv2.imread(str(DATA / r["filename"]))
+        t0 = time.perf_counter()
+        texts = crop_read(img)
+        crop_times.append((time.perf_counter() - t0) * 1000)
+        hit = r["plate_text"] in texts
+        keys = [r["color"], "all"] + (["holdout"] if r["holdout"] else [])
+        keys += [] if r["plate_text"].startswith("皖") else ["not-皖"]
+        for key in keys:
+            crop_stats[key][0] += hit
+            crop_stats[key][1] += 1
+    print(f"\n== {name}")
+    for title, stats in (("scenes", per_colour), ("crops", crop_stats)):
+        line = ", ".join(f"{k} {v[0]}/{v[1]} = {100 * v[0] / v[1]:.1f} %" for k, v in sorted(stats.items()))
+        print(f"{title}: {line}")
+    for title, ts in (("scene photo (native size)", times), ("scene padded to 1280x720", times720),
+                      ("crop", crop_times)):
+        print(f"ms per {title}: median {statistics.median(ts):.1f}, p95 {np.percentile(ts, 95):.1f}")
+
+
+def ours() -> tuple[Callable, Callable]:
+    sys.path.insert(0, str(ROOT))
+    from vision.plates import PlateReader
+
+    reader = PlateReader()
+
+    def crop_read(img: np.ndarray) -> list[str]:
+        r = reader.read_plate(img)
+        return [r.text] if r else []
+
+    return (lambda img: [p.text for p in reader.read(img)]), crop_read
+
+
+def rapidocr() -> tuple[Callable, Callable] | None:
+    try:
+        from rapidocr import RapidOCR
+    except ImportError:
+        print("rapidocr not installed (pip install -e '.[bench]'): no baseline")
+        return None
+    engine = RapidOCR(params={"EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                              "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+
+    def texts(img: np.ndarray) -> list[str]:
+        result = engine(img)
+        found = [re.sub(r"[^0-9A-Z\u4e00-\u9fff]", "", t.upper()) for t in (result.txts or ())]
+        # a plate may come as one text or split in two (province+letter, the rest)
+        return found + ["".join(found[i: i + 2]) for i in range(len(found) - 1)]
+
+    return texts, texts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-baseline", action="store_true")
+    args = ap.parse_args()
+    if not (DATA / "labels.csv").exists():
+        print(f"SKIP: no real plate photos at {DATA}")
+        return
+    cv2.setNumThreads(1)
+    rows = load_labels()
+    run("ours (vision.plates)", *ours(), rows)
+    if not args.no_baseline and (base := rapidocr()):
+        run("rapidocr (baseline)", *base, rows)
+
+
+if __name__ == "__main__":
+    main()

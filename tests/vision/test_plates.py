@@ -1,0 +1,117 @@
+"""Plate recognition on a handful of real photos (tests/fixtures/plates, CCPD MIT / LPRNet_Pytorch Apache-2.0)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vision.errors import BadImageError, VisionError
+from vision.plate_cli import read_files
+from vision.plate_geometry import ctc_greedy, order_quad
+from vision.plates import PLATE_PATTERN, PlateRead, PlateReader
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
+
+
+def _labels() -> list[dict]:
+    with open(FIXTURES / "labels.csv", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+SCENES = [r for r in _labels() if r["image_type"] == "scene"]
+CROPS = [r for r in _labels() if r["image_type"] == "crop"]
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return PlateReader()
+
+
+def _imread(name: str) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(FIXTURES / name))
+    assert img is not None, name
+    return img
+
+
+@pytest.mark.parametrize("row", SCENES, ids=[r["filename"] for r in SCENES])
+def test_reads_real_scene(reader: PlateReader, row: dict) -> None:
+    reads = reader.read(_imread(row["filename"]))
+    assert row["plate_text"] in [r.text for r in reads]
+    hit = next(r for r in reads if r.text == row["plate_text"])
+    assert hit.color == row["plate_color"]
+    assert 0.0 < hit.confidence <= 1.0
+    x1, y1, x2, y2 = (int(v) for v in row["bbox_x1y1x2y2"].split(","))
+    x, y, w, h = hit.box
+    ix = max(0, min(x + w, x2) - max(x, x1)) * max(0, min(y + h, y2) - max(y, y1))
+    assert ix / ((x2 - x1) * (y2 - y1)) > 0.6  # the box is on the labelled plate
+
+
+@pytest.mark.parametrize("row", CROPS, ids=[r["filename"] for r in CROPS])
+def test_reads_real_crop(reader: PlateReader, row: dict) -> None:
+    read = reader.read_plate(_imread(row["filename"]))
+    assert read is not None and read.text == row["plate_text"]
+
+
+def test_reads_are_sorted_and_typed(reader: PlateReader) -> None:
+    reads = reader.read(_imread(SCENES[0]["filename"]))
+    assert reads and all(isinstance(r, PlateRead) for r in reads)
+    assert [r.confidence for r in reads] == sorted((r.confidence for r in reads), reverse=True)
+    assert all(r.color in ("blue", "yellow", "green", "white", "black") for r in reads)
+
+
+def test_plain_background_has_no_plate(reader: PlateReader) -> None:
+    assert reader.read(np.full((720, 1280, 3), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 3), np.uint8), np.zeros((64, 64, 3), np.float32),
+     np.zeros((64, 64, 5), np.uint8), None, b"\xff\xd8 not a frame"],
+    ids=["empty", "tiny", "float", "five-channels", "none", "bytes"],
+)
+def test_corrupt_frame_is_a_clear_error(reader: PlateReader, bad: object) -> None:
+    with pytest.raises(BadImageError) as e:
+        reader.read(bad)  # type: ignore[arg-type]
+    assert isinstance(e.value, VisionError) and str(e.value)
+
+
+def test_read_files_contract(reader: PlateReader, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    good = str(FIXTURES / SCENES[0]["filename"])
+    out = list(read_files([good, str(broken)], reader))
+    json.dumps(out, ensure_ascii=False)
+    assert set(out[0]) == {"image", "plates", "ms"} and out[0]["image"] == good
+    assert out[0]["plates"][0]["text"] == SCENES[0]["plate_text"]
+    assert set(out[0]["plates"][0]) == {"text", "color", "confidence", "box"}
+    assert len(out[0]["plates"][0]["box"]) == 4 and out[0]["ms"] > 0
+    assert set(out[1]) == {"image", "error"} and "broken.jpg" in out[1]["error"]
+
+
+def test_plate_pattern() -> None:
+    for ok in ("京A12345", "皖AD11166", "粤Z1234港", "沪A1234警", "使014578", "冀D5L690", "皖A1234学"):
+        assert PLATE_PATTERN.match(ok), ok
+    for bad in ("京A1234", "京I12345", "A京12345", "京A123456789", ""):
+        assert not PLATE_PATTERN.match(bad), bad
+
+
+def test_ctc_greedy_collapses_repeats_and_blanks() -> None:
+    chars = "AB1"
+    seq = [1, 1, 0, 1, 2, 2, 0, 3, 3]  # A A _ A B B _ 1 1 -> "AAB1"
+    probs = np.full((len(seq), 4), 0.01, np.float32)
+    for t, k in enumerate(seq):
+        probs[t, k] = 0.9
+    probs[4, 2] = 0.6
+    text, conf = ctc_greedy(probs, chars)
+    assert text == "AAB1" and conf == pytest.approx(0.9)  # B's best column counts
+
+
+def test_order_quad() -> None:
+    quad = order_quad(np.float32([[10, 12], [0, 0], [0, 10], [12, 1]]))
+    assert quad.tolist() == [[0, 0], [12, 1], [10, 12], [0, 10]]

@@ -1,0 +1,39 @@
+"""`edge plates read`: the JSON line per image and the error line for an unreadable file."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+from edge.commands import plates
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
+
+
+def _run(argv: list[str]) -> tuple[int, list[str]]:
+    common = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(prog="edge")
+    plates.register(parser.add_subparsers(dest="command", required=True), common)
+    args = parser.parse_args(argv)
+    out = io.StringIO()
+    status = args.func(args, out)
+    return status, out.getvalue().splitlines()
+
+
+def test_json_lines_and_error_line(tmp_path: Path) -> None:
+    scene = str(next(FIXTURES.glob("ccpd_*.jpg")))
+    missing = str(tmp_path / "nope.jpg")
+    status, lines = _run(["plates", "read", "--json", scene, missing])
+    assert status == 1
+    first, second = (json.loads(line) for line in lines)
+    assert first["image"] == scene and isinstance(first["ms"], float) and first["plates"]
+    assert {"text", "color", "confidence", "box"} == set(first["plates"][0])
+    assert second == {"image": missing, "error": second["error"]} and "nope.jpg" in second["error"]
+
+
+def test_all_readable_exits_zero_and_prints_plain_lines() -> None:
+    scene = str(next(FIXTURES.glob("ccpd_*.jpg")))
+    status, lines = _run(["plates", "read", scene])
+    assert status == 0 and len(lines) == 1 and lines[0].startswith(scene + ": ")

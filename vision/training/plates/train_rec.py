@@ -1,0 +1,184 @@
+"""Train the plate recogniser (CTC over 24 columns + a colour head) and export it to ONNX.
+
+    python -m vision.training.plates.train_rec --data /tmp/plates/rec_synth.npz --epochs 8 \
+        --out vision/models/plate_rec.onnx
+
+Input 1x3x24x96 BGR in 0..1 (double-row plates arrive already joined into one row, see
+`vision.plate_geometry.join_rows`). Outputs `probs` (N x 24 x (1 + len(CHARS)), blank first) and
+`color` (N x 5 probabilities in `render.COLORS` order). Training mixes the synthetic set with the 'train'
+half of the real crops (about 10 % of the samples, augmented); the 'holdout' half is only measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from vision.plate_geometry import REC_H, REC_W, ctc_greedy
+from vision.training.plates.rec_data import real_crops
+from vision.training.plates.render import CHARS, COLORS
+
+T = REC_W // 4
+
+
+def _block(i: int, o: int) -> list[nn.Module]:
+    return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+
+class Recogniser(nn.Module):
+    """About 30 M multiply-adds per plate: small enough to train on two shared CPU cores."""
+
+    def __init__(self, n_classes: int = len(CHARS) + 1, n_colors: int = len(COLORS)) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            *_block(3, 16), nn.MaxPool2d(2),  # 12 x 48
+            *_block(16, 32), nn.MaxPool2d(2),  # 6 x 24
+            *_block(32, 64), *_block(64, 64), *_block(64, 96),
+        )
+        self.collapse = nn.Sequential(nn.Conv2d(96, 128, (REC_H // 4, 1), bias=False), nn.BatchNorm2d(128),
+                                      nn.ReLU())
+        self.context = nn.Sequential(nn.Conv2d(128, 128, (1, 5), padding=(0, 2), bias=False),
+                                     nn.BatchNorm2d(128), nn.ReLU(), nn.Dropout(0.1))
+        self.cls = nn.Conv2d(128, n_classes, 1)
+        self.color = nn.Linear(96, n_colors)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x - 0.5)
+        logits = self.cls(self.context(self.collapse(f))).squeeze(2).permute(0, 2, 1)  # N x T x C
+        return logits, self.color(f.mean(dim=(2, 3)))
+
+
+class Exported(nn.Module):
+    """The recogniser with softmaxes, as shipped."""
+
+    def __init__(self, model: Recogniser) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, color = self.model(x)
+        return torch.softmax(logits, dim=2), torch.softmax(color, dim=1)
+
+
+def augment_real(img: np.ndarray, rng: random.Random) -> np.ndarray:
+    """Light damage for real crops: shift/scale, colour cast, blur, noise."""
+    h, w = img.shape[:2]
+    s = rng.uniform(0.92, 1.08)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-3, 3), s)
+    m[:, 2] += (rng.uniform(-3, 3), rng.uniform(-2, 2))
+    img = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    f = img.astype(np.float32) * np.array([rng.uniform(0.75, 1.25) for _ in range(3)], np.float32)
+    f = (f - 128) * rng.uniform(0.7, 1.2) + 128 + rng.uniform(-30, 30)
+    if rng.random() < 0.3:
+        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.2))
+    f += np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(0, 6), f.shape)
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+
+
+def evaluate(model: Recogniser, data: dict[str, np.ndarray]) -> tuple[float, float]:
+    """Exact-read share and colour accuracy."""
+    model.eval()
+    ok = cok = 0
+    with torch.no_grad():
+        for i in range(0, len(data["images"]), 256):
+            logits, color = model(to_tensor(data["images"][i: i + 256]))
+            probs = torch.softmax(logits, 2).numpy()
+            for j, p in enumerate(probs):
+                label = "".join(CHARS[k - 1] for k in data["labels"][i + j] if k)
+                ok += ctc_greedy(p, CHARS)[0] == label
+            cok += int((color.argmax(1).numpy() == data["colors"][i: i + 256]).sum())
+    model.train()
+    n = len(data["images"])
+    return ok / n, cok / n
+
+
+def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.Random):
+    n = len(synth["images"])
+    order = np.random.default_rng(rng.getrandbits(32)).permutation(n)
+    n_real = int(batch * real_share)
+    for i in range(0, n - batch + 1, batch - n_real):
+        idx = order[i: i + batch - n_real]
+        ridx = [rng.randrange(len(real["images"])) for _ in range(n_real)]
+        imgs = np.concatenate([synth["images"][idx],
+                               np.stack([augment_real(real["images"][k], rng) for k in ridx])])
+        labels = np.concatenate([synth["labels"][idx], real["labels"][ridx]])
+        colors = np.concatenate([synth["colors"][idx], real["colors"][ridx]])
+        yield to_tensor(imgs), torch.from_numpy(labels.astype(np.int64)), torch.from_numpy(colors.astype(np.int64))
+
+
+def train(args: argparse.Namespace) -> Recogniser:
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    synth = dict(np.load(args.data))
+    if synth["images"].shape[1:3] != (REC_H, REC_W):  # made at a larger size: shrink as rectify would
+        synth["images"] = np.stack([cv2.resize(im, (REC_W, REC_H), interpolation=cv2.INTER_AREA)
+                                    for im in synth["images"]])
+    real, holdout = real_crops("train"), real_crops("holdout")
+    print(f"synthetic {len(synth['images'])}, real train {len(real['images'])}, holdout {len(holdout['images'])}")
+    model = Recogniser()
+    if args.init:
+        model.load_state_dict(torch.load(args.init))
+    steps = args.epochs * (len(synth["images"]) // int(args.batch * (1 - args.real_share)))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps + 10, pct_start=0.15)
+    ctc, ce = nn.CTCLoss(blank=0, zero_infinity=True), nn.CrossEntropyLoss()
+    t0, step = time.time(), 0
+    for epoch in range(args.epochs):
+        for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng):
+            logits, color = model(x)
+            lengths = (labels > 0).sum(1)
+            targets = labels[labels > 0]
+            logp = torch.log_softmax(logits, 2).permute(1, 0, 2)
+            loss = ctc(logp, targets, torch.full((len(x),), T, dtype=torch.long), lengths)
+            loss = loss + 0.2 * ce(color, colors)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if step % 50 == 0:
+                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
+        acc, cacc = evaluate(model, holdout)
+        print(f"epoch {epoch}: real holdout exact {acc:.3f} colour {cacc:.3f}", flush=True)
+        torch.save(model.state_dict(), args.out.with_suffix(".pt"))
+    return model
+
+
+def export(model: Recogniser, out: Path) -> None:
+    model.eval()
+    torch.onnx.export(Exported(model), torch.zeros(1, 3, REC_H, REC_W), str(out), input_names=["image"],
+                      output_names=["probs", "color"], dynamic_axes={"image": {0: "n"}}, opset_version=13,
+                      dynamo=False)
+    (out.parent / "plate_chars.txt").write_text(CHARS + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--real-share", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", type=Path, help="start from these weights (.pt)")
+    ap.add_argument("--out", type=Path, default=Path("vision/models/plate_rec.onnx"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = train(args)
+    export(model, args.out)
+
+
+if __name__ == "__main__":
+    main()
