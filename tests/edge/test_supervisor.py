@@ -97,7 +97,7 @@ def test_no_watchdog_pet_while_the_store_is_stuck(make_gateway, notify_socket):
     path, sock = notify_socket
     gw = make_gateway(env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"}).start()
     read_notifications(sock, "WATCHDOG=1")
-    blocker = sqlite3.connect(gw.db, timeout=0)
+    blocker = sqlite3.connect(gw.db, timeout=10)
     blocker.execute("BEGIN EXCLUSIVE")  # the writer cannot commit: the store is not healthy
     try:
         os.kill(gw.proc.pid, 0)
