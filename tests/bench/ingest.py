@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from edge.events import NewEvent  # noqa: E402
 from edge.store import INSERT_SQL, EventStore  # noqa: E402
-from tests.conftest import base_config, free_port, to_toml  # noqa: E402
+from tests.conftest import base_config, to_toml  # noqa: E402
 
 DATA = {"bin": "bin-1", "level_pct": 42.5, "distance_cm": 61.2}
 
@@ -163,7 +163,7 @@ def main() -> None:
             ev, _, _ = http_load(gw, 4, 100, a.seconds)
             print(f"  POST /api/v1/events, 4 clients, batches of 100       : {ev:>10,.0f} events/s  (target >= 60,000)")
             _, req, _ = http_load(gw, 4, 1, a.seconds)
-            print(f"  POST /api/v1/events, 4 clients, one event a request  : {req:>10,.0f} requests/s (target >= 4,500)")
+            print(f"  POST /api/v1/events, 4 clients, one event a request  : {req:>10,.0f} req/s (target >= 4,500)")
             _, req, lat = http_load(gw, 4, 1, a.seconds, rate=250)
             print(f"  ack latency at {req:,.0f} events/s (4 clients x 250/s)   : p50 {pct(lat, 50):.2f} ms, "
                   f"p99 {pct(lat, 99):.2f} ms, max {lat[-1] * 1000:.1f} ms (target p99 <= 20 ms)")
