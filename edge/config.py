@@ -10,6 +10,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,6 +85,48 @@ class SiteConfig(StrictModel):
         return v
 
 
+Arrow = Literal["ahead", "ahead-right", "right", "back-right", "back", "back-left", "left", "ahead-left"]
+
+
+class PlaceLabel(StrictModel):
+    """How an id (parking zone, entrance, bin, light) reads on the kiosk, and the way to it from the lobby."""
+
+    zh: str = Field(min_length=1, max_length=40)
+    en: str | None = Field(None, max_length=60)
+    arrow: Arrow | None = None
+
+
+class NoticeConfig(StrictModel):
+    zh: str = Field(min_length=1, max_length=200)
+    en: str | None = Field(None, max_length=300)
+    until: date | None = Field(None, description="last day it is shown (in the site's time zone)")
+
+
+class PhoneConfig(StrictModel):
+    zh: str = Field(min_length=1, max_length=12)
+    en: str = Field(min_length=1, max_length=24)
+    number: str = Field(pattern=r"^[0-9][0-9 -]{1,19}$")
+
+
+DEFAULT_PHONES = (PhoneConfig(zh="报警", en="Police", number="110"),
+                  PhoneConfig(zh="火警", en="Fire", number="119"),
+                  PhoneConfig(zh="急救", en="Ambulance", number="120"))
+
+
+class KioskConfig(StrictModel):
+    """[kiosk]: the lobby page and the staff console (see README, "Kiosk and staff console")."""
+
+    title: str | None = Field(None, max_length=40, description="default: the building id")
+    title_en: str | None = Field(None, max_length=60)
+    nearly_full_pct: float = Field(80, ge=10, le=100)
+    show_gate: bool = Field(True, description="greet the last resident car at the gate, plate masked")
+    places: dict[str, PlaceLabel] = {}
+    notices: list[NoticeConfig] = Field([], max_length=20)
+    phones: list[PhoneConfig] = Field(list(DEFAULT_PHONES), max_length=6)
+    unseen_hours: float = Field(2, gt=0, le=24 * 14, description="staff: wristbands not heard this long")
+    session_hours: float = Field(12, gt=0, le=24 * 30, description="staff console login lasts this long")
+
+
 class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -96,6 +139,7 @@ class Config(StrictModel):
     upstream: UpstreamConfig | None = None
     site: SiteConfig = SiteConfig()
     simulate: SimulateConfig = SimulateConfig()
+    kiosk: KioskConfig = KioskConfig()
     log: LogConfig = LogConfig()
 
 

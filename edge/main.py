@@ -21,6 +21,7 @@ from edge.metrics import Metrics
 from edge.notify import Notifier
 from edge.store import EventStore
 from edge.supervisor import Supervisor
+from edge.web.feed import KioskFeed
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,12 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
     store.add_listener(bus.publish_threadsafe)
     supervisor = Supervisor(clock=clock)
     svc = Services(config, store, supervisor, Metrics(store, supervisor), bus)
+    svc.kiosk = KioskFeed(store, bus, config.kiosk, building_id=config.building_id, tz=config.site.timezone,
+                          clock=clock)
     api = _Api(create_app(svc), sock, config.api.host, config.api.port)
     try:
         supervisor.start("api", api.serve)
+        supervisor.start("kiosk", svc.kiosk.run, probe=svc.kiosk.health, critical=False)
         supervisor.start("store_maintenance", lambda: _maintain(store), critical=False)
         supervisor.start("gateway_health", lambda: selfcheck.report(store, store.emit, HEALTH_EVERY),
                          critical=False)

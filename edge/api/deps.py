@@ -14,6 +14,7 @@ from edge.config import Config
 from edge.metrics import Metrics
 from edge.store import EventStore
 from edge.supervisor import Supervisor
+from edge.web.feed import KioskFeed
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Services:
     supervisor: Supervisor
     metrics: Metrics
     bus: EventBus | None = None
+    kiosk: KioskFeed | None = None  # the kiosk's live state (edge/web/feed.py), built by edge/main.py
     # extra health sections from subsystems: name -> probe returning a dict with "ok"
     health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
 
