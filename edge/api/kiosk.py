@@ -50,10 +50,10 @@ async def live(feed: KioskFeed, changed: Callable[[], int], payload: Callable[[]
     feed.clients += 1
     try:
         yield f"retry: {RETRY_MS}\n\n"
-        while not feed.ready:
+        while not feed.ready and not feed.closed:
             await feed.wait_change(1.0)
         sent, last = None, 0.0
-        while True:
+        while not feed.closed:
             if changed() != sent or loop.time() - last >= RESEND_S:
                 sent, last = changed(), loop.time()
                 yield sse(event, payload())
@@ -117,23 +117,30 @@ def router(svc: Services) -> APIRouter:
     @r.post("/api/v1/kiosk/notices", status_code=201, dependencies=admin,
             summary="Show a notice on the kiosk (stored as a kiosk.notice event; the same id replaces it)")
     async def post_notice(body: NoticeIn) -> dict[str, Any]:
-        nid = body.id or "n-" + secrets.token_hex(4)
-        data: dict[str, Any] = {"id": nid, "zh": body.zh}
-        if body.en:
-            data["en"] = body.en
-        if body.until:
-            data["until"] = rfc3339(body.until)
-        stored = await svc.store.emit(NewEvent("kiosk.notice", "api", data))
-        return {"id": nid, "event_id": stored.id}
+        return await add_notice(svc, body)
 
     @r.delete("/api/v1/kiosk/notices/{notice_id}", dependencies=admin,
               summary="Take a pushed notice off the kiosk (configured ones live in the config file)")
     async def delete_notice(notice_id: str) -> dict[str, Any]:
-        if notice_id not in feed().state.notices:
-            raise HTTPException(404, f"no pushed notice {notice_id!r}" +
-                                (" (configured notices are removed in the config file)"
-                                 if notice_id.startswith("config-") else ""))
-        stored = await svc.store.emit(NewEvent("kiosk.notice_removed", "api", {"id": notice_id}))
-        return {"id": notice_id, "event_id": stored.id}
+        return await remove_notice(svc, feed(), notice_id)
 
     return r
+
+
+async def add_notice(svc: Services, body: NoticeIn) -> dict[str, Any]:
+    nid = body.id or "n-" + secrets.token_hex(4)
+    data: dict[str, Any] = {"id": nid, "zh": body.zh}
+    if body.en:
+        data["en"] = body.en
+    if body.until:
+        data["until"] = rfc3339(body.until)
+    stored = await svc.store.emit(NewEvent("kiosk.notice", "api", data))
+    return {"id": nid, "event_id": stored.id}
+
+
+async def remove_notice(svc: Services, feed: KioskFeed, notice_id: str) -> dict[str, Any]:
+    if notice_id not in feed.state.notices:
+        hint = " (configured notices are removed in the config file)" if notice_id.startswith("config-") else ""
+        raise HTTPException(404, f"no pushed notice {notice_id!r}{hint}")
+    stored = await svc.store.emit(NewEvent("kiosk.notice_removed", "api", {"id": notice_id}))
+    return {"id": notice_id, "event_id": stored.id}

@@ -19,11 +19,12 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from edge.api.alerts import AckIn
 from edge.api.deps import Services, bearer_token, token_matches
 from edge.api.health import health_report
-from edge.api.kiosk import live, stream_response
+from edge.api.kiosk import NoticeIn, add_notice, live, remove_notice, stream_response
 from edge.clock import rfc3339
 from edge.web import assets, staff
 from edge.web.feed import KioskFeed
 from edge.web.session import COOKIE, check_session, make_session
+from edge.web.view import notices
 
 CHARTS_EVERY_S = 60.0  # the charts span a day and a week: recomputing them once a minute is plenty
 LOGIN_FAILED_DELAY_S = 1.0
@@ -105,7 +106,8 @@ def router(svc: Services) -> APIRouter:
         })
         ok, health = health_report(svc)
         return {"now": rfc3339(now), "user": name, "building_id": svc.config.building_id, **read,
-                "kiosk": f.view(), "health": {"ok": ok, "subsystems": health["subsystems"]},
+                "kiosk": f.view(), "notices": notices(f.state, f.cfg, now=now, tz=f.tz),
+                "health": {"ok": ok, "subsystems": health["subsystems"]},
                 "charts": cache["charts"]}
 
     @r.post("/staff/api/alerts/{alert_id}/ack", summary="Acknowledge an alert as the logged-in staff member")
@@ -115,6 +117,14 @@ def router(svc: Services) -> APIRouter:
         if alert is None:
             raise HTTPException(404, f"no alert with id {alert_id}")
         return alert.to_dict(svc.config.device_id)
+
+    @r.post("/staff/api/notices", status_code=201, summary="Show a notice on the kiosk (as the staff member)")
+    async def post_notice(body: NoticeIn, name: str = Depends(staff_member)) -> dict[str, Any]:
+        return await add_notice(svc, body)
+
+    @r.delete("/staff/api/notices/{notice_id}", summary="Take a pushed notice off the kiosk")
+    async def delete_notice(notice_id: str, name: str = Depends(staff_member)) -> dict[str, Any]:
+        return await remove_notice(svc, feed(), notice_id)
 
     @r.get("/staff/api/stream", response_class=StreamingResponse,
            summary="`event: changed` whenever events arrive (session cookie or bearer token)")

@@ -53,6 +53,7 @@ class KioskFeed:
         self.events_version = 0  # bumps on every event (the staff console follows this)
         self.clients = 0  # open live streams
         self.replays = 0
+        self.closed = False  # set when the feed stops (the gateway shuts down): live streams end
         self._changed = asyncio.Event()
 
     def view(self) -> dict[str, Any]:
@@ -76,6 +77,7 @@ class KioskFeed:
         if self._bus is None:
             raise RuntimeError("the kiosk needs the event bus")
         sub = self._bus.subscribe()
+        self.closed = False  # again, after a restart by the supervisor
         try:
             await self._replay()
             while True:
@@ -88,6 +90,8 @@ class KioskFeed:
                 self._apply(batch)
         finally:
             sub.close()
+            self.closed = True
+            self._bump(public=True)
 
     async def _replay(self) -> None:
         self.state = await asyncio.to_thread(self.replayed)

@@ -9,7 +9,7 @@ wrong type changes nothing. Bins and lights are keyed by the event's source, as 
 | `bin.full` | `level_pct`? | the bin is nearly full |
 | `bin.emptying` | - | the bin is being emptied |
 | `bin.emptied` | `level_pct`? | the bin is back to normal |
-| `alert.acked` | `kind`, `alert_source` | staff took on a `bin.full` (being emptied) or a `light.fault` (being repaired) |
+| `alert.acked` | `kind`, `alert_source` | staff took a `bin.full` (being emptied) or a `light.fault` (being repaired) |
 | `light.fault` | - | a light fault, shown from the event's time |
 | `light.restored` | - | the fault is gone |
 | `parking.summary` | `zones`, `nearest`, `spaces`? | free and total per zone, the nearest free space per entrance |
