@@ -39,7 +39,7 @@ def replay_sql() -> str:
     return " UNION ALL ".join(parts) + " ORDER BY seq"
 
 
-_REPLAY_SQL = replay_sql()
+REPLAY_SQL = replay_sql()
 
 
 class KioskFeed:
@@ -103,7 +103,7 @@ class KioskFeed:
         """A fresh state from what the store holds (a handful of rows per bin, light and kind)."""
         state = KioskState()
         top = self._store.query("SELECT max(seq) FROM events")[0][0] or 0
-        for r in self._store.query(_REPLAY_SQL, (top,)):
+        for r in self._store.query(REPLAY_SQL, (top,)):
             state.apply(self._event(r))
         state.seq = top
         return state
