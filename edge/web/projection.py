@@ -12,13 +12,16 @@ wrong type changes nothing. Bins and lights are keyed by the event's source, as 
 | `alert.acked` | `kind`, `alert_source` | staff took a `bin.full` (being emptied) or a `light.fault` (being repaired) |
 | `light.fault` | - | a light fault, shown from the event's time |
 | `light.restored` | - | the fault is gone |
-| `parking.summary` | `zones`, `nearest`, `spaces`? | free and total per zone, the nearest free space per entrance |
+| `parking.summary` | `zones`, `nearest`, `spaces`? | free and total per zone, the nearest free space per entrance (*) |
 | `parking.space` | `space`, `zone`, `occupied` | its zone's free count, until the next summary |
 | `gate.opened` | `plate`, `direction`? | a resident's car came in: kept only masked, e.g. 湘A·***45 |
 | `kiosk.notice` | `id`, `zh`, `en`?, `until`? | a community notice |
 | `kiosk.notice_removed` | `id` | the notice is gone |
 
 Every other kind (wristbands, heart rates, visitors' plates, ...) is ignored: it never reaches the public page.
+
+(*) Each source (camera) reports its own zones: a summary replaces what its source said before, and the nearest
+free space from an entrance is the closest that any source offers.
 """
 
 from __future__ import annotations
@@ -72,8 +75,9 @@ class Notice:
 
 @dataclass
 class Parking:
-    zones: dict[str, list[int]] = field(default_factory=dict)  # zone -> [free, total], in the summary's order
-    nearest: list[Nearest] = field(default_factory=list)
+    zones: dict[str, list[int]] = field(default_factory=dict)  # zone -> [free, total], in order of appearance
+    owner: dict[str, str] = field(default_factory=dict)  # zone -> the source whose summary counted it
+    guidance: dict[tuple[str, str], Nearest] = field(default_factory=dict)  # (source, entrance) -> its nearest
     spaces: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # space -> (zone, occupied)
     from_summary: bool = False
     ts: datetime | None = None
@@ -230,9 +234,31 @@ def _summary(state: KioskState, e: Event) -> bool:
     if zones is None:
         return False
     p = state.parking
-    p.zones, p.nearest, p.from_summary, p.ts = zones, _parse_nearest(e.data.get("nearest")), True, e.ts
+    if not p.from_summary:
+        p.zones.clear()  # counted from space events until now
+    for gone in [z for z, src in p.owner.items() if src == e.source and z not in zones]:
+        del p.zones[gone], p.owner[gone]
+    for z, counts in zones.items():
+        p.zones[z], p.owner[z] = counts, e.source
+    p.guidance = {k: n for k, n in p.guidance.items() if k[0] != e.source}
+    p.guidance.update({(e.source, n.entrance): n for n in _parse_nearest(e.data.get("nearest"))})
     p.spaces.update(_parse_spaces(e.data.get("spaces")))
+    p.from_summary, p.ts = True, e.ts
     return True
+
+
+def nearest(p: Parking) -> list[Nearest]:
+    """Per entrance, the closest free space any source offers (one without a distance counts as far)."""
+    best: dict[str, Nearest] = {}
+    for n in p.guidance.values():
+        old = best.get(n.entrance)
+        if old is None or (n.space and (not old.space or _far(n) < _far(old))):
+            best[n.entrance] = n
+    return list(best.values())
+
+
+def _far(n: Nearest) -> float:
+    return n.distance_m if n.distance_m is not None else float("inf")
 
 
 def _space(state: KioskState, e: Event) -> bool:
@@ -254,7 +280,8 @@ def _space(state: KioskState, e: Event) -> bool:
         free, total = p.zones[zone]
         p.zones[zone] = [min(total, max(0, free + (-1 if occupied else 1))), total]
     if occupied:  # guidance to a space that was just taken is wrong: drop it until the next summary
-        p.nearest = [n if n.space != sid else Nearest(n.entrance, None, None, None) for n in p.nearest]
+        p.guidance = {k: n if n.space != sid else Nearest(n.entrance, None, None, None)
+                      for k, n in p.guidance.items()}
     return True
 
 

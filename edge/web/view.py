@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from edge.clock import rfc3339
 from edge.config import KioskConfig, NoticeConfig
-from edge.web.projection import Bin, KioskState
+from edge.web.projection import Bin, KioskState, nearest
 
 ENTRY_SHOWN = timedelta(minutes=15)  # how long "welcome home" stays after a resident's car came in
 _NUMBER = re.compile(r"(\d+)$")
@@ -63,13 +63,13 @@ def _parking(state: KioskState, cfg: KioskConfig, now: datetime) -> dict[str, An
     p = state.parking
     zones = [{"zone": z, **label(cfg, z, *_zone_names(z)), "free": free, "total": total}
              for z, (free, total) in p.zones.items()]
-    nearest = [{"entrance": n.entrance, **label(cfg, n.entrance, n.entrance, n.entrance), "space": n.space,
-                "zone": n.zone, "distance_m": round(n.distance_m) if n.distance_m is not None else None}
-               for n in p.nearest]
+    guide = [{"entrance": n.entrance, **label(cfg, n.entrance, n.entrance, n.entrance), "space": n.space,
+              "zone": n.zone, "distance_m": round(n.distance_m) if n.distance_m is not None else None}
+             for n in nearest(p)]
     entry = None
     if cfg.show_gate and state.entry and now - state.entry[1] <= ENTRY_SHOWN:
         entry = {"plate": state.entry[0], "ts": rfc3339(state.entry[1])}
-    return {"zones": zones, "nearest": nearest, "updated": rfc3339(p.ts) if p.ts else None, "entry": entry}
+    return {"zones": zones, "nearest": guide, "updated": rfc3339(p.ts) if p.ts else None, "entry": entry}
 
 
 def _zone_names(zone: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.events import Event, Priority
-from edge.web.projection import HANDLERS, KioskState, Nearest, mask_plate
+from edge.web.projection import HANDLERS, KioskState, Nearest, mask_plate, nearest
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -80,10 +80,24 @@ def test_a_parking_summary_as_lists_or_as_mappings(feed):
                                                    "distance_m": 12.4}]})
     p = feed.state.parking
     assert p.zones == {"A": [3, 10], "B": [0, 8]}
-    assert p.nearest == [Nearest("north", "A-03", "A", 12.4)]
+    assert nearest(p) == [Nearest("north", "A-03", "A", 12.4)]
     feed("parking.summary", "cam-1", {"zones": {"A": {"free": 4, "total": 10}},
                                       "nearest": {"north": {"space": None}}})
-    assert p.zones == {"A": [4, 10]} and p.nearest == [Nearest("north", None, None, None)]
+    assert p.zones == {"A": [4, 10]} and nearest(p) == [Nearest("north", None, None, None)]
+
+
+def test_two_cameras_each_report_their_own_zones_and_the_closest_space_wins(feed):
+    feed("parking.summary", "cam-1", {"zones": [{"zone": "A", "free": 3, "total": 10}],
+                                      "nearest": [{"entrance": "north", "space": "A-03", "distance_m": 40}]})
+    feed("parking.summary", "cam-2", {"zones": [{"zone": "B", "free": 1, "total": 5}],
+                                      "nearest": [{"entrance": "north", "space": "B-01", "distance_m": 15},
+                                                  {"entrance": "south", "space": None}]})
+    p = feed.state.parking
+    assert p.zones == {"A": [3, 10], "B": [1, 5]}
+    assert [(n.entrance, n.space) for n in nearest(p)] == [("north", "B-01"), ("south", None)]
+    feed("parking.summary", "cam-2", {"zones": [{"zone": "C", "free": 0, "total": 2}], "nearest": []})
+    assert p.zones == {"A": [3, 10], "C": [0, 2]}  # cam-2 no longer counts B
+    assert [(n.entrance, n.space) for n in nearest(p)] == [("north", "A-03")]
 
 
 def test_space_events_adjust_the_free_count_until_the_next_summary(feed):
@@ -93,7 +107,7 @@ def test_space_events_adjust_the_free_count_until_the_next_summary(feed):
     feed("parking.space", "cam-1", {"space": "A-03", "zone": "A", "occupied": True})
     p = feed.state.parking
     assert p.zones["A"] == [2, 10]
-    assert p.nearest[0].space is None  # the guided space was taken: no wrong guidance
+    assert nearest(p)[0].space is None  # the guided space was taken: no wrong guidance
     feed("parking.space", "cam-1", {"space": "A-04", "zone": "A", "occupied": False})
     assert p.zones["A"] == [3, 10]
     feed("parking.space", "cam-1", {"space": "A-04", "zone": "A", "occupied": False})  # no change, no count

@@ -64,8 +64,8 @@ def test_notices_pushed_first_then_configured_and_expired_ones_left_out():
     s.apply(ev(1, "kiosk.notice", "api", {"id": "old", "zh": "旧", "until": "2026-11-23T07:00:00Z"}))
     s.apply(ev(2, "kiosk.notice", "api", {"id": "a", "zh": "甲"}, minutes_ago=5))
     s.apply(ev(3, "kiosk.notice", "api", {"id": "b", "zh": "乙", "en": "B"}, minutes_ago=2))
-    v = view(s, notices=[{"zh": "今天最后一天", "until": date(2026, 11, 23)}, {"zh": "昨天结束", "until": date(2026, 11, 22)},
-                         {"zh": "长期", "en": "Always"}])
+    v = view(s, notices=[{"zh": "今天最后一天", "until": date(2026, 11, 23)},
+                         {"zh": "昨天结束", "until": date(2026, 11, 22)}, {"zh": "长期", "en": "Always"}])
     assert v["notices"] == [{"id": "b", "zh": "乙", "en": "B"}, {"id": "a", "zh": "甲", "en": None},
                             {"id": "config-0", "zh": "今天最后一天", "en": None},
                             {"id": "config-2", "zh": "长期", "en": "Always"}]
