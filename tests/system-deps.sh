@@ -8,6 +8,9 @@ if [ "$1" = venv ]; then
   want="python3-venv"
 else
   : # each subsystem adds its tools here, e.g.: need chromium chromium
+  # kiosk: Playwright drives Debian's Chromium (never a downloaded browser); a CJK font so screenshots are legible
+  need chromium chromium
+  fc-list :lang=zh 2>/dev/null | grep -q . || want="$want fonts-noto-cjk"
 fi
 [ -z "$want" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

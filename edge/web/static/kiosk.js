@@ -10,7 +10,7 @@
       from: (e) => `从${e}进`, metres: (m) => `约 ${m} 米`, welcome: "欢迎回家",
       normal: "正常", nearly_full: "将满", emptying: "清运中", reported: "已报修", repairing: "维修中",
       lightsOk: "照明一切正常", noBins: "暂无数据", noNotices: "暂无通知", noParking: "暂无停车数据",
-      moreFaults: (n) => `另有 ${n} 处`, live: "实时更新", down: "正在重新连接…", connecting: "正在连接…",
+      moreFaults: (n) => `另有 ${n} 处`, moreBins: (n) => `另有 ${n} 个`, live: "实时更新", down: "正在重新连接…", connecting: "正在连接…",
       switchTo: "English", title: "社区信息屏",
       ago: (s) => s < 90 ? "刚刚" : s < 3600 ? `${Math.round(s / 60)} 分钟前`
         : s < 86400 ? `${Math.round(s / 3600)} 小时前` : `${Math.round(s / 86400)} 天前`,
@@ -21,9 +21,9 @@
       parking: "Free parking", bins: "Bins", lights: "Light repairs", notices: "Notices", phones: "Emergency",
       full: "Full", of: (n) => `of ${n}`, nearest: "Nearest free space", noFree: "No free space",
       from: (e) => `from ${e}`, metres: (m) => `about ${m} m`, welcome: "Welcome home",
-      normal: "OK", nearly_full: "Nearly full", emptying: "Being emptied", reported: "Reported",
-      repairing: "Being repaired", lightsOk: "All lights working", noBins: "No data yet", noNotices: "No notices",
-      noParking: "No parking data yet", moreFaults: (n) => `${n} more`, live: "Live",
+      normal: "OK", nearly_full: "Nearly full", emptying: "Emptying", reported: "Reported",
+      repairing: "Repairing", lightsOk: "All lights working", noBins: "No data yet", noNotices: "No notices",
+      noParking: "No parking data yet", moreFaults: (n) => `${n} more`, moreBins: (n) => `${n} more`, live: "Live",
       down: "Reconnecting…", connecting: "Connecting…", switchTo: "中文", title: "Community screen",
       ago: (s) => s < 90 ? "just now" : s < 3600 ? `${Math.round(s / 60)} min ago`
         : s < 86400 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} days ago`,
@@ -34,7 +34,6 @@
   };
   const ROTATION = { ahead: 0, "ahead-right": 45, right: 90, "back-right": 135, back: 180, "back-left": 225,
     left: 270, "ahead-left": 315 };
-  const MAX_FAULTS = 3;
   const NOTICE_EVERY_MS = 12000;
   const SILENCE_MS = 45000;
 
@@ -85,12 +84,14 @@
   function renderParking(p) {
     const zones = $("zones");
     zones.replaceChildren();
+    zones.classList.toggle("many", p.zones.length > 2);
     for (const z of p.zones) {
       const li = el("li", z.free > 0 ? "zone" : "zone full");
       li.dataset.zone = z.zone;
       li.append(el("span", "name", label(z)));
       const count = el("span", "count");
-      count.append(el("span", "free", z.free > 0 ? String(z.free) : w("full")), " ", el("span", "total", w("of", z.total)));
+      count.append(el("span", "free", z.free > 0 ? String(z.free) : w("full")), " ",
+        el("span", "total", w("of", z.total)));
       li.append(count);
       if (z.arrow) li.append(arrow(z.arrow));
       zones.append(li);
@@ -117,7 +118,11 @@
     }
   }
 
-  function renderBins(bins) {
+  const ATTENTION = { nearly_full: 0, emptying: 1, normal: 2 };
+
+  // The bins that need attention first, so that they are the ones still shown when not all fit.
+  function renderBins(all) {
+    const bins = [...all].sort((a, b) => (ATTENTION[a.state] ?? 3) - (ATTENTION[b.state] ?? 3));
     const ul = $("bins");
     ul.replaceChildren();
     ul.classList.toggle("many", bins.length > 4);
@@ -136,11 +141,24 @@
     }
   }
 
+  // A busy building must not push anything off the screen: drop the last rows until the card fits, and say so.
+  function fit(ul, total, moreText) {
+    const card = ul.closest(".card");
+    let shown = ul.children.length;
+    let more = null;
+    while (shown > 1 && card.scrollHeight > card.clientHeight + 1) {
+      (more ? more.previousElementSibling : ul.lastElementChild).remove();
+      shown -= 1;
+      if (!more) { more = el("li", "more"); ul.append(more); }
+      more.textContent = moreText(total - shown);
+    }
+  }
+
   function renderLights(lights) {
     const ul = $("lights");
     ul.replaceChildren();
     if (!lights.length) ul.append(el("li", "allgood", w("lightsOk")));
-    for (const f of lights.slice(0, MAX_FAULTS)) {
+    for (const f of lights) {
       const li = el("li", "row");
       li.dataset.light = f.id;
       const what = el("span", "what", label(f));
@@ -148,7 +166,6 @@
       li.append(what, el("span", `chip ${f.state}`, w(f.state)));
       ul.append(li);
     }
-    if (lights.length > MAX_FAULTS) ul.append(el("li", "more", w("moreFaults", lights.length - MAX_FAULTS)));
   }
 
   // As many notices as fit without scrolling; when there are more, the next ones follow every few seconds.
@@ -165,6 +182,11 @@
       ul.append(li);
       if (noticeShown > 0 && ul.scrollHeight > ul.clientHeight + 1) { li.remove(); break; }
       noticeShown += 1;
+    }
+    const only = ul.firstElementChild;
+    if (noticeShown === 1 && ul.scrollHeight > ul.clientHeight + 1) { // one long notice in a small space: fewer lines
+      const lineHeight = parseFloat(getComputedStyle(only).lineHeight);
+      only.style.webkitLineClamp = String(Math.max(1, Math.floor(ul.clientHeight / lineHeight)));
     }
     if (noticeShown < list.length) {
       const page = Math.floor(start / Math.max(1, noticeShown)) + 1;
@@ -193,7 +215,8 @@
     const locale = lang === "en" ? "en-GB" : "zh-CN";
     const t = new Date(now());
     $("clock").textContent = t.toLocaleTimeString(locale, { timeZone: tz, hour: "2-digit", minute: "2-digit", hour12: false });
-    $("date").textContent = t.toLocaleDateString(locale, { timeZone: tz, month: "long", day: "numeric", weekday: "long" });
+    $("date").textContent = t.toLocaleDateString(locale, { timeZone: tz, month: "long", day: "numeric",
+      weekday: lang === "en" ? "short" : "long" });
   }
 
   function render() {
@@ -207,6 +230,10 @@
     renderBins(state.bins);
     renderLights(state.lights);
     renderPhones(state.phones);
+    // Everything is drawn in full first, so the layout knows what each card wants; then the cards that give way
+    // drop rows, and the notices take the room that is left.
+    fit($("bins"), state.bins.length, (n) => w("moreBins", n));
+    fit($("lights"), state.lights.length, (n) => w("moreFaults", n));
     renderNotices();
   }
 
