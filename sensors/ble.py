@@ -227,10 +227,10 @@ class BleScanner:
                 self.state = ScannerState.STARTING
                 try:
                     await self._start()
-                except _UNAVAILABLE as e:
+                except Exception as e:  # whatever the stack throws, report and retry: no crash loop
                     self.state, self.last_error = ScannerState.UNAVAILABLE, describe_ble_error(e)
                     delay = self._backoff.next()
-                    log.warning("BLE scanner unavailable: %s; retrying in %.0f s", self.last_error, delay)
+                    log.warning("BLE scanner unavailable: %s; retrying in %.1f s", self.last_error, delay)
                     await self._sleep(delay)
                     continue
                 self.state, self.last_error = ScannerState.SCANNING, None

@@ -16,3 +16,24 @@ def load_hex(name: str) -> bytes:
 @pytest.fixture
 def hexfix():
     return load_hex
+
+
+@pytest.fixture
+def private_bus(monkeypatch):
+    """A private D-Bus as the 'system bus' of this test; skips only when the Debian packages are missing."""
+    from tests.sensors.bluez_mock import PrivateBus, missing_requirements
+
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    bus = PrivateBus()
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+    yield bus
+    bus.close()
+
+
+@pytest.fixture
+def bluez(private_bus):
+    """dbusmock's bluez5 template on the private bus."""
+    private_bus.start_bluez()
+    return private_bus
