@@ -85,6 +85,13 @@ class PrivateBus:
         self._dir.cleanup()
 
 
+_SET = "self.Set('org.bluez.Device1', '{0}', dbus.Boolean({1}, variant_level=1))"
+_DEVICE_METHODS = [
+    ["Connect", "", "", "; ".join(_SET.format(p, True) for p in ("Connected", "ServicesResolved"))],
+    ["Disconnect", "", "", "; ".join(_SET.format(p, False) for p in ("ServicesResolved", "Connected"))],
+]
+
+
 class BluezControl:
     """Async handle on the mocked BlueZ: adapters, devices, advertisements."""
 
@@ -128,11 +135,44 @@ class BluezControl:
             "UUIDs": Variant("as", []), "RSSI": Variant("n", rssi),
             "ManufacturerData": Variant("a{qv}", {}), "ServiceData": Variant("a{sv}", {}),
         }
-        await self.call("/", MOCK_IFACE, "AddObject", "ssa{sv}a(ssss)", [path, DEVICE_IFACE, props, []])
+        await self._add_object(path, DEVICE_IFACE, props, _DEVICE_METHODS)
+        return path
+
+    async def _add_object(self, path: str, iface: str, props: dict, methods: list) -> None:
+        await self.call("/", MOCK_IFACE, "AddObject", "ssa{sv}a(ssss)", [path, iface, props, methods])
         await self.call("/", MOCK_IFACE, "EmitSignal", "sssav", [
             "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", "oa{sa{sv}}",
-            [Variant("o", path), Variant("a{sa{sv}}", {DEVICE_IFACE: props})]])
-        return path
+            [Variant("o", path), Variant("a{sa{sv}}", {iface: props})]])
+
+    async def add_gatt(self, device_path: str, service_uuid: str, char_uuid: str) -> str:
+        """One primary service with one notifying characteristic; returns the characteristic's path."""
+        service = f"{device_path}/service000c"
+        await self._add_object(service, "org.bluez.GattService1", {
+            "UUID": Variant("s", service_uuid), "Primary": Variant("b", True),
+            "Device": Variant("o", device_path)}, [])
+        char = f"{service}/char000d"
+        await self._add_object(char, "org.bluez.GattCharacteristic1", {
+            "UUID": Variant("s", char_uuid), "Service": Variant("o", service),
+            "Flags": Variant("as", ["notify"]), "Value": Variant("ay", b""),
+            "Notifying": Variant("b", False)},
+            [["StartNotify", "", "", ""], ["StopNotify", "", "", ""]])
+        return char
+
+    async def notify(self, char_path: str, value: bytes) -> None:
+        await self.call(char_path, MOCK_IFACE, "EmitSignal", "sssav", [
+            "org.freedesktop.DBus.Properties", "PropertiesChanged", "sa{sv}as",
+            [Variant("s", "org.bluez.GattCharacteristic1"),
+             Variant("a{sv}", {"Value": Variant("ay", value)}), Variant("as", [])]])
+
+    async def drop_connection(self, device_path: str) -> None:
+        """The band walks out of range: BlueZ reports it disconnected."""
+        for prop in ("ServicesResolved", "Connected"):
+            await self.call(device_path, "org.freedesktop.DBus.Properties", "Set", "ssv",
+                            [DEVICE_IFACE, prop, Variant("b", False)])
+
+    async def calls(self, path: str, method: str) -> int:
+        (found,) = await self.call(path, MOCK_IFACE, "GetMethodCalls", "s", [method])
+        return len(found)
 
     async def advertise(self, path: str, manufacturer_data: dict[int, bytes], rssi: int = -60) -> None:
         """What bluetoothd does when an advertisement arrives: PropertiesChanged on the device."""
