@@ -1,0 +1,169 @@
+"""Configuration: one TOML file, validated with pydantic.
+
+Loading is staged (read the file, parse TOML, validate) so tests can build a Config from a dict. Each component
+receives only its own section. This is the one module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edge.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/edge-gateway/edge.toml")
+PLACEHOLDER_SECRETS = {"", "...", "changeme", "change-me", "secret", "token", "password"}
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(StrictModel):
+    path: Path = Path("/var/lib/edge-gateway/edge.db")
+    max_mb: float = Field(512, gt=0.5, le=1_000_000)
+    retention_days: float = Field(7, ge=0, le=3650)
+
+
+class ApiConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    token: str = Field("", description="bearer token; EDGE_API_TOKEN overrides")
+
+    @field_validator("token")
+    @classmethod
+    def _real_secret(cls, v: str) -> str:
+        if v.strip().lower() in PLACEHOLDER_SECRETS or len(v) < 16:
+            raise ValueError("a real secret of at least 16 characters (or set EDGE_API_TOKEN)")
+        return v
+
+
+class UpstreamConfig(StrictModel):
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    token: str = Field("", description="bearer token; EDGE_UPSTREAM_TOKEN overrides")
+    ca_bundle: Path | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _real_secret(cls, v: str) -> str:
+        if v.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("a real secret (or set EDGE_UPSTREAM_TOKEN)")
+        return v
+
+
+class SimulateConfig(StrictModel):
+    enabled: bool = False
+    speed: float = Field(1.0, gt=0, le=1000, description="simulated seconds per real second")
+    seed: int = 7
+
+
+class LogConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(StrictModel):
+    device_id: str = Field(pattern=r"^[a-z0-9-]{3,40}$")
+    building_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    storage: StorageConfig = StorageConfig()
+    api: ApiConfig
+    upstream: UpstreamConfig | None = None
+    simulate: SimulateConfig = SimulateConfig()
+    log: LogConfig = LogConfig()
+
+
+@dataclass(frozen=True)
+class RuntimeEnv:
+    """What the process learns from its environment besides the config file."""
+
+    config_path: Path
+    notify_socket: str | None
+    watchdog_usec: int | None
+
+
+def runtime_env(cli_path: str | None = None, environ: Mapping[str, str] = os.environ) -> RuntimeEnv:
+    """--config PATH, else $EDGE_CONFIG, else /etc/edge-gateway/edge.toml; plus systemd's notify settings."""
+    path = Path(cli_path or environ.get("EDGE_CONFIG") or DEFAULT_PATH)
+    wd = environ.get("WATCHDOG_USEC")
+    return RuntimeEnv(path, environ.get("NOTIFY_SOCKET") or None, int(wd) if wd and wd.isdigit() else None)
+
+
+def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read, parse and validate the file; ConfigError lists every problem, one line each."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found (give --config PATH or set EDGE_CONFIG)"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{path}: cannot read: {e}"]) from None
+    return parse_config(parse_toml(text, str(path)), str(path), environ)
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{source}: not valid TOML: {e}"]) from None
+
+
+def parse_config(raw: dict[str, Any], source: str, environ: Mapping[str, str] = os.environ) -> Config:
+    """Validate a parsed document; secrets from EDGE_API_TOKEN and EDGE_UPSTREAM_TOKEN override the file."""
+    raw = _with_env_secrets(raw, environ)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError([_describe(source, err) for err in e.errors()]) from None
+
+
+def _with_env_secrets(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    raw = dict(raw)
+    for section, var in (("api", "EDGE_API_TOKEN"), ("upstream", "EDGE_UPSTREAM_TOKEN")):
+        secret = environ.get(var)
+        if secret and isinstance(raw.get(section, {}), dict):
+            if section == "upstream" and section not in raw:
+                continue  # a token without a server means nothing
+            raw[section] = {**raw.get(section, {}), "token": secret}
+    return raw
+
+
+def _describe(source: str, err: Mapping[str, Any]) -> str:
+    """One line: file, key, what was found, what is allowed."""
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    key = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc[:-1])) or "none"
+        return f"{source}: key {key}: unknown key; allowed here: {allowed}"
+    if err["type"] == "missing":
+        return f"{source}: key {key}: missing; it is required"
+    found = err.get("input")
+    if isinstance(found, str) and "token" in key:
+        found = "<secret>" if found.strip() and len(found) >= 4 else found
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{source}: key {key}: found {found!r}; allowed: {msg}"
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

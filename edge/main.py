@@ -1,0 +1,140 @@
+"""Wiring: the one place that builds the gateway's objects and connects them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+
+from edge import selfcheck, simulate
+from edge.api import create_app
+from edge.api.deps import Services
+from edge.bus import EventBus
+from edge.clock import Clock
+from edge.config import Config, RuntimeEnv
+from edge.metrics import Metrics
+from edge.notify import Notifier
+from edge.store import EventStore
+from edge.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+MAINTAIN_EVERY = 60.0
+HEALTH_EVERY = 300.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the gateway handles SIGTERM and stops the server itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the API socket before anything starts, so a taken port is a clear error, not a crash loop."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = None) -> int:
+    """Run the gateway until SIGTERM/SIGINT (or `stop` is set). Returns the exit status."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    notifier, clock = Notifier(env.notify_socket), Clock()
+    try:
+        sock = bind(config.api.host, config.api.port)
+    except OSError as e:
+        log.error("%s", e)
+        return 1
+    st = config.storage
+    store = await asyncio.to_thread(
+        EventStore.open, st.path, device_id=config.device_id, building_id=config.building_id,
+        max_mb=st.max_mb, retention_days=st.retention_days, clock=clock,
+    )
+    bus = EventBus(loop)
+    store.add_listener(bus.publish_threadsafe)
+    supervisor = Supervisor(clock=clock)
+    svc = Services(config, store, supervisor, Metrics(store, supervisor), bus)
+    api = _Api(create_app(svc), sock, config.api.host, config.api.port)
+    try:
+        supervisor.start("api", api.serve)
+        supervisor.start("store_maintenance", lambda: _maintain(store), critical=False)
+        supervisor.start("gateway_health", lambda: selfcheck.report(store, store.emit, HEALTH_EVERY),
+                         critical=False)
+        if config.simulate.enabled:
+            start_simulation(config, svc)
+        if env.watchdog_usec:
+            supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))
+        notifier.ready()
+        log.info("gateway %s running; API on http://%s:%d/", config.device_id, config.api.host, config.api.port)
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        notifier.stopping()
+        api.stop()
+        await supervisor.stop()
+        await asyncio.to_thread(store.close)
+        api.close()
+    return 0
+
+
+class _Api:
+    """The HTTP server as a supervised task: a crash restarts it on the same port."""
+
+    def __init__(self, app: object, sock: socket.socket, host: str, port: int) -> None:
+        self._app, self._sock, self._host, self._port = app, sock, host, port
+        self._server: _Server | None = None
+
+    async def serve(self) -> None:
+        if self._sock.fileno() == -1:  # uvicorn closes the socket when it shuts down
+            self._sock = bind(self._host, self._port)
+        self._server = _Server(uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off"))
+        await self._server.serve(sockets=[self._sock])
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.should_exit = True
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def start_simulation(config: Config, svc: Services) -> None:
+    """The simulated building: every subsystem on simulated hardware (see README)."""
+    sim = config.simulate
+    svc.supervisor.start("sim_bins", lambda: simulate.bins(svc.store.emit, sim.speed, sim.seed))
+
+
+async def _maintain(store: EventStore) -> None:
+    while True:
+        await asyncio.sleep(MAINTAIN_EVERY)
+        await asyncio.to_thread(store.maintain)
+
+
+async def _watchdog(store: EventStore, notifier: Notifier, usec: int) -> None:
+    """WATCHDOG=1 only while the event loop turns and the store commits; otherwise systemd restarts us."""
+    interval = usec / 1e6 / 2
+    while True:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(store.ping), timeout=interval)
+            notifier.watchdog()
+        except (TimeoutError, Exception) as e:
+            log.error("watchdog: store not answering (%s); not petting", e)
+        await asyncio.sleep(interval)
