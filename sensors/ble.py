@@ -162,7 +162,7 @@ class BleScanner:
         """For /healthz: healthy only while scanning."""
         return {
             "ok": self.state is ScannerState.SCANNING,
-            "state": str(self.state),
+            "scanner": str(self.state),
             "mode": self.mode,
             "error": self.last_error,
             "restarts": self.restarts,

@@ -55,7 +55,7 @@ def test_active_scan_decodes_a_wristband(bluez):
     assert adv.address == "C0:FF:EE:00:00:01" and adv.rssi == -48
     reading = BleDecoder().advertisement(adv).readings[0]
     assert reading.kind == "wristband" and reading.data["sos"] is True
-    assert health["ok"] and health["state"] == "scanning" and health["advertisements"] >= 1
+    assert health["ok"] and health["scanner"] == "scanning" and health["advertisements"] >= 1
     assert final_state is ScannerState.STOPPED
 
 
@@ -97,7 +97,7 @@ def test_missing_adapter_is_reported_and_retried_until_it_appears(bluez):
         return health
 
     health = asyncio.run(scenario())
-    assert not health["ok"] and health["state"] == "unavailable"
+    assert not health["ok"] and health["scanner"] == "unavailable"
     assert "No Bluetooth adapters found" in health["error"]
 
 
