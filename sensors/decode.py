@@ -47,7 +47,8 @@ class BleDecoder:
             if len(key) != 16:
                 raise ValueError(f"BTHome bind key for {address}: need 16 bytes, got {len(key)}")
         self._manufacturer: dict[int, ManufacturerHandler] = {beacons.APPLE_COMPANY_ID: _apple}
-        for company in wristband_company_ids:
+        self.wristband_company_ids = tuple(wristband_company_ids)
+        for company in self.wristband_company_ids:
             self._manufacturer[company] = _wristband
 
     def advertisement(self, adv: Advertisement) -> DecodeResult:
