@@ -122,6 +122,25 @@ class BleConfig(StrictModel):
         return v
 
 
+class SiteConfig(StrictModel):
+    """Where the building is: for sunrise and sunset (lights) and the kiosk's clock."""
+
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone such as Asia/Shanghai") from None
+        return v
+
+
 class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -132,6 +151,7 @@ class Config(StrictModel):
     storage: StorageConfig = StorageConfig()
     api: ApiConfig
     upstream: UpstreamConfig | None = None
+    site: SiteConfig = SiteConfig()
     simulate: SimulateConfig = SimulateConfig()
     ble: BleConfig = BleConfig()
     log: LogConfig = LogConfig()

@@ -8,7 +8,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from edge import logs, main
+from edge import logs
 from edge.commands import load
 from edge.config import load_config, parse_toml, runtime_env
 from edge.errors import ConfigError
@@ -36,12 +36,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edge import main  # the service's imports (FastAPI, uvicorn) only when it runs
+
     config = load(args)
     logs.setup(config.log.level)
     return asyncio.run(main.run(config, runtime_env(getattr(args, "config", None))))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from edge import main
+
     path = write_demo_config(args.dir, port=args.port, speed=args.speed)
     config = load_config(path)
     logs.setup(config.log.level)

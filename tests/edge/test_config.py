@@ -100,3 +100,10 @@ def test_cli_wrong_config_exits_2_without_traceback(tmp_path, command):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert out.stderr.strip() == f"{path}: key storage.max_mbb: unknown key; allowed here: max_mb, path, retention_days"
+
+
+def test_site_time_zone_must_be_known(tmp_path):
+    [line] = problems(tmp_path, to_toml(base_config(tmp_path, site={"timezone": "Mars/Olympus"})))
+    assert "key site.timezone: found 'Mars/Olympus'; allowed: an IANA time zone" in line
+    cfg = load_config(write(tmp_path, to_toml(base_config(tmp_path, site={"latitude": 28.2, "longitude": 112.9}))), {})
+    assert cfg.site.timezone == "Asia/Shanghai" and cfg.site.latitude == 28.2
