@@ -21,7 +21,7 @@ BATTERY_HYSTERESIS = 5  # percent above the threshold before a low battery count
 @dataclass(frozen=True, slots=True)
 class Band:
     band_id: str
-    flat: str
+    flat: str | None  # None: a band nobody registered (only its SOS becomes an event)
     hr_min: int = 45
     hr_max: int = 120
 
@@ -163,6 +163,13 @@ class WristbandRules:
         events += _heart_rate(reading, band, st, now, self.settings)
         events += _battery(reading, band, st, self.settings)
         return events
+
+    def unregistered_sos(self, reading: WristbandState, now: float, rssi: int) -> list[NewEvent]:
+        """An SOS from a band nobody registered is still an SOS: raised with the band id and no flat, so staff
+        can find who pressed it. Nothing else of an unknown band becomes an event."""
+        band = Band(reading.band_id, None)
+        st = self.states.setdefault(band.band_id, BandState(last_seen=now))
+        return _sos(reading, band, st, rssi)
 
     def check_missing(self, bands: Iterable[Band], now: float) -> list[NewEvent]:
         """wristband.missing once per absence for every registered band silent for missing_after_s."""

@@ -1,4 +1,4 @@
-"""Our SOS wristband advertisement, format version 1 (specification: sensors/WRISTBAND.md).
+"""Our SOS wristband advertisement, format version 1 (specification: README.md, "Our SOS wristband advertisement").
 
 Manufacturer-specific data, 11 bytes after the company id:
 

@@ -82,7 +82,8 @@ def test_sos_is_stored_within_a_second_and_a_silent_band_is_missing_once(tmp_pat
 
 def test_unknown_bands_are_counted_not_stored(tmp_path):
     store = EventStore.open(tmp_path / "edge.db", device_id="t-gw1", building_id="b01")
-    world = SimWorld([SimBand("000000b1", "C0:FF:EE:00:00:B1"), SimBand("000000b2", "C0:FF:EE:00:00:B2")])
+    world = SimWorld([SimBand("000000b1", "C0:FF:EE:00:00:B1"), SimBand("000000b2", "C0:FF:EE:00:00:B2"),
+                      SimBand("000000b3", "C0:FF:EE:00:00:B3", sos_at=(0.2,))])
     try:
         config = BleConfig(wristbands=[WristbandConfig(band="000000b1", flat="2-201")])
 
@@ -96,11 +97,14 @@ def test_unknown_bands_are_counted_not_stored(tmp_path):
             return sub
 
         sub = asyncio.run(scenario())
-        sources = {e.source for e in store_events(store)}
+        stored = store_events(store)
     finally:
         store.close()
-    assert sources == {"band-000000b1"}
-    assert sub.registry.unknown == {"000000b2"}
+    # an unregistered band is only counted, but its SOS is still raised (no flat: staff find it by band id)
+    assert {e.source for e in stored} == {"band-000000b1", "band-000000b3"}
+    [sos] = [e for e in stored if e.source == "band-000000b3"]
+    assert sos.kind == "wristband.sos" and sos.priority is Priority.CRITICAL and sos.data["flat"] is None
+    assert sub.registry.unknown == {"000000b2", "000000b3"}
 
 
 def test_edge_run_simulated_building_has_wristbands(make_gateway):
