@@ -8,6 +8,10 @@ if [ "$1" = venv ]; then
   want="python3-venv"
 else
   : # each subsystem adds its tools here, e.g.: need chromium chromium
+  # BLE: bleak's BlueZ backend against python-dbusmock's bluez5 template on a private D-Bus
+  need dbus-daemon dbus-daemon
+  need dbus-send dbus-bin
+  /usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || want="$want python3-dbusmock"
   # kiosk: Playwright drives Debian's Chromium (never a downloaded browser); a CJK font so screenshots are legible
   need chromium chromium
   fc-list :lang=zh 2>/dev/null | grep -q . || want="$want fonts-noto-cjk"
