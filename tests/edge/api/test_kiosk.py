@@ -55,9 +55,8 @@ def test_the_public_json_shows_the_building_and_nothing_private(gw):
     assert state["parking"]["entry"]["plate"] == "湘A·***45"
     assert [(z["zh"], z["free"], z["arrow"]) for z in state["parking"]["zones"]] == [("地面 A 区", 12, "left"),
                                                                                     ("地下 B 区", 0, "ahead-right")]
-    assert {b["id"]: b["state"] for b in state["bins"]} == {"bin-1": "nearly_full", "bin-2": "normal",
-                                                             "bin-3": "emptying"}
-    assert [f["zh"] for f in state["lights"]] == ["3 楼走廊灯", "light-gate"]
+    assert {b["id"]: b["state"] for b in state["bins"]} == {"bin-3": "nearly_full", "bin-4": "emptying"}
+    assert [f["zh"] for f in state["lights"]] == ["3 楼走廊灯", "大门路灯"]
 
 
 def read_event(lines: Iterator[str]) -> tuple[str, Any]:
