@@ -81,6 +81,8 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
     try:
         supervisor.start("api", api.serve)
         supervisor.start("kiosk", svc.kiosk.run, probe=svc.kiosk.health, critical=False)
+        svc.metrics.gauge("edge_kiosk_live_streams", "Open live streams of kiosk pages and staff consoles",
+                          lambda: svc.kiosk.clients if svc.kiosk else 0)
         supervisor.start("store_maintenance", lambda: _maintain(store), critical=False)
         supervisor.start("gateway_health", lambda: selfcheck.report(store, store.emit, HEALTH_EVERY),
                          critical=False)

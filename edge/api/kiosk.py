@@ -27,6 +27,13 @@ RETRY_MS = 2000  # how soon a browser reconnects a dropped stream
 RESEND_S = 20.0  # the state goes out at least this often: a heartbeat that also expires old entries
 THROTTLE_S = 0.3  # at most about three updates a second, however busy the building
 _NO_CACHE = {"Cache-Control": "no-cache"}
+# The pages load nothing from anywhere but the gateway, and nothing may frame them.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class NoticeIn(BaseModel):
@@ -75,19 +82,15 @@ def router(svc: Services) -> APIRouter:
     version = assets.version(files)
     admin = [Depends(require_token(svc.config.api.token))]
 
-    def feed() -> KioskFeed:
-        if svc.kiosk is None:
-            raise HTTPException(503, "the kiosk is not running")
-        return svc.kiosk
-
     def state() -> dict[str, Any]:
-        return {**feed().view(), "version": version}
+        return {**running_feed(svc).view(), "version": version}
 
     def page(name: str, request: Request) -> Response:
         a = files[name]
+        headers = {"ETag": a.etag, **_NO_CACHE, **PAGE_HEADERS}
         if request.headers.get("if-none-match") == a.etag:
-            return Response(status_code=304, headers={"ETag": a.etag, **_NO_CACHE})
-        return Response(a.body, media_type=a.media_type, headers={"ETag": a.etag, **_NO_CACHE})
+            return Response(status_code=304, headers=headers)
+        return Response(a.body, media_type=a.media_type, headers=headers)
 
     @r.get("/", response_class=Response, summary="The lobby kiosk page (public)")
     def kiosk(request: Request) -> Response:
@@ -106,12 +109,12 @@ def router(svc: Services) -> APIRouter:
     @r.get("/api/v1/kiosk/stream", response_class=StreamingResponse,
            summary="The kiosk's state as Server-Sent Events (`event: state`), on every change (public)")
     def kiosk_stream() -> StreamingResponse:
-        f = feed()
+        f = running_feed(svc)
         return stream_response(live(f, lambda: f.public_version, state, "state"))
 
     @r.get("/api/v1/kiosk/notices", dependencies=admin, summary="The notices on the kiosk, pushed and configured")
     def list_notices() -> list[dict[str, Any]]:
-        f = feed()
+        f = running_feed(svc)
         return notices(f.state, f.cfg, now=svc.supervisor.clock.utcnow(), tz=f.tz)
 
     @r.post("/api/v1/kiosk/notices", status_code=201, dependencies=admin,
@@ -122,9 +125,15 @@ def router(svc: Services) -> APIRouter:
     @r.delete("/api/v1/kiosk/notices/{notice_id}", dependencies=admin,
               summary="Take a pushed notice off the kiosk (configured ones live in the config file)")
     async def delete_notice(notice_id: str) -> dict[str, Any]:
-        return await remove_notice(svc, feed(), notice_id)
+        return await remove_notice(svc, running_feed(svc), notice_id)
 
     return r
+
+
+def running_feed(svc: Services) -> KioskFeed:
+    if svc.kiosk is None:
+        raise HTTPException(503, "the kiosk is not running")
+    return svc.kiosk
 
 
 async def add_notice(svc: Services, body: NoticeIn) -> dict[str, Any]:

@@ -95,12 +95,13 @@ def notices(state: KioskState, cfg: KioskConfig, *, now: datetime, tz: str) -> l
                     key=lambda n: n.ts, reverse=True)
     out = [{"id": n.id, "zh": n.zh, "en": n.en, "source": "api"} for n in pushed]
     for i, n in enumerate(cfg.notices):
-        if n.until is None or config_notice_end(n, tz) > now:
+        if config_notice_end(n, tz) > now:
             out.append({"id": f"config-{i}", "zh": n.zh, "en": n.en, "source": "config"})
     return out
 
 
 def config_notice_end(n: NoticeConfig, tz: str) -> datetime:
     """A configured notice's `until` is its last day, in the site's time zone."""
-    assert n.until is not None
+    if n.until is None:
+        return datetime.max.replace(tzinfo=ZoneInfo(tz))
     return datetime.combine(n.until + timedelta(days=1), time(), ZoneInfo(tz))

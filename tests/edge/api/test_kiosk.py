@@ -105,6 +105,8 @@ def test_notices_are_pushed_and_removed_with_the_token_only(gw):
 def test_the_page_and_its_files_come_from_the_gateway(gw):
     page = requests.get(gw.url + "/", timeout=5)
     assert page.status_code == 200 and 'lang="zh-CN"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]  # nothing from elsewhere, no framing
+    assert "frame-ancestors 'none'" in requests.get(gw.url + "/staff", timeout=5).headers["content-security-policy"]
     for src in re.findall(r'(?:src|href)="([^"]+)"', page.text):
         assert src.startswith(("/static/", "data:")), src
         if src.startswith("/static/"):
