@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request, status
 
@@ -14,6 +14,9 @@ from edge.config import Config
 from edge.metrics import Metrics
 from edge.store import EventStore
 from edge.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from edge.gpio import GpioSubsystem
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Services:
     bus: EventBus | None = None
     # extra health sections from subsystems: name -> probe returning a dict with "ok"
     health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    gpio: GpioSubsystem | None = None  # bins, lights, buttons, outputs and relays, when configured
 
 
 def bearer_token(request: Request) -> str | None:
