@@ -25,10 +25,6 @@ from sensors.errors import GpioError, PinClaimError, UnknownDeviceError
 FactoryKind = Literal["lgpio", "mock"]
 T = TypeVar("T")
 
-# Missing echoes are counted by BinTracker (and become bin.sensor_fault); gpiozero would warn on every one.
-warnings.filterwarnings("ignore", category=DistanceSensorNoEcho)
-# DistanceSensor suggests the pigpio daemon; lgpio's edge timestamps are good enough for centimetres.
-warnings.filterwarnings("ignore", message="For more accurate readings", category=PWMSoftwareFallback)
 
 
 def factory_kind(cfg: GpioConfig, *, simulate: bool) -> FactoryKind:
@@ -73,6 +69,10 @@ class _EchoRecorder(DistanceSensor):
     """
 
     def __init__(self, echo: int, trigger: int, *, pin_factory: Factory) -> None:
+        # Missing echoes are counted by BinTracker (and become bin.sensor_fault); gpiozero warns on every one.
+        warnings.filterwarnings("ignore", category=DistanceSensorNoEcho)
+        # It also suggests the pigpio daemon; lgpio's edge timestamps are good enough for centimetres.
+        warnings.filterwarnings("ignore", message="For more accurate readings", category=PWMSoftwareFallback)
         self._raw: deque[float | None] = deque(maxlen=512)
         self._last: float | None = None
         self._got = threading.Event()

@@ -77,7 +77,8 @@ class LightTracker:
                 self.faulted = False
                 events.append(self._event("light.restored", {"fault_s": round(now - self._fault_since, 1)}))
             return events
-        dark_for = now - max(self._dark_since or now, self._expected_since)
+        dark_since = now if self._dark_since is None else self._dark_since
+        dark_for = now - max(dark_since, self._expected_since)
         if expected and not self.faulted and dark_for >= self.cfg.fault_after_s:
             self.faulted, self._fault_since = True, now
             events.append(self._event("light.fault", {
