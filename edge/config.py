@@ -291,6 +291,8 @@ def _describe(source: str, err: Mapping[str, Any]) -> str:
 def _allowed_keys(loc: list[str]) -> list[str]:
     model: Any = Config
     for part in loc:
+        if part.isdigit():  # an item of a list of tables, e.g. gpio.bins.0
+            continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return []

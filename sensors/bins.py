@@ -49,6 +49,7 @@ class BinTracker:
         self.faulted = False
         self.last_valid = now  # a sensor that never answers is a fault fault_after_s after start
         self.last_report: float | None = None
+        self.last_feed: float | None = None
         self._above_since: float | None = None
         self._below_since: float | None = None
         self._fault_since = now
@@ -67,6 +68,7 @@ class BinTracker:
 
     def feed(self, readings: Iterable[float | None], now: float) -> list[NewEvent]:
         """Take the readings since the last call; return the events they cause."""
+        self.last_feed = now
         good: list[float] = []
         for d in readings:
             verdict = judge(d, self.cfg)

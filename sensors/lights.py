@@ -56,6 +56,7 @@ class LightTracker:
         self.lit: bool | None = None  # debounced; None until the first reading has held
         self.expected = False
         self.faulted = False
+        self.last_feed: float | None = None
         self._candidate: bool | None = None
         self._candidate_since = now
         self._dark_since: float | None = None
@@ -64,6 +65,7 @@ class LightTracker:
 
     def feed(self, lit: bool, expected: bool, now: float) -> list[NewEvent]:
         """A reading (lit or dark) and whether the schedule wants the light on, at `now`."""
+        self.last_feed = now
         events: list[NewEvent] = []
         if expected and not self.expected:
             self._expected_since = now

@@ -164,7 +164,8 @@ def test_pin_report_lists_every_configured_pin(pins, open_devices):
         (5, "corridor-1", "ldr"), (17, "lobby-sos", "emergency"), (23, "bin-1", "trigger"), (24, "bin-1", "echo"),
         (26, "gate", "relay")]
     echo = rows[3]
-    assert isinstance(echo.value, float) and level_pct(echo.value, devices.bins["bin-1"].cfg) == pytest.approx(50, abs=5)
+    assert isinstance(echo.value, float)
+    assert level_pct(echo.value, devices.bins["bin-1"].cfg) == pytest.approx(50, abs=5)
     assert "m (ok, level" in echo.reading
     assert rows[0].reading.startswith("lit") and rows[1].reading == "released (pin high)" and rows[4].reading == "off"
     assert rows[1].to_dict() == {"pin": 17, "device": "lobby-sos", "kind": "button", "role": "emergency",
