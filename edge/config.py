@@ -110,9 +110,9 @@ class BinConfig(StrictModel):
     @model_validator(mode="after")
     def _geometry(self) -> BinConfig:
         if self.full_distance_m >= self.empty_depth_m:
-            _fail("full_distance_m", self.full_distance_m, f"less than empty_depth_m ({self.empty_depth_m})")
+            _fail("full_distance_m", self.full_distance_m, f"less than empty_depth_m ({self.empty_depth_m:g})")
         if self.emptied_pct >= self.full_pct:
-            _fail("emptied_pct", self.emptied_pct, f"less than full_pct ({self.full_pct})")
+            _fail("emptied_pct", self.emptied_pct, f"less than full_pct ({self.full_pct:g})")
         return self
 
 

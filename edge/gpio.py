@@ -295,7 +295,7 @@ def read_pins(config: Config, *, timeout: float = 3.0, direct: bool = False) -> 
         factory.close()
         raise ConfigError([f"key {e}"]) from None
     try:
-        rows = pin_report(devices, wait_s=min(timeout, 1.0))
+        rows = pin_report(devices, wait_s=min(timeout, 2.0))
     finally:
         devices.close()
         factory.close()

@@ -6,7 +6,8 @@ buttons.py. Every device gets its `pin_factory` explicitly; nothing sets gpiozer
 
 from __future__ import annotations
 
-import threading
+import statistics
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable
@@ -73,17 +74,16 @@ class _EchoRecorder(DistanceSensor):
         warnings.filterwarnings("ignore", category=DistanceSensorNoEcho)
         # It also suggests the pigpio daemon; lgpio's edge timestamps are good enough for centimetres.
         warnings.filterwarnings("ignore", message="For more accurate readings", category=PWMSoftwareFallback)
-        self._raw: deque[float | None] = deque(maxlen=512)
-        self._last: float | None = None
-        self._got = threading.Event()
+        self._raw: deque[float | None] = deque(maxlen=512)  # for BinTracker, drained
+        self._recent: deque[float | None] = deque(maxlen=9)  # for the pin report, kept
         super().__init__(echo=echo, trigger=trigger, queue_len=1, partial=True, max_distance=bins.MAX_RANGE_M,
                          pin_factory=pin_factory)
 
     def _read(self) -> float | None:
         value = super()._read()
-        self._last = None if value is None else value * self.max_distance
-        self._raw.append(self._last)
-        self._got.set()
+        distance = None if value is None else value * self.max_distance
+        self._raw.append(distance)
+        self._recent.append(distance)
         return value
 
 
@@ -102,13 +102,22 @@ class BinSensor:
     @property
     def last(self) -> float | None:
         """The newest raw reading (None: no echo, or none yet)."""
-        return self.device._last
+        recent = self.device._recent
+        return recent[-1] if recent else None
 
-    def wait_reading(self, timeout: float) -> bool:
-        return self.device._got.wait(timeout)
+    def recent_distance(self) -> float | None:
+        """Median of the last few echoes (None: no echo among them, or none yet)."""
+        echoes = [d for d in list(self.device._recent) if d is not None]
+        return statistics.median(echoes) if echoes else None
+
+    def wait_readings(self, timeout: float) -> None:
+        """Until the recent window is full (a sensor just opened) or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while len(self.device._recent) < self.device._recent.maxlen and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def report(self) -> list[PinRow]:
-        d = self.last
+        d = self.recent_distance()
         text = "no echo"
         if d is not None:
             text = f"{d:.3f} m ({bins.judge(d, self.cfg)}, level {bins.level_pct(d, self.cfg):.0f} %)"
@@ -277,7 +286,7 @@ def pin_report(devices: GpioDevices, *, wait_s: float = 0.0) -> list[PinRow]:
     sensor may take for its first echo (0 when the gateway has been running)."""
     for b in devices.bins.values():
         if wait_s:
-            b.wait_reading(wait_s)
+            b.wait_readings(wait_s)
     rows: list[PinRow] = []
     for group in (devices.bins, devices.lights, devices.buttons, devices.outputs):
         for dev in group.values():

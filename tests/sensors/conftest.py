@@ -1,4 +1,4 @@
-"""GPIO fixtures: a fresh MockFactory per test (reset afterwards), devices closed before it, waiting helpers."""
+"""GPIO fixtures: devices opened on the `pins` MockFactory (tests/conftest.py) and closed before it; waiting."""
 
 from __future__ import annotations
 
@@ -27,14 +27,6 @@ def wait_until(cond: Callable[[], Any], timeout: float = 5.0, what: str = "condi
 
 def gpio(**sections: Any) -> GpioConfig:
     return GpioConfig.model_validate(sections)
-
-
-@pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    factory = MockFactory()
-    yield factory
-    factory.close()
-    factory.reset()
 
 
 @pytest.fixture
