@@ -351,10 +351,12 @@ def config_problems(tmp_path: Path, gpio_toml: str) -> list[str]:
 
 
 def test_readme_gpio_example_loads(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("## Bins, lights and buttons", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "edge.toml"
-    path.write_text(to_toml(base_config(tmp_path)) + "\n" + README_EXAMPLE)
+    path.write_text(to_toml(base_config(tmp_path)) + "\n" + example)
     cfg = load_config(path, {}).gpio
-    assert cfg is not None and [b.name for b in cfg.bins] == ["bin-1"]
+    assert cfg is not None and [b.name for b in cfg.bins] == ["bin-1"] and len(cfg.claims()) == 6
     assert cfg.bins[0].full_pct == 80 and cfg.lights[0].lit_from == "sunset" and cfg.buttons[0].emergency
 
 
