@@ -19,6 +19,8 @@ from typing import Any
 
 from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from edge.alerts import RESOLVES, Alert
 from edge.bus import EventBus, Subscription
@@ -214,6 +216,28 @@ async def _until_alerts_change(sub: Subscription | None, timeout: float) -> None
             return
         if touches_alerts(batch):
             return
+
+
+class GpioCollector(Collector):
+    """Prometheus: bin levels and device faults, read at scrape time."""
+
+    def __init__(self, subsystem: GpioSubsystem) -> None:
+        self._gpio = subsystem
+
+    def collect(self) -> Iterable[Metric]:
+        levels = GaugeMetricFamily("edge_bin_level_pct", "Bin fill level (median of recent echoes)", labels=["bin"])
+        faults = GaugeMetricFamily("edge_gpio_device_fault", "1 while a bin sensor or a light is faulty",
+                                   labels=["kind", "device"])
+        for name, b in sorted(self._gpio.bins.items()):
+            if b.level is not None:
+                levels.add_metric([name], b.level)
+            faults.add_metric(["bin", name], float(b.faulted))
+        for name, li in sorted(self._gpio.lights.items()):
+            faults.add_metric(["light", name], float(li.faulted))
+        yield levels
+        yield faults
+        yield GaugeMetricFamily("edge_gpio_alert_outputs_on", "1 while the alert lamp/buzzer is on",
+                                value=float(self._gpio.alert_lamp))
 
 
 def gpio_config(config: Config) -> GpioConfig | None:

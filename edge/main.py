@@ -136,6 +136,7 @@ def start_gpio(config: Config, svc: Services, source: str) -> None:
         return
     svc.gpio, building = built
     svc.supervisor.start("gpio", svc.gpio.run, probe=svc.gpio.health)
+    svc.metrics.register(gpio.GpioCollector(svc.gpio))
     if building:
         svc.supervisor.start("sim_gpio", building.run, critical=False)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from gpiozero.pins.mock import MockChargingPin, MockFactory, MockPin, MockTriggerPin
 
 from edge.alerts import Alert
@@ -427,6 +428,9 @@ def test_simulated_building_shows_every_incident_within_600_simulated_seconds(ma
     report = gw.get("/api/v1/gpio/pins").json()
     assert report["factory"] == "mock"
     assert [p["pin"] for p in report["pins"]] == [5, 6, 12, 17, 22, 23, 24, 25, 26, 27]
+    metrics = requests.get(gw.url + "/metrics", timeout=10).text
+    assert 'edge_bin_level_pct{bin="bin-1"}' in metrics and "edge_gpio_alert_outputs_on 1.0" in metrics
+    assert 'edge_gpio_device_fault{device="corridor-1",kind="light"}' in metrics
     cli = edge_cli("gpio", "pins", "--json", "--config", str(gw.config_path))
     assert cli.returncode == 0 and json.loads(cli.stdout)["source"] == "gateway"
     assert gw.stop() == 0
