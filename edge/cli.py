@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from edge import __version__
-from edge.commands import core, db, events, gpio
+from edge.commands import ble, core, db, events, gpio
 
 # every module in edge/commands registers its subcommands here
-COMMANDS = (core, events, db, gpio)
+COMMANDS = (core, events, db, ble, gpio)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,22 @@ class SensorError(Exception):
     """Root of every error raised by the sensors package."""
 
 
+class DecodeError(SensorError, ValueError):
+    """Bytes that do not follow the format they claim to be in."""
+
+
+class TruncatedError(DecodeError):
+    """A payload shorter than its format (or its own flags) requires."""
+
+
+class DecryptionError(DecodeError):
+    """An encrypted payload that cannot be decrypted: no key, or a wrong one."""
+
+
+class BleUnavailableError(SensorError):
+    """No usable Bluetooth: no D-Bus, no BlueZ, no adapter, or the adapter is off."""
+
+
 class GpioError(SensorError):
     """GPIO hardware cannot be used as configured."""
 

@@ -42,9 +42,10 @@ def test_fill_percentage_from_echo_times(pins, open_devices):
         readings = fresh_readings(sensor, 9)
         tracker = BinTracker(cfg.bins[0], 0.0)
         [ev] = tracker.feed(readings, 0.0)
-        # the mock's echo is timed with sleep(), which only ever oversleeps: a centimetre or two too far
-        assert statistics.median(readings) == pytest.approx(distance, abs=0.06)
-        assert ev.kind == "bin.level" and ev.data["level_pct"] == pytest.approx(pct, abs=4)
+        # the mock's echo is timed with sleep(), which only ever oversleeps: a centimetre or two too far when idle,
+        # more on a busy machine; the median keeps it to a few
+        assert statistics.median(readings) == pytest.approx(distance + 0.02, abs=0.08)
+        assert ev.kind == "bin.level" and ev.data["level_pct"] == pytest.approx(pct - 1, abs=5)
 
 
 def test_sensor_that_stops_answering_gives_missed_echoes_and_a_fault(pins, open_devices):
