@@ -1,7 +1,7 @@
 """The simulated building's scripted day (pure) and its mock pins."""
 
 import statistics
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,13 +85,3 @@ def test_building_drives_the_mock_pins(pins):
     assert pins.pin(25).echo_pin is not pins.pin(12)  # bin-2's echo wire is loose
     building.apply(script().at(900.0))
     assert pins.pin(25).echo_pin is pins.pin(12)
-
-
-def test_scaled_clock_runs_speed_times_faster():
-    base = FakeClock()
-    start = datetime(2026, 3, 1, 18, 5, tzinfo=UTC)
-    clock = ScaledClock(10.0, start=start, base=base)
-    m0 = clock.monotonic()
-    base.advance(6.0)
-    assert clock.elapsed() == 60.0 and clock.monotonic() - m0 == 60.0
-    assert clock.utcnow() == start + timedelta(seconds=60)
