@@ -69,6 +69,8 @@ class Provisioning(StrictModel):
     def _real_token(cls, v: str) -> str:
         if v.strip().lower() in PLACEHOLDER_SECRETS or len(v.strip()) < 16 or any(c.isspace() for c in v):
             raise ValueError("the enrolment token from the central server (16 characters or more, no spaces)")
+        if v.upper().startswith("REPLACE"):
+            raise ValueError("the enrolment token from the central server, not the sample's placeholder")
         return v
 
 
