@@ -152,4 +152,8 @@ build_release
 install_files
 accounts
 enable_units
-say "edge-gateway $VERSION installed${DESTDIR:+ into $DESTDIR}; next: provision it (README, Installing on a Raspberry Pi)"
+if [ -n "$changed" ]; then
+  say "edge-gateway $VERSION installed${DESTDIR:+ into $DESTDIR}; next: provision it (README, Installing on a Raspberry Pi)"
+else
+  say "edge-gateway $VERSION was already installed${DESTDIR:+ in $DESTDIR}; nothing changed"
+fi

@@ -8,6 +8,8 @@ if [ "$1" = venv ]; then
   want="python3-venv"
 else
   : # each subsystem adds its tools here, e.g.: need chromium chromium
+  need systemd-analyze systemd   # systemd/: unit verification and security rating, sysusers, tmpfiles
+  need cloud-init cloud-init     # systemd/: the sample user-data against cloud-init's schema
 fi
 [ -z "$want" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
