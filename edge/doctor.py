@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import grp
 import gzip
 import os
 import pwd
@@ -184,39 +185,48 @@ def check_database(ctx: DoctorContext) -> list[CheckResult]:
         return []
     path, who = ctx.config.storage.path, ctx.account
     note = "" if _can_act_as(who) else f" (checked as {_me()}, not {who.name}: run it with sudo)"
-    fix = f"let the gateway's account own it: sudo chown -R {who.name}:{who.name} {path.parent}"
-    with acting_as(who):
-        if not path.exists():
-            folder = _existing_ancestor(path.parent)
-            if not os.access(folder, os.W_OK | os.X_OK, effective_ids=True):
-                return [CheckResult("database", Status.FAIL, f"{who.name} cannot create {path}: {folder} is not "
-                                    f"writable for it{note}", fix)]
-            return [CheckResult("database", Status.WARN, f"no database yet at {path}{note}",
-                                "it is created when the gateway first runs: sudo systemctl start edge-gateway")]
-        problem = _probe_sqlite(path) or _unwritable_beside(path)
-        if problem:
-            return [CheckResult("database", Status.FAIL, f"{who.name} cannot use {path}: {problem}{note}", fix)]
+    fix = f"let the gateway's account own it: sudo chown -R {who.name}:{_group(who.gid)} {path.parent}"
+    try:
+        with acting_as(who):
+            return [_examine_database(ctx.config, who, note, fix)]
+    except PermissionError as e:
+        return [CheckResult("database", Status.FAIL, f"{who.name} cannot use {path}: {e.strerror}: "
+                            f"{e.filename}{note}", fix)]
+
+
+def _examine_database(config: Config, who: Account, note: str, fix: str) -> CheckResult:
+    path = config.storage.path
+    if not path.exists():
+        folder = _existing_ancestor(path.parent)
+        if not os.access(folder, os.W_OK | os.X_OK, effective_ids=True):
+            return CheckResult("database", Status.FAIL, f"{who.name} cannot create {path}: {folder} is not "
+                               f"writable for it{note}", fix)
+        return CheckResult("database", Status.WARN, f"no database yet at {path}{note}",
+                           "it is created when the gateway first runs: sudo systemctl start edge-gateway")
+    problem = _probe_sqlite(path) or _unwritable_beside(path)
+    if problem:
+        return CheckResult("database", Status.FAIL, f"{who.name} cannot use {path}: {problem}{note}", fix)
+    try:
+        reader = EventReader.open(path, device_id=config.device_id, building_id=config.building_id)
         try:
-            reader = EventReader.open(path, device_id=ctx.config.device_id, building_id=ctx.config.building_id)
-            try:
-                s = reader.stats()
-            finally:
-                reader.close()
-        except (StoreError, sqlite3.Error) as e:
-            return [CheckResult("database", Status.FAIL, f"{path}: {e}", "see: journalctl -u edge-gateway")]
-    used, bound = s.used_bytes / 2**20, ctx.config.storage.max_mb
+            s = reader.stats()
+        finally:
+            reader.close()
+    except (StoreError, sqlite3.Error) as e:
+        return CheckResult("database", Status.FAIL, f"{path}: {e}", "see: journalctl -u edge-gateway")
+    used, bound = s.used_bytes / 2**20, config.storage.max_mb
     detail = (f"{path}: intact and writable{note}; {s.events} events, {used:.1f} of {bound:g} MB, "
               f"{s.unsynced} not yet synced, {s.open_alerts} open alerts")
     if used >= bound * 0.98:
-        return [CheckResult("database", Status.WARN, detail + "; at its size bound",
-                            "let sync catch up (see the upstream line) or raise storage.max_mb")]
-    return [CheckResult("database", Status.PASS, detail)]
+        return CheckResult("database", Status.WARN, detail + "; at its size bound",
+                           "let sync catch up (see the upstream line) or raise storage.max_mb")
+    return CheckResult("database", Status.PASS, detail)
 
 
 def _probe_sqlite(path: Path) -> str | None:
     """Open read-write, check integrity, take the write lock and let it go: nothing is changed."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5, isolation_level=None)
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=5, isolation_level=None)
     except sqlite3.Error as e:
         return str(e)
     try:
@@ -408,6 +418,13 @@ def _owner(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+def _group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _existing_ancestor(path: Path) -> Path:
