@@ -142,3 +142,25 @@ def test_cloud_init_schema_refuses_a_wrong_user_data(tmp_path: Path) -> None:
     bad.write_text("#cloud-config\nwrite_files: 3\n")
     proc = subprocess.run(["cloud-init", "schema", "--config-file", str(bad)], capture_output=True, text=True)
     assert proc.returncode != 0
+
+
+@pytest.mark.parametrize("unit", ["edge-gateway.service", "edge-provision.service"])
+def test_the_command_line_in_each_unit_is_one_edge_accepts(unit: str) -> None:
+    import shlex
+
+    from edge.cli import build_parser
+
+    (exec_start,) = unit_settings(REPO / "systemd" / unit)["ExecStart"]
+    argv = shlex.split(exec_start)
+    assert argv[0] == "/opt/edge-gateway/current/bin/edge"
+    args = build_parser().parse_args(argv[1:])  # exits (fails the test) on an unknown option
+    assert args.config == "/etc/edge-gateway/edge.toml"
+
+
+def test_kiosk_launcher_is_valid_sh_and_says_what_is_missing(tmp_path: Path) -> None:
+    script = REPO / "systemd/kiosk.sh"
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    # with a PATH holding no browser it refuses, naming the package to install
+    proc = subprocess.run(["/bin/sh", str(script)], env={"PATH": str(tmp_path), "HOME": str(tmp_path)},
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "apt-get install chromium" in proc.stderr
