@@ -110,4 +110,10 @@ token = "{token}"
 [simulate]
 enabled = true
 speed = {speed}
+
+[ble]
+# simulated wristbands (registered to demo flats); a band that walks off is reported missing
+# after 36 s here instead of the 12 hours of a real building, so the demo shows it in its first minute
+missing_after_hours = 0.01
+heart_rate_sustained_s = 20
 """
