@@ -25,6 +25,7 @@ from edge.doctor import (
     DoctorContext,
     LiveHealth,
     Status,
+    check_ble,
     check_disk,
     check_gateway,
     clock_result,
@@ -34,6 +35,7 @@ from edge.doctor import (
     run_checks,
     upstream_result,
 )
+from edge.events import NewEvent
 from tests.conftest import REPO, Gateway, base_config, to_toml
 
 UPSTREAM_TOKEN = "central-issued-token-0123456789"
@@ -99,6 +101,8 @@ def test_doctor_passes_on_the_simulated_building(building: Gateway) -> None:
         assert line(proc.stdout, check).split()[0] == "PASS", proc.stdout
     assert line(proc.stdout, "clock").split()[0] in ("PASS", "WARN")  # the CI machine may not run NTP
     assert "events" in line(proc.stdout, "database") and "writable" in line(proc.stdout, "database")
+    ble = line(proc.stdout, "ble")  # simulated bands through bleak's backend seam
+    assert ble.split()[0] in ("PASS", "WARN") and "adapter scanning" in ble, proc.stdout
     (probe,) = Central.seen
     assert probe["path"] == "/api/v1/batches"
     assert probe["headers"]["Idempotency-Key"] == "t-gw1:0-0"
@@ -186,12 +190,37 @@ def test_gateway_line_names_a_failing_subsystem(tmp_path: Path) -> None:
     ctx = ctx_for(tmp_path)
     ctx.live = LiveHealth("http://127.0.0.1:1/healthz", 503, {
         "status": "degraded", "device_id": "t-gw1", "version": "0.1.0", "uptime_s": 30,
-        "subsystems": {"store": {"ok": True}, "ble": {"ok": False, "last_error": "no Bluetooth adapter (hci0)"}}})
+        "subsystems": {"store": {"ok": True}, "sync": {"ok": False, "last_error": "disk I/O error"}}})
     (result,) = check_gateway(ctx)
-    assert result.status is Status.FAIL and result.check == "ble" and "no Bluetooth adapter" in result.detail
+    assert result.status is Status.FAIL and result.check == "sync" and "disk I/O error" in result.detail
     ctx.live = LiveHealth("http://127.0.0.1:1/healthz", error="[Errno 111] Connection refused")
     (result,) = check_gateway(ctx)
     assert result.status is Status.FAIL and "systemctl start edge-gateway" in result.action
+
+
+def test_ble_line_when_the_adapter_is_not_scanning(tmp_path: Path) -> None:
+    ctx = ctx_for(tmp_path, ble={"enabled": True})
+    ctx.live = LiveHealth("u", 503, {"status": "degraded", "device_id": "t-gw1", "subsystems": {
+        "ble": {"ok": False, "scanner": "unavailable", "error": "No Bluetooth adapters found."}}})
+    (result,) = check_ble(ctx)
+    assert result.status is Status.FAIL and "No Bluetooth adapters found" in result.detail
+    assert "rfkill" in result.action
+    assert [r.check for r in check_gateway(ctx)] == ["gateway"]  # not repeated by the gateway line
+
+
+def test_ble_line_names_the_registered_bands_not_heard(tmp_path: Path, store, clock) -> None:
+    bands = [{"band": "0a0b0c01", "flat": "1-101"}, {"band": "0a0b0c02", "flat": "1-102"}]
+    ctx = ctx_for(tmp_path, ble={"enabled": True, "wristbands": bands})
+    ctx.clock = clock
+    ctx.live = LiveHealth("u", 200, {"status": "ok", "device_id": "t-gw1", "subsystems": {
+        "ble": {"ok": True, "mode": "passive", "advertisements": 40, "readings": 40, "bands": 2}}})
+    store.append([NewEvent("wristband.seen", "band-0a0b0c01", {"rssi": -60, "battery_pct": 80})])
+    (result,) = check_ble(ctx)
+    assert result.status is Status.WARN and "1 of 2 registered wristbands heard" in result.detail
+    assert "not heard: 1-102 (0a0b0c02)" in result.detail
+    store.append([NewEvent("wristband.seen", "band-0a0b0c02", {"rssi": -70, "battery_pct": 60})])
+    (result,) = check_ble(ctx)
+    assert result.status is Status.PASS
 
 
 def test_a_crashing_check_is_a_failed_line_and_the_rest_still_run(tmp_path: Path) -> None:
