@@ -130,6 +130,11 @@ accounts() {
 
 enable_units() {
   [ "$SYSTEMCTL" = ":" ] && return 0
+  tool=${SYSTEMCTL%% *}
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    say "$tool not found: the units are installed but not enabled"
+    return 0
+  fi
   if [ -z "$DESTDIR" ]; then $SYSTEMCTL daemon-reload; fi
   # shellcheck disable=SC2086
   $SYSTEMCTL enable --quiet $UNITS
