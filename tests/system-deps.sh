@@ -12,6 +12,8 @@ else
   need dbus-daemon dbus-daemon
   need dbus-send dbus-bin
   /usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || want="$want python3-dbusmock"
+  need systemd-analyze systemd   # systemd/: unit verification and security rating, sysusers, tmpfiles
+  need cloud-init cloud-init     # systemd/: the sample user-data against cloud-init's schema
 fi
 [ -z "$want" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
