@@ -191,6 +191,7 @@ class GpioSubsystem:
             "buttons": sorted(self.buttons),
             "alert_outputs_on": self.alert_lamp,
             "events": self.emitted,
+            "pins": [] if self._closed else [row.to_dict() for row in self.pins()],  # for `edge doctor`
         }
 
     def close(self) -> None:

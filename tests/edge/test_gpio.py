@@ -21,6 +21,7 @@ from edge.alerts import Alert
 from edge.bus import EventBus
 from edge.clock import FakeClock
 from edge.config import GpioConfig, SiteConfig, load_config
+from edge.doctor import Account, DoctorContext, Status, check_gpio, gpio_pin_result
 from edge.errors import ConfigError
 from edge.events import NewEvent, Priority
 from edge.gpio import Alerts, GpioSubsystem, lamp_on
@@ -441,6 +442,9 @@ def test_simulated_building_shows_every_incident_within_600_simulated_seconds(ma
     assert 'edge_gpio_device_fault{device="corridor-1",kind="light"}' in metrics
     cli = edge_cli("gpio", "pins", "--json", "--config", str(gw.config_path))
     assert cli.returncode == 0 and json.loads(cli.stdout)["source"] == "gateway"
+    lines = check_gpio(DoctorContext.load(gw.config_path, account=Account.default()))
+    assert len(lines) == 10 and all(r.check == "gpio" and r.detail.startswith("GPIO") for r in lines)
+    assert any(r.detail.startswith("GPIO17 lobby-sos (button emergency): ") for r in lines)
     assert gw.stop() == 0
 
 
@@ -473,3 +477,47 @@ def test_gpio_pins_command_without_gpio(tmp_path):
     path.write_text(to_toml(base_config(tmp_path)))
     out = edge_cli("gpio", "pins", "--config", str(path))
     assert out.returncode == 1 and "no GPIO devices are configured" in out.stderr
+
+
+# ---- edge doctor ----------------------------------------------------------------------------------------------
+
+
+def test_doctor_opens_the_pins_when_no_gateway_runs(tmp_path):
+    path = tmp_path / "edge.toml"
+    path.write_text(to_toml(base_config(tmp_path, simulate={"enabled": True})))
+    lines = check_gpio(DoctorContext.load(path, account=Account.default(), timeout=1.0))
+    echo = next(r for r in lines if "bin-1 (bin echo)" in r.detail)
+    assert echo.status is Status.PASS and " m (ok, level " in echo.detail
+    assert len(lines) == 10
+
+
+def test_doctor_says_when_the_pins_cannot_be_opened(tmp_path):
+    pytest.importorskip("lgpio", reason="lgpio (the `pi` extra, also in the `test` extra) is not installed")
+    path = tmp_path / "edge.toml"
+    path.write_text(to_toml(base_config(tmp_path, gpio={
+        "factory": "lgpio", "chip": 15, "buttons": [{"name": "lobby-sos", "pin": 17}]})))
+    [line] = check_gpio(DoctorContext.load(path, account=Account.default(), timeout=1.0))
+    assert line.status is Status.FAIL and "gpio.chip: cannot open /dev/gpiochip15" in line.detail
+
+
+def test_doctor_without_gpio_says_nothing(tmp_path):
+    path = tmp_path / "edge.toml"
+    path.write_text(to_toml(base_config(tmp_path)))
+    assert check_gpio(DoctorContext.load(path, account=Account.default(), timeout=1.0)) == []
+
+
+@pytest.mark.parametrize(("row", "faulty", "status"), [
+    ({"pin": 24, "device": "bin-1", "kind": "bin", "role": "echo", "reading": "no echo"}, False, Status.WARN),
+    ({"pin": 24, "device": "bin-1", "kind": "bin", "role": "echo", "reading": "0.400 m (ok, level 70 %)"}, True,
+     Status.WARN),
+    ({"pin": 24, "device": "bin-1", "kind": "bin", "role": "echo", "reading": "0.400 m (ok, level 70 %)"}, False,
+     Status.PASS),
+    ({"pin": 5, "device": "corridor-1", "kind": "light", "role": "ldr", "reading": "dark (value 0.00)"}, True,
+     Status.WARN),
+    ({"pin": 17, "device": "lobby-sos", "kind": "button", "role": "emergency", "reading": "released (pin high)"},
+     False, Status.PASS),
+])
+def test_doctor_line_per_pin(row, faulty, status):
+    line = gpio_pin_result(row, faulty)
+    assert line.status is status and line.detail.startswith(f"GPIO{row['pin']}")
+    assert bool(line.action) is (status is not Status.PASS)
