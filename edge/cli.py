@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from edge import __version__
-from edge.commands import ble, core, db, events
+from edge.commands import ble, core, db, doctor, events, gpio, provision, update
 
 # every module in edge/commands registers its subcommands here
-COMMANDS = (core, events, db, ble)
+COMMANDS = (core, events, db, ble, provision, doctor, update, gpio)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request, status
 
@@ -15,6 +15,9 @@ from edge.metrics import Metrics
 from edge.store import EventStore
 from edge.supervisor import Supervisor
 from edge.web.feed import KioskFeed
+
+if TYPE_CHECKING:
+    from edge.gpio import GpioSubsystem
 
 
 @dataclass
@@ -29,6 +32,7 @@ class Services:
     kiosk: KioskFeed | None = None  # the kiosk's live state (edge/web/feed.py), built by edge/main.py
     # extra health sections from subsystems: name -> probe returning a dict with "ok"
     health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    gpio: GpioSubsystem | None = None  # bins, lights, buttons, outputs and relays, when configured
 
 
 def bearer_token(request: Request) -> str | None:
