@@ -11,3 +11,7 @@ class BadImageError(VisionError, ValueError):
 
 class ModelError(VisionError, RuntimeError):
     """A shipped model is missing or cannot be loaded."""
+
+
+class CameraError(VisionError, OSError):
+    """A camera, stream or image source gives no frame; the message names the source."""
