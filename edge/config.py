@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from edge.errors import ConfigError
+from edge.errors import BadPlateError, ConfigError
+from vision.passage import Inbound
 
 DEFAULT_PATH = Path("/etc/edge-gateway/edge.toml")
 PLACEHOLDER_SECRETS = {"", "...", "changeme", "change-me", "secret", "token", "password"}
@@ -293,6 +294,81 @@ def _fail(key: str, found: Any, allowed: str) -> None:
         type=PydanticCustomError("value_error", allowed), loc=loc, input=found)])
 
 
+# ---- [gate]: the car-park gate's cameras, the residents' plates, the barrier (see README, "Car-park gate") -----
+
+Direction = Literal["entry", "exit", "unknown"]
+
+
+class GateCameraConfig(StrictModel):
+    """A camera watching the lane before the barrier."""
+
+    name: DeviceName = Field("gate", description="the source of its events")
+    source: str = Field(min_length=1, description="device number or /dev/videoN, rtsp:// or http:// URL, a video "
+                        "file or an image sequence such as frames/%04d.jpg")
+    loop: bool = Field(False, description="video files: from the start again at the end (simulation)")
+    fps: float | None = Field(None, gt=0, le=60, description="video files: play at this rate (default: their own)")
+    roi: tuple[float, float, float, float] = Field(
+        (0.0, 0.0, 1.0, 1.0), description="the lane before the barrier: x, y, width, height as fractions of the frame")
+    inbound: Inbound = Field("down", description="how an entering car's plate moves in the picture: up, down, "
+                             "left, right, closer (grows) or farther (shrinks)")
+    relay: DeviceName | None = Field(None, description="the barrier this lane opens (default: gate.relay)")
+
+    @field_validator("relay", mode="before")
+    @classmethod
+    def _none(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @field_validator("roi")
+    @classmethod
+    def _inside(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x, y, w, h = v
+        if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 and 0 < h <= 1 and x + w <= 1.0001 and y + h <= 1.0001):
+            raise ValueError("[x, y, width, height], fractions of the frame (0-1) that stay inside it")
+        return v
+
+
+class GateConfig(StrictModel):
+    cameras: list[GateCameraConfig] = Field(min_length=1, max_length=4)
+    residents: list[str] = Field([], description="plates that open the gate (more are pushed over the API)")
+    min_confidence: float = Field(0.9, gt=0, le=1, description="a read less sure than this never opens the gate")
+    relay: DeviceName | None = Field("gate", description="the [gpio] relay output that opens the barrier; "
+                                     "empty: record only")
+    pulse_s: float = Field(1.0, gt=0, le=60, description="how long the relay is closed")
+    open_on: list[Direction] = Field(["entry", "exit", "unknown"], description="directions a resident is let through")
+    check_fps: float = Field(5, gt=0, le=30, description="frames looked at per second (the newest each time)")
+    motion: bool = Field(True, description="read plates only while something moves in the roi")
+    motion_share: float = Field(0.01, gt=0, lt=1, description="share of the roi that must change to be motion")
+    motion_hold_s: float = Field(3, ge=0, le=60, description="keep reading this long after the last motion")
+    min_reads: int = Field(2, ge=1, le=50, description="reads of a plate that make a car (fewer: noise)")
+    settle_s: float = Field(2, gt=0, le=60, description="decide a car standing this long even if not sure")
+    end_after_s: float = Field(2, gt=0, le=60, description="a car not read for this long has gone")
+    same_plate_s: float = Field(15, ge=0, le=3600, description="the same plate again this soon is the same car")
+
+    @field_validator("relay", mode="before")
+    @classmethod
+    def _none(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @field_validator("residents")
+    @classmethod
+    def _plates(cls, v: list[str]) -> list[str]:
+        from edge.whitelist import check_plates
+
+        try:
+            return check_plates(v, "residents")
+        except BadPlateError as e:
+            raise ValueError(str(e)) from None
+
+    @model_validator(mode="after")
+    def _unique(self) -> GateConfig:
+        seen: set[str] = set()
+        for i, camera in enumerate(self.cameras):
+            if camera.name in seen:
+                _fail(f"cameras.{i}.name", camera.name, "a name no other gate camera has")
+            seen.add(camera.name)
+        return self
+
+
 class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -308,6 +384,7 @@ class Config(StrictModel):
     kiosk: KioskConfig = KioskConfig()
     ble: BleConfig = BleConfig()
     gpio: GpioConfig | None = None
+    gate: GateConfig | None = None
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")
@@ -317,6 +394,20 @@ class Config(StrictModel):
                 value = getattr(light, field)
                 if value in ("sunset", "sunrise") and (self.site.latitude is None or self.site.longitude is None):
                     _fail(f"gpio.lights.{i}.{field}", value, "HH:MM, or set [site] latitude and longitude")
+        return self
+
+    @model_validator(mode="after")
+    def _gate_relays(self) -> Config:
+        """Each gate relay is a relay output in [gpio] (in simulation without [gpio]: the demo building's)."""
+        if self.gate is None or (self.gpio is None and self.simulate.enabled):
+            return self
+        relays = {o.name for o in self.gpio.outputs if o.role == "relay"} if self.gpio else set()
+        named = [("gate.relay", self.gate.relay)] + [(f"gate.cameras.{i}.relay", c.relay)
+                                                      for i, c in enumerate(self.gate.cameras)]
+        for key, relay in named:
+            if relay and relay not in relays:
+                _fail(key, relay, f"a relay in [gpio] outputs ({', '.join(sorted(relays)) or 'there is none'}), "
+                      "or leave gate.relay empty to only record")
         return self
 
 

@@ -408,12 +408,56 @@ def gpio_pin_result(row: dict[str, Any], faulty: bool) -> CheckResult:
     return CheckResult("gpio", Status.PASS, detail)
 
 
-# More subsystem checks plug in here, each `check(ctx) -> list[CheckResult]`, reading its section of the live
-# /healthz with ctx.subsystem(name) and its part of ctx.config, and are added to CHECKS:
-#   cameras (vision, branches plates/parking): one line per camera: opened, frame size and frame rate
-# Until then check_gateway reports each subsystem's ok/failing state from /healthz.
+CAMERA_SUBSYSTEMS = {"gate": "gate"}  # subsystem in /healthz -> config section with `cameras` (name, source)
+
+
+def check_cameras(ctx: DoctorContext) -> list[CheckResult]:
+    """One line per camera: opened, frame size and frame rate. Live from the gateway, which holds the cameras (a
+    subsystem's /healthz section with "cameras": {name: stats}); while no gateway answers, each is opened here for
+    a moment."""
+    if ctx.config is None:
+        return []
+    out: list[CheckResult] = []
+    for subsystem, section_name in CAMERA_SUBSYSTEMS.items():
+        configured = _configured_cameras(ctx.config, section_name)
+        live = ctx.subsystem(subsystem)
+        if live is not None and isinstance(live.get("cameras"), dict):
+            out += [camera_result(subsystem, name, stats) for name, stats in live["cameras"].items()]
+        elif ctx.live.report is None:
+            from vision.camera import probe
+
+            out += [camera_result(subsystem, name, probe(source, timeout=min(ctx.timeout, 5.0)), direct=True)
+                    for name, source in configured]
+    return out
+
+
+def _configured_cameras(config: Config, section: str) -> list[tuple[str, str]]:
+    if section == "gate":
+        from edge.gate import gate_config
+
+        cfg = gate_config(config)
+        return [(c.name, c.source) for c in cfg.cameras] if cfg else []
+    return []
+
+
+def camera_result(subsystem: str, name: str, stats: dict[str, Any], direct: bool = False) -> CheckResult:
+    where = f"{subsystem} camera {name} ({stats.get('source')})"
+    if not stats.get("opened") or stats.get("width") is None:
+        return CheckResult("camera", Status.FAIL, f"{where}: not delivering frames: {stats.get('error') or 'no frame'}",
+                           "check its power and cable or network, and its address in the configuration (for a "
+                           "stream: ffprobe URL; for a USB camera: v4l2-ctl --list-devices)")
+    fps = stats.get("fps") or stats.get("nominal_fps")
+    detail = (f"{where}: open, {stats['width']}x{stats['height']}" + (f" at {fps:g} fps" if fps else "")
+              + (" (opened here: no gateway answers)" if direct else ""))
+    corrupt, frames = int(stats.get("corrupt") or 0), int(stats.get("frames") or 0)
+    if frames and corrupt > frames * 0.01:
+        return CheckResult("camera", Status.WARN, f"{detail}; {corrupt} corrupt frames of {frames + corrupt}",
+                           "a weak network link or a failing camera: check the cable and the stream's bit rate")
+    return CheckResult("camera", Status.PASS, detail)
+
+
 CHECKS: tuple[Check, ...] = (check_config, check_clock, check_disk, check_database, check_gateway, check_ble,
-                             check_gpio, check_upstream)
+                             check_gpio, check_cameras, check_upstream)
 
 
 def run_checks(ctx: DoctorContext, checks: tuple[Check, ...] = CHECKS) -> list[CheckResult]:

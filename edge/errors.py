@@ -35,3 +35,15 @@ class ProvisionError(EdgeError):
 
 class UpdateError(EdgeError):
     """A release could not be installed or switched to."""
+
+
+class WhitelistError(EdgeError):
+    """The gate's whitelist could not be changed."""
+
+
+class BadPlateError(WhitelistError, ValueError):
+    """A pushed list (or its file) holds something that is not a plate; the message names the entries."""
+
+
+class WhitelistWriteError(WhitelistError, OSError):
+    """The pushed list could not be written beside the database (nothing was changed)."""

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from edge import ble, gpio, selfcheck
+from edge import ble, gate, gpio, selfcheck
 from edge.api import create_app
 from edge.api.deps import Services
 from edge.bus import EventBus
@@ -92,6 +92,7 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
         elif config.ble.enabled:
             start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
         start_gpio(config, svc, str(env.config_path))
+        start_gate(config, svc)
         if env.watchdog_usec:
             supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))
         notifier.ready()
@@ -108,6 +109,8 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
         await supervisor.stop()
         if svc.gpio:
             svc.gpio.close()  # outputs to their safe state, also if the task was between restarts
+        if svc.gate:
+            await asyncio.to_thread(svc.gate.close)  # cameras released, also if the task was between restarts
         await asyncio.to_thread(store.close)
         api.close()
     return 0
@@ -162,6 +165,17 @@ def start_gpio(config: Config, svc: Services, source: str) -> None:
     svc.metrics.register(gpio.GpioCollector(svc.gpio))
     if building:
         svc.supervisor.start("sim_gpio", building.run, critical=False)
+
+
+def start_gate(config: Config, svc: Services) -> None:
+    """The car-park gate: its cameras, the plate reader, the whitelist and the barrier relay (via GPIO). In
+    simulation without [gate], the demo clip plays the gate camera (not critical: a demo extra)."""
+    opener = svc.gpio.pulse if svc.gpio else None
+    svc.gate = gate.build(config, svc.store.emit, svc.supervisor.clock, opener=opener)
+    if svc.gate is None:
+        return
+    svc.supervisor.start("gate", svc.gate.run, probe=svc.gate.health, critical=config.gate is not None)
+    svc.metrics.register(gate.GateCollector(svc.gate))
 
 
 async def _maintain(store: EventStore) -> None:

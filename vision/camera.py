@@ -284,3 +284,20 @@ def _at_end(cap: cv2.VideoCapture, failures: int, max_failures: int) -> bool:
     if total > 0:
         return pos >= total or failures + 1 >= max_failures
     return failures + 1 >= max_failures
+
+
+def probe(source: str, *, timeout: float = 5.0, frames: int = 5) -> dict[str, Any]:
+    """Open a camera for a moment (e.g. `edge doctor` while no gateway holds it): its stats after `frames` frames
+    or `timeout` seconds, whichever comes first."""
+    stream = CameraStream(source, name="probe", open_timeout_s=timeout, read_timeout_s=timeout,
+                          backoff_base_s=timeout, backoff_cap_s=timeout).start()
+    try:
+        deadline, seq = time.monotonic() + timeout, 0
+        while seq < frames and (left := deadline - time.monotonic()) > 0:
+            frame = stream.wait(seq, left)
+            if frame is None and stream.counts["open_failures"]:
+                break
+            seq = frame.seq if frame else seq
+        return stream.stats()
+    finally:
+        stream.close()

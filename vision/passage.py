@@ -18,6 +18,7 @@ picture (`inbound`): up, down, left or right, or closer/farther (the box grows o
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -69,6 +70,7 @@ class Passage:
     reads: int
     agreeing: int  # reads that said exactly `plate`
     stage: Literal["confirmed", "upgraded", "ended"] = "confirmed"
+    track: int = 0  # the same number in every stage of one car
 
     @property
     def duration_s(self) -> float:
@@ -86,6 +88,7 @@ class _Sighting:
 
 @dataclass
 class _Track:
+    id: int
     sightings: list[_Sighting] = field(default_factory=list)
     confirmed: Passage | None = None
     upgraded: bool = False
@@ -182,6 +185,7 @@ class PassageTracker:
         self.settings = settings or PassageSettings()
         self._tracks: list[_Track] = []
         self._recent: list[tuple[str, float]] = []  # (plate, when its track ended)
+        self._ids = itertools.count(1)
 
     @property
     def active(self) -> int:
@@ -194,7 +198,7 @@ class PassageTracker:
             s = _Sighting(r.text, r.color, float(r.confidence), (x, y, w, h), t)
             i = self._match(s)
             if i is None:
-                self._tracks.append(_Track([s]))
+                self._tracks.append(_Track(next(self._ids), [s]))
                 taken.add(len(self._tracks) - 1)
             elif i not in taken:  # one read per track and frame: a second is the same plate detected twice
                 self._tracks[i].add(s)
@@ -258,4 +262,4 @@ class PassageTracker:
             confidence = best.confidence * weakest
         ss = track.sightings
         return Passage(text, color, round(confidence, 3), direction(ss, self.settings), best.box, ss[0].t,
-                       ss[-1].t, len(ss), len(agreeing))
+                       ss[-1].t, len(ss), len(agreeing), track=track.id)

@@ -17,6 +17,7 @@ from edge.supervisor import Supervisor
 from edge.web.feed import KioskFeed
 
 if TYPE_CHECKING:
+    from edge.gate import GateSubsystem
     from edge.gpio import GpioSubsystem
 
 
@@ -33,6 +34,7 @@ class Services:
     # extra health sections from subsystems: name -> probe returning a dict with "ok"
     health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     gpio: GpioSubsystem | None = None  # bins, lights, buttons, outputs and relays, when configured
+    gate: GateSubsystem | None = None  # the car-park gate's cameras and whitelist, when configured
 
 
 def bearer_token(request: Request) -> str | None:

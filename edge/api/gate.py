@@ -1,0 +1,43 @@
+"""The car-park gate's whitelist: GET and PUT /api/v1/gate/whitelist (token-protected)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from edge.api.deps import Services, require_token
+from edge.errors import BadPlateError, WhitelistWriteError
+from edge.whitelist import MAX_PLATES
+
+
+class WhitelistPut(BaseModel):
+    plates: list[str] = Field(max_length=MAX_PLATES, description="residents' plates, e.g. 湘A12345; replaces the "
+                              "list pushed before (the plates in the configuration stay)")
+
+
+def router(svc: Services) -> APIRouter:
+    r = APIRouter(prefix="/api/v1/gate", tags=["gate"], dependencies=[Depends(require_token(svc.config.api.token))])
+
+    def gate() -> Any:
+        if svc.gate is None:
+            raise HTTPException(404, "no car-park gate is configured ([gate] section)")
+        return svc.gate
+
+    @r.get("/whitelist", summary="The plates that open the gate: configured and pushed")
+    def whitelist() -> dict[str, Any]:
+        return gate().whitelist.to_dict()
+
+    @r.put("/whitelist", summary="Replace the pushed list of residents' plates (kept across restarts)")
+    async def replace(body: WhitelistPut) -> dict[str, Any]:
+        g = gate()
+        try:
+            await g.replace_whitelist(body.plates, origin="api")
+        except BadPlateError as e:
+            raise HTTPException(422, str(e)) from None
+        except WhitelistWriteError as e:
+            raise HTTPException(503, str(e)) from None
+        return g.whitelist.to_dict()
+
+    return r

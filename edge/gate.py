@@ -1,0 +1,354 @@
+"""The car-park gate: cameras -> motion gate -> plate reader -> passages -> whitelist -> barrier relay and events.
+
+Decisions are pure and live elsewhere: motion in vision/motion.py, passages in vision/passage.py, the whitelist in
+edge/whitelist.py, what a passage leads to in `decide()` below. This module moves frames to them (in a worker
+thread, so the event loop never waits for OpenCV) and their outcomes to the relay and the store, one supervised
+task per gateway with one loop per camera.
+
+Events (full plates: staff and central data; the kiosk masks them):
+- `gate.opened` when a resident's car is let through (after `relay.pulsed` from the GPIO subsystem);
+- `plate.visitor` when a car not on the whitelist is decided;
+- `plate.read` once per passage when the car has gone (the vote over all its reads, best crop, direction, decision);
+- `gate.open_failed` (high: an alert) when the relay could not be pulsed for a resident;
+- `gate.camera_fault` (high) when a camera gives no frame for CAMERA_FAULT_AFTER_S, `gate.camera_ok` when it is
+  back (closes that alert).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from edge.clock import Clock
+from edge.config import Config, GateCameraConfig, GateConfig
+from edge.errors import StoreFullError
+from edge.events import EventSink, NewEvent, Priority
+from edge.whitelist import Pushed, Whitelist, whitelist_path
+from vision.camera import CameraStream
+from vision.errors import VisionError
+from vision.motion import MotionGate, MotionSettings, Roi
+from vision.passage import Passage, PassageSettings, PassageTracker, Read
+
+log = logging.getLogger(__name__)
+
+CAMERA_FAULT_AFTER_S = 60.0  # no frame this long: an alert (a camera that drops for a moment is not one)
+WAIT_S = 0.5  # how long a lane waits for a frame before it looks at the clock (passages end without frames)
+Decision = Literal["opened", "visitor", "uncertain", "resident", "not_opened"]
+
+
+class Opener(Protocol):
+    """Pulse a relay: the GPIO subsystem's `pulse` (which records `relay.pulsed`)."""
+
+    def __call__(self, relay: str, seconds: float = ..., *, reason: str = ...) -> Awaitable[None]: ...
+
+
+class PlateReading(Protocol):
+    """What the gate needs of a recogniser (vision.plates.PlateReader)."""
+
+    def read(self, image_bgr: np.ndarray) -> Sequence[Read]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a decided passage leads to: open the relay (its name) or not, and the decision recorded."""
+
+    decision: Decision
+    relay: str | None = None
+
+
+def decide(p: Passage, *, resident: bool, cfg: GateConfig, relay: str | None, before: Decision | None) -> Outcome:
+    """Pure: whether a confirmed or upgraded passage opens the barrier. Only a resident's plate read at or above
+    min_confidence, going a way in open_on, opens it, and only once per passage."""
+    if before == "opened":
+        return Outcome("opened")
+    if not resident:
+        return Outcome(before or "visitor")
+    if p.confidence < cfg.min_confidence:
+        return Outcome("uncertain")  # an upgrade may still open it while the car waits
+    if relay is None or p.direction not in cfg.open_on:
+        return Outcome("resident" if relay is None else "not_opened")
+    return Outcome("opened", relay)
+
+
+@dataclass
+class Lane:
+    """One camera and what it decides with: its motion gate and its passage tracker."""
+
+    cfg: GateCameraConfig
+    stream: CameraStream
+    motion: MotionGate
+    tracker: PassageTracker
+    relay: str | None
+    decisions: dict[int, Decision] = field(default_factory=dict)  # track -> what it led to (until it ends)
+    counts: dict[str, int] = field(default_factory=lambda: {"looked": 0, "read": 0, "plates": 0, "read_errors": 0})
+    last_frame: float | None = None
+    faulted: bool = False
+
+
+class GateSubsystem:
+    """Every gate camera; run() is the supervised task, health() feeds /healthz and `edge doctor`."""
+
+    def __init__(self, cfg: GateConfig, lanes: list[Lane], whitelist: Whitelist, emit: EventSink, clock: Clock, *,
+                 reader: Callable[[], PlateReading], opener: Opener | None = None) -> None:
+        self.cfg, self.lanes, self.whitelist = cfg, lanes, whitelist
+        self._emit_to_store, self.clock = emit, clock
+        self._make_reader, self._reader, self._reader_lock = reader, None, threading.Lock()
+        self.opener = opener
+        self.reader_error: str | None = None
+        self.counts = {"passages": 0, "opened": 0, "visitors": 0, "uncertain": 0, "open_failed": 0}
+        self._started = clock.monotonic()
+
+    # ---- the supervised task ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if self._reader is None:
+            try:
+                self._reader = await asyncio.to_thread(self._make_reader)
+                self.reader_error = None
+            except VisionError as e:
+                self.reader_error = str(e)
+                raise
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for lane in self.lanes:
+                    tg.create_task(self._watch(lane))
+        finally:
+            await asyncio.to_thread(self.close)
+
+    async def _watch(self, lane: Lane) -> None:
+        lane.stream.start()
+        period, seq = 1.0 / self.cfg.check_fps, 0
+        while True:
+            frame = await asyncio.to_thread(lane.stream.wait, seq, WAIT_S)
+            now = self.clock.monotonic()
+            if frame is None:
+                await self._camera_state(lane, now)
+                await self._handle(lane, lane.tracker.tick(now))
+                continue
+            seq, lane.last_frame = frame.seq, frame.t
+            await self._camera_state(lane, now)
+            passages = await asyncio.to_thread(self._look, lane, frame.image, frame.t)
+            await self._handle(lane, passages)
+            await asyncio.sleep(max(0.0, frame.t + period - self.clock.monotonic()))
+
+    def _look(self, lane: Lane, image: np.ndarray, t: float) -> list[Passage]:
+        """In a worker thread: the motion gate, then (if something moves) the plates in the lane's region."""
+        lane.counts["looked"] += 1
+        if not lane.motion.should_read(image, t):
+            return lane.tracker.tick(t)
+        region, (ox, oy) = lane.motion.roi.cut(image)
+        lane.counts["read"] += 1
+        try:
+            with self._reader_lock:  # one cv2.dnn network, several lanes
+                assert self._reader is not None
+                reads = self._reader.read(np.ascontiguousarray(region))
+        except VisionError as e:
+            lane.counts["read_errors"] += 1
+            log.warning("gate %s: frame not read: %s", lane.cfg.name, e)
+            return lane.tracker.tick(t)
+        lane.counts["plates"] += len(reads)
+        shifted = [_Shifted(r.text, r.color, r.confidence, (r.box[0] + ox, r.box[1] + oy, r.box[2], r.box[3]))
+                   for r in reads]
+        return lane.tracker.observe(shifted, t)
+
+    # ---- passages -> relay and events ---------------------------------------------------------------------
+
+    async def _handle(self, lane: Lane, passages: Iterable[Passage]) -> None:
+        for p in passages:
+            if p.stage == "ended":
+                decision = lane.decisions.pop(p.track, "uncertain")
+                await self._emit(NewEvent("plate.read", lane.cfg.name, {
+                    **self._plate_data(lane, p), "reads": p.reads, "agreeing": p.agreeing,
+                    "duration_s": round(p.duration_s, 1), "box": list(p.box), "resident": p.plate in self.whitelist,
+                    "decision": decision}))
+                continue
+            before = lane.decisions.get(p.track)
+            outcome = decide(p, resident=p.plate in self.whitelist, cfg=self.cfg, relay=lane.relay, before=before)
+            if outcome.relay:
+                outcome = await self._open(lane, p, outcome.relay)
+            elif outcome.decision == "visitor" and before is None:
+                self.counts["visitors"] += 1
+                await self._emit(NewEvent("plate.visitor", lane.cfg.name, self._plate_data(lane, p)))
+            if p.stage == "confirmed":
+                self.counts["passages"] += 1
+                self.counts["uncertain"] += outcome.decision == "uncertain"
+            lane.decisions[p.track] = outcome.decision
+
+    async def _open(self, lane: Lane, p: Passage, relay: str) -> Outcome:
+        assert self.opener is not None
+        try:
+            await self.opener(relay, self.cfg.pulse_s, reason=f"resident {p.plate} at {lane.cfg.name}")
+        except Exception as e:  # no such relay, GPIO closed: the resident waits, so staff must know
+            self.counts["open_failed"] += 1
+            log.error("gate %s: could not open %s for %s: %s", lane.cfg.name, relay, p.plate, e)
+            await self._emit(NewEvent("gate.open_failed", lane.cfg.name,
+                                      {**self._plate_data(lane, p), "relay": relay, "error": str(e)[:300]},
+                                      Priority.HIGH))
+            return Outcome("not_opened")
+        self.counts["opened"] += 1
+        await self._emit(NewEvent("gate.opened", lane.cfg.name,
+                                  {**self._plate_data(lane, p), "relay": relay, "seconds": self.cfg.pulse_s}))
+        return Outcome("opened")
+
+    @staticmethod
+    def _plate_data(lane: Lane, p: Passage) -> dict[str, Any]:
+        return {"plate": p.plate, "color": p.color, "confidence": p.confidence, "direction": p.direction,
+                "camera": lane.cfg.name}
+
+    async def _camera_state(self, lane: Lane, now: float) -> None:
+        """A camera without frames for CAMERA_FAULT_AFTER_S raises gate.camera_fault; its first frame after that
+        records gate.camera_ok."""
+        since = lane.last_frame if lane.last_frame is not None else self._started
+        down = now - since >= CAMERA_FAULT_AFTER_S
+        if down != lane.faulted:
+            lane.faulted = down
+            stats = lane.stream.stats()
+            kind, prio = ("gate.camera_fault", Priority.HIGH) if down else ("gate.camera_ok", Priority.NORMAL)
+            await self._emit(NewEvent(kind, lane.cfg.name, {"camera": lane.cfg.name, "source": stats["source"],
+                                                            "error": stats["error"]}, prio))
+
+    async def _emit(self, event: NewEvent) -> None:
+        try:
+            await self._emit_to_store(event)
+        except StoreFullError as e:  # only normal/low are refused when the disk is full
+            log.warning("gate: %s from %s not stored: %s", event.kind, event.source, e)
+
+    # ---- the whitelist ------------------------------------------------------------------------------------------
+
+    async def replace_whitelist(self, plates: Iterable[object], *, origin: str) -> Pushed:
+        """Replace the pushed whitelist (the API's PUT and the central server's downlink) and record
+        `gate.whitelist_replaced` with the counts. Raises BadPlateError (nothing changed) or WhitelistWriteError."""
+        before = set(self.whitelist.pushed.plates)
+        pushed = await asyncio.to_thread(self.whitelist.replace, list(plates), origin=origin,
+                                         now=self.clock.utcnow())
+        after = set(pushed.plates)
+        await self._emit(NewEvent("gate.whitelist_replaced", "gate", {
+            "origin": origin, "pushed": len(after), "added": len(after - before), "removed": len(before - after),
+            "total": len(self.whitelist)}))
+        return pushed
+
+    # ---- state ----------------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """ok while every camera delivers frames and the plate models are loaded."""
+        cameras = {lane.cfg.name: {**lane.stream.stats(), **lane.counts,
+                                   "motion": round(lane.motion.share, 4), "tracks": lane.tracker.active}
+                   for lane in self.lanes}
+        ok = self.reader_error is None and all(c["opened"] and c["error"] is None for c in cameras.values())
+        return {"ok": ok, "cameras": cameras, "whitelist": len(self.whitelist), **self.counts,
+                "reader_error": self.reader_error}
+
+    def close(self) -> None:
+        for lane in self.lanes:
+            lane.stream.close()
+
+
+@dataclass(frozen=True)
+class _Shifted:
+    """A read moved from the region's pixels to the frame's."""
+
+    text: str
+    color: str
+    confidence: float
+    box: tuple[int, int, int, int]
+
+
+class GateCollector(Collector):
+    """Prometheus: passages and openings, and each camera's frames, corrupt frames and reconnections."""
+
+    def __init__(self, gate: GateSubsystem) -> None:
+        self._gate = gate
+
+    def collect(self) -> Iterable[Metric]:
+        g = self._gate
+        passages = CounterMetricFamily("edge_gate_decisions", "Gate passages by what they led to",
+                                       labels=["decision"])
+        for name in ("opened", "visitors", "uncertain", "open_failed"):
+            passages.add_metric([name], g.counts[name])
+        yield passages
+        frames = CounterMetricFamily("edge_gate_camera_frames", "Frames by camera and fate", labels=["camera", "fate"])
+        up = GaugeMetricFamily("edge_gate_camera_up", "1 while the camera delivers frames", labels=["camera"])
+        for lane in g.lanes:
+            c = lane.stream.counts
+            for fate, n in (("read", c["frames"]), ("dropped", c["dropped"]), ("corrupt", c["corrupt"]),
+                            ("looked_at", lane.counts["looked"]), ("recognised", lane.counts["read"])):
+                frames.add_metric([lane.cfg.name, fate], n)
+            up.add_metric([lane.cfg.name], float(lane.stream.opened and lane.stream.error is None))
+        yield frames
+        yield up
+
+
+# ---- building it ----------------------------------------------------------------------------------------------
+
+def passage_settings(cfg: GateConfig, camera: GateCameraConfig) -> PassageSettings:
+    return PassageSettings(inbound=camera.inbound, min_reads=cfg.min_reads, sure_confidence=cfg.min_confidence,
+                           settle_s=cfg.settle_s, end_after_s=cfg.end_after_s, same_plate_s=cfg.same_plate_s)
+
+
+def make_lane(cfg: GateConfig, camera: GateCameraConfig, clock: Clock) -> Lane:
+    stream = CameraStream(camera.source, name=camera.name, loop=camera.loop, fps=camera.fps,
+                          monotonic=clock.monotonic)
+    motion = MotionGate(Roi(*camera.roi), MotionSettings(min_share=cfg.motion_share, hold_s=cfg.motion_hold_s),
+                        enabled=cfg.motion)
+    return Lane(camera, stream, motion, PassageTracker(passage_settings(cfg, camera)), camera.relay or cfg.relay)
+
+
+def gate_config(config: Config) -> GateConfig | None:
+    """The [gate] section; in simulation without one, the demo building's gate camera; else None."""
+    if config.gate is not None:
+        return config.gate
+    if not config.simulate.enabled:
+        return None
+    from edge.gpio import gpio_config
+
+    gpio = gpio_config(config)
+    relays = [o.name for o in gpio.outputs if o.role == "relay"] if gpio else []
+    return demo_config(relay="gate" if "gate" in relays else (relays[0] if relays else None))
+
+
+def demo_config(relay: str | None) -> GateConfig:
+    """The simulated building's gate: the packaged clip (vision/demo) played in a loop, its residents."""
+    from vision import demo
+
+    return GateConfig.model_validate({
+        "cameras": [{"name": "gate", "source": str(demo.GATE_CLIP), "loop": True, "roi": demo.GATE_ROI,
+                     "inbound": demo.GATE_INBOUND}],
+        "residents": list(demo.RESIDENTS), "relay": relay,
+    })
+
+
+def default_reader() -> PlateReading:
+    from vision.plates import PlateReader
+
+    return PlateReader()
+
+
+def build(config: Config, emit: EventSink, clock: Clock, *, opener: Opener | None,
+          reader: Callable[[], PlateReading] = default_reader) -> GateSubsystem | None:
+    """The gate subsystem for this configuration, or None when there is no gate. Cameras open when it runs.
+
+    A configured gate loads the plate models when it runs (a failure shows in /healthz and is retried). The
+    simulated gate loads them here, and is left out, with a warning, when they are missing (a checkout whose
+    models have not been made yet still runs the rest of the demo)."""
+    cfg = gate_config(config)
+    if cfg is None:
+        return None
+    if config.gate is None:
+        try:
+            loaded = reader()
+        except VisionError as e:
+            log.warning("simulated gate camera off: %s (the models are made by vision/training/plates)", e)
+            return None
+        reader = lambda: loaded  # noqa: E731 - the one already loaded
+    whitelist = Whitelist(cfg.residents, whitelist_path(Path(config.storage.path)))
+    lanes = [make_lane(cfg, camera, clock) for camera in cfg.cameras]
+    return GateSubsystem(cfg, lanes, whitelist, emit, clock, reader=reader, opener=opener)
