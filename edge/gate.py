@@ -132,12 +132,12 @@ class GateSubsystem:
             now = self.clock.monotonic()
             if frame is None:
                 await self._camera_state(lane, now)
-                await self._handle(lane, lane.tracker.tick(now))
+                await self.handle(lane, lane.tracker.tick(now))
                 continue
             seq, lane.last_frame = frame.seq, frame.t
             await self._camera_state(lane, now)
             passages = await asyncio.to_thread(self._look, lane, frame.image, frame.t)
-            await self._handle(lane, passages)
+            await self.handle(lane, passages)
             await asyncio.sleep(max(0.0, frame.t + period - self.clock.monotonic()))
 
     def _look(self, lane: Lane, image: np.ndarray, t: float) -> list[Passage]:
@@ -162,7 +162,8 @@ class GateSubsystem:
 
     # ---- passages -> relay and events ---------------------------------------------------------------------
 
-    async def _handle(self, lane: Lane, passages: Iterable[Passage]) -> None:
+    async def handle(self, lane: Lane, passages: Iterable[Passage]) -> None:
+        """What a lane's passages lead to: the relay, gate.opened, plate.visitor, and plate.read when they end."""
         for p in passages:
             if p.stage == "ended":
                 decision = lane.decisions.pop(p.track, "uncertain")

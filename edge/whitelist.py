@@ -8,6 +8,7 @@ checked first, and a list with a bad plate changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -111,13 +112,14 @@ def load(path: Path) -> Pushed:
                       parse_rfc3339(updated) if updated else None, doc.get("origin"))
     except FileNotFoundError:
         return Pushed()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    except OSError as e:
+        log.error("gate whitelist: cannot read %s (%s); pushed list empty until the next push", path, e)
+        return Pushed()
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         log.error("gate whitelist: %s is damaged (%s); set aside as %s.bad, pushed list empty until the next push",
                   path, e, path.name)
-        try:
+        with contextlib.suppress(OSError):
             os.replace(path, path.with_name(path.name + ".bad"))
-        except OSError:
-            pass
         return Pushed()
 
 
@@ -132,5 +134,6 @@ def save(path: Path, pushed: Pushed) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise WhitelistWriteError(f"{path}: cannot write the whitelist: {e.strerror or e}") from None

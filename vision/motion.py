@@ -44,7 +44,7 @@ class MotionSettings:
     width: int = 160  # the region is compared at this width (pixels)
     pixel_threshold: int = 25  # a grey level change above this is a changed pixel
     min_share: float = 0.01  # motion: at least this share of the region's pixels changed
-    learn: float = 0.05  # how fast the background follows the scene (share per looked-at frame)
+    learn: float = 0.5  # how fast the background follows the scene: a parked car is background in a few frames
     hold_s: float = 3.0  # keep reading this long after the last motion (a car stopping at the barrier)
 
 

@@ -1,0 +1,115 @@
+"""The gate's whitelist: plate normalisation, configured plus pushed plates, the pushed list kept on disk, and the
+HTTP API (token, validation, persistence across a restart of `edge run`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from edge.errors import BadPlateError, WhitelistWriteError
+from edge.whitelist import Whitelist, check_plates, load, normalise_plate, whitelist_path
+from tests.conftest import Gateway
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("raw, plate", [
+    ("湘A12345", "湘A12345"), ("湘a·12345", "湘A12345"), (" 湘A 12345 ", "湘A12345"), ("湘Ａ１２３４５", "湘A12345"),
+    ("粤B-D1234-5", "粤BD12345"), ("粤Z1234港", "粤Z1234港"), ("使123456", "使123456"),
+])
+def test_plates_are_normalised(raw, plate):
+    assert normalise_plate(raw) == plate
+    assert check_plates([raw]) == [plate]
+
+
+def test_a_list_with_bad_entries_names_them_all():
+    with pytest.raises(BadPlateError) as e:
+        check_plates(["湘A12345", "12345", 7, "湘A1", "湘A12345"])
+    assert str(e.value) == ("not a Chinese plate number (e.g. 湘A12345): plates[1] = '12345'; plates[2] = 7; "
+                            "plates[3] = '湘A1'")
+    assert check_plates(["湘A12345", "湘a12345"]) == ["湘A12345"]  # the same plate twice is once
+
+
+def test_configured_and_pushed_plates_both_open_and_a_push_replaces_the_last(tmp_path):
+    wl = Whitelist(["湘A12345"], tmp_path / "wl.json")
+    assert "湘A12345" in wl and "湘a·12345" in wl and "湘B11111" not in wl and None not in wl
+    wl.replace(["湘B11111", "湘B22222"], origin="api", now=NOW)
+    assert {"湘A12345", "湘B11111", "湘B22222"} == {p for p in ("湘A12345", "湘B11111", "湘B22222") if p in wl}
+    wl.replace(["湘B22222"], origin="upstream", now=NOW)
+    assert "湘B11111" not in wl and "湘B22222" in wl and "湘A12345" in wl and len(wl) == 2
+    assert wl.to_dict() == {"configured": ["湘A12345"], "count": 2, "pushed": {
+        "plates": ["湘B22222"], "updated": "2026-11-23T10:00:00.000Z", "origin": "upstream"}}
+
+
+def test_the_pushed_list_survives_a_restart_and_a_bad_push_changes_nothing(tmp_path):
+    path = whitelist_path(tmp_path / "edge.db")
+    Whitelist([], path).replace(["湘B11111"], origin="api", now=NOW)
+    again = Whitelist([], path)
+    assert "湘B11111" in again and again.pushed.updated == NOW and again.pushed.origin == "api"
+    with pytest.raises(BadPlateError):
+        again.replace(["湘B22222", "nope"], origin="api", now=NOW)
+    assert "湘B11111" in again and "湘B22222" not in again
+    assert json.loads(path.read_text())["plates"] == ["湘B11111"]
+
+
+def test_a_failed_write_changes_nothing(tmp_path):
+    if os.geteuid() == 0:
+        folder = tmp_path / "file-not-folder"
+        folder.write_text("x")  # root writes anywhere; a path through a file fails for everyone
+        path = folder / "wl.json"
+    else:
+        tmp_path.chmod(0o500)
+        path = tmp_path / "wl.json"
+    wl = Whitelist(["湘A12345"], path)
+    with pytest.raises(WhitelistWriteError, match="cannot write the whitelist"):
+        wl.replace(["湘B11111"], origin="api", now=NOW)
+    assert "湘B11111" not in wl and wl.pushed.plates == ()
+
+
+def test_a_damaged_file_is_set_aside_and_the_configured_plates_still_open(tmp_path, caplog):
+    path = tmp_path / "wl.json"
+    path.write_text('{"plates": ["湘B11111", 42]}')
+    wl = Whitelist(["湘A12345"], path)
+    assert "湘A12345" in wl and len(wl) == 1 and "damaged" in caplog.text
+    assert not path.exists() and (tmp_path / "wl.json.bad").exists()
+    assert load(tmp_path / "absent.json").plates == ()
+
+
+# ---- over HTTP, on `edge run` -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def gate_gateway(make_gateway, tmp_path) -> Gateway:
+    clip = tmp_path / "none.mp4"  # no camera: the whitelist works without one
+    return make_gateway(gate={"cameras": [{"name": "gate-1", "source": str(clip)}], "residents": ["湘A12345"],
+                              "relay": ""})
+
+
+def test_whitelist_api_needs_the_token_checks_plates_and_keeps_the_list_across_restarts(gate_gateway):
+    gw = gate_gateway.start()
+    url = gw.url + "/api/v1/gate/whitelist"
+    assert requests.get(url, timeout=5).status_code == 401
+    assert requests.put(url, json={"plates": ["湘B11111"]}, timeout=5).status_code == 401
+    r = requests.put(url, json={"plates": ["湘b·11111", "湘B22222"]}, headers=gw.auth, timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["pushed"]["plates"] == ["湘B11111", "湘B22222"] and r.json()["count"] == 3
+    bad = requests.put(url, json={"plates": ["湘B33333", "ABC"]}, headers=gw.auth, timeout=5)
+    assert bad.status_code == 422 and "plates[1] = 'ABC'" in bad.json()["detail"]
+    assert requests.put(url, json={"plate": "湘B33333"}, headers=gw.auth, timeout=5).status_code == 422
+    assert gw.stop() == 0
+    gw.start()
+    kept = requests.get(url, headers=gw.auth, timeout=5).json()
+    assert kept["configured"] == ["湘A12345"] and kept["pushed"]["plates"] == ["湘B11111", "湘B22222"]
+    assert kept["pushed"]["origin"] == "api"
+    [event] = gw.get("/api/v1/events", params={"kind": "gate.whitelist_replaced"}).json()
+    assert event["data"] == {"origin": "api", "pushed": 2, "added": 2, "removed": 0, "total": 3}
+    assert Path(gw.doc["storage"]["path"] + ".whitelist.json").exists()
+
+
+def test_without_a_gate_the_whitelist_api_says_so(gateway):
+    r = requests.get(gateway.url + "/api/v1/gate/whitelist", headers=gateway.auth, timeout=5)
+    assert r.status_code == 404 and "[gate]" in r.json()["detail"]
