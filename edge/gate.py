@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import cv2
 import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -41,6 +42,7 @@ from vision.passage import Passage, PassageSettings, PassageTracker, Read
 log = logging.getLogger(__name__)
 
 CAMERA_FAULT_AFTER_S = 60.0  # no frame this long: an alert (a camera that drops for a moment is not one)
+STALE_S = 10.0  # a camera without a frame this long makes the gate unhealthy (/healthz 503)
 WAIT_S = 0.5  # how long a lane waits for a frame before it looks at the clock (passages end without frames)
 Decision = Literal["opened", "visitor", "uncertain", "resident", "not_opened"]
 
@@ -151,7 +153,7 @@ class GateSubsystem:
             with self._reader_lock:  # one cv2.dnn network, several lanes
                 assert self._reader is not None
                 reads = self._reader.read(np.ascontiguousarray(region))
-        except VisionError as e:
+        except (VisionError, cv2.error) as e:  # one frame's failure: counted, and the next frame is read
             lane.counts["read_errors"] += 1
             log.warning("gate %s: frame not read: %s", lane.cfg.name, e)
             return lane.tracker.tick(t)
@@ -240,11 +242,15 @@ class GateSubsystem:
     # ---- state ----------------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        """ok while every camera delivers frames and the plate models are loaded."""
+        """ok while the plate models are loaded and every camera has given a frame in the last STALE_S (a stream
+        being reopened for a moment is not a degraded gateway; a camera that stays down is)."""
         cameras = {lane.cfg.name: {**lane.stream.stats(), **lane.counts,
                                    "motion": round(lane.motion.share, 4), "tracks": lane.tracker.active}
                    for lane in self.lanes}
-        ok = self.reader_error is None and all(c["opened"] and c["error"] is None for c in cameras.values())
+        starting = self.clock.monotonic() - self._started < STALE_S
+        ok = self.reader_error is None and all(
+            (c["last_frame_age_s"] is not None and c["last_frame_age_s"] <= STALE_S)
+            or (starting and c["last_frame_age_s"] is None and not c["open_failures"]) for c in cameras.values())
         return {"ok": ok, "cameras": cameras, "whitelist": len(self.whitelist), **self.counts,
                 "reader_error": self.reader_error}
 

@@ -4,8 +4,8 @@ cars). Pure computation on frames: no camera, clock or I/O; times are passed in.
 The region of interest (the lane before the barrier) is cut out, shrunk to a small grey picture and compared with a
 background that follows the scene within a few frames (`cv2.accumulateWeighted`): a car moving in changes many of
 its pixels at once, while sensor noise stays under the pixel threshold and slow light changes are absorbed; a car
-that stops becomes background (the hold keeps reading for `hold_s` after the last motion). This costs about a millisecond a
-frame (see tests/bench/gate.py), against tens of milliseconds for reading plates.
+that stops becomes background (the hold keeps reading for `hold_s` after the last motion). This costs about a
+millisecond a frame (see tests/bench/gate.py), against tens of milliseconds for reading plates.
 """
 
 from __future__ import annotations

@@ -85,8 +85,11 @@ def test_a_car_standing_still_is_confirmed_after_settling_with_unknown_direction
 
 def test_two_cars_in_the_same_frames_are_two_passages():
     frames = [[read("湘A12345", x=100, y=100 + i * 15), read("湘B67890", x=600, y=400 - i * 15)] for i in range(10)]
-    passages = sorted((p.plate, p.direction) for p in stages(play(PassageTracker(), frames), "ended"))
+    decided = play(PassageTracker(), frames)
+    passages = sorted((p.plate, p.direction) for p in stages(decided, "ended"))
     assert passages == [("湘A12345", "entry"), ("湘B67890", "exit")]
+    tracks = {(p.plate, p.track) for _, p in decided}  # each car keeps its number through its stages
+    assert len(tracks) == 2 and len({t for _, t in tracks}) == 2
 
 
 def test_plates_one_character_apart_far_from_each_other_are_two_cars():
