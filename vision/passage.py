@@ -2,15 +2,15 @@
 passages out; no camera, clock or I/O.
 
 A *track* gathers the reads of one plate over frames. A read joins the track whose voted text it matches exactly,
-or within one character when its box is near the track's last box (so a one-character misread in one frame does
-not start a second car). A track is *confirmed* (decided once: open the gate or log a visitor) as soon as it has
-`min_reads` reads and either its voted text is read at `sure_confidence` with a known direction, or it is
-`settle_s` old (a car standing at the barrier), or it ends (no read for `end_after_s`). After confirmation the track
-keeps absorbing reads until the car is gone; if its confidence only reaches `sure_confidence` then, one *upgrade* is
-reported (the gate may open for a resident who was read poorly at first). When it ends, the whole passage is
-reported once more as *ended*: the vote over all its reads, its best crop, its final direction. The same plate
-again within `same_plate_s` of the end of its passage is the same car (it stopped out of view for a moment), not a
-new passage.
+or within one character when its box is near the track's last box, or two when it is close to it (so misreads, and
+the poor first reads of a distant plate, do not start a second car). A track is *confirmed* (decided once: open the
+gate or log a visitor) as soon as it has `min_reads` reads and either its voted text is read at `sure_confidence`
+with a known direction, or it is `settle_s` old (a car standing at the barrier), or it ends (no read for
+`end_after_s`). After confirmation the track keeps absorbing reads until the car is gone; if its confidence only
+reaches `sure_confidence` then, one *upgrade* is reported (the gate may open for a resident who was read poorly at
+first). When it ends, the whole passage is reported once more as *ended*: the vote over all its reads, its best
+crop, its final direction. The same plate again within `same_plate_s` of the end of its passage is the same car
+(it stopped out of view for a moment), not a new passage.
 
 Direction comes from the trajectory of the plate's box, compared with how an entering car moves in this camera's
 picture (`inbound`): up, down, left or right, or closer/farther (the box grows or shrinks).
@@ -51,7 +51,8 @@ class PassageSettings:
     same_plate_s: float = 15.0  # the same plate again this soon after its passage is the same car
     min_move: float = 0.3  # plate widths the box must travel for a direction (up/down/left/right)
     min_growth: float = 0.15  # share the box width must grow or shrink for a direction (closer/farther)
-    near: float = 3.0  # plate widths between a misread's box and the track's last box
+    near: float = 3.0  # plate widths from the track's last box within which a read one character off joins it
+    close: float = 1.5  # ... and within which a read two characters off joins it
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,11 @@ def _centre(group: Sequence[_Sighting]) -> tuple[float, float]:
     return (sum(s.box[0] + s.box[2] / 2 for s in group) / n, sum(s.box[1] + s.box[3] / 2 for s in group) / n)
 
 
-def _near(a: Box, b: Box, widths: float) -> bool:
+def _gap(a: Box, b: Box) -> float:
+    """Distance between two boxes' centres, in plate widths (the wider box's)."""
     dx = (a[0] + a[2] / 2) - (b[0] + b[2] / 2)
     dy = (a[1] + a[3] / 2) - (b[1] + b[3] / 2)
-    return math.hypot(dx, dy) <= widths * max(a[2], b[2], 1)
+    return math.hypot(dx, dy) / max(a[2], b[2], 1)
 
 
 class PassageTracker:
@@ -218,13 +220,16 @@ class PassageTracker:
         return out
 
     def _match(self, s: _Sighting) -> int | None:
-        """The track this read belongs to: the same text, or one character off nearby; the closest in text first,
-        then the most recently seen."""
+        """The track this read belongs to: the same text anywhere; one character off near the track's last box; two
+        off close to it (only one plate can be there: early reads of a distant plate are often that poor). The
+        closest in text first, then in place."""
+        st = self.settings
         best: tuple[tuple[int, float], int] | None = None
         for i, track in enumerate(self._tracks):
-            d = edit_distance(s.text, track.text)
-            if d == 0 or (d == 1 and _near(s.box, track.last.box, self.settings.near)):
-                key = (d, -track.last.t)
+            d = edit_distance(s.text, track.text, limit=3)
+            gap = _gap(s.box, track.last.box)
+            if d == 0 or (d == 1 and gap <= st.near) or (d == 2 and gap <= st.close):
+                key = (d, gap)
                 if best is None or key < best[0]:
                     best = (key, i)
         return None if best is None else best[1]

@@ -97,6 +97,24 @@ def test_plates_one_character_apart_far_from_each_other_are_two_cars():
     assert len(stages(play(PassageTracker(), frames), "confirmed")) == 2
 
 
+def test_poor_first_reads_of_a_distant_plate_do_not_make_a_second_car():
+    # what the reader said of a visitor's plate coming in on the demo clip (early models), one frame each 0.2 s
+    said = [("皖B7Q2X5", 0.43, 101, 80), ("粤B7Q2A5", 0.72, 113, 86), ("粤B7Q2X5", 0.31, 116, 90), None,
+            ("粤B792A5", 0.31, 125, 98), ("粤B7Q2X5", 0.86, 130, 100), ("粤B7Q2X5", 0.61, 135, 100),
+            ("粤B7Q2X5", 0.48, 135, 100), ("皖B7Q2A5", 0.34, 135, 102)]
+    frames = [[read(t, conf=c, x=275, y=y, w=w)] if t else [] for t, c, y, w in (x or (None, 0, 0, 0) for x in said)]
+    decided = play(PassageTracker(), frames)
+    assert [(p.stage, p.plate) for _, p in decided] == [("confirmed", "粤B7Q2X5"), ("ended", "粤B7Q2X5")]
+    assert decided[-1][1].reads == 8 and decided[-1][1].confidence == 0.86
+
+
+def test_plates_two_characters_apart_are_one_car_only_when_in_the_same_place():
+    near = [[read("湘A12345", x=300)], [read("湘A17395", x=320)], [read("湘A12345", x=340)]]
+    assert len(stages(play(PassageTracker(), near), "ended")) == 1
+    far = [[read("湘A12345", x=100), read("湘A17395", x=400)] for _ in range(3)]
+    assert len(stages(play(PassageTracker(), far), "ended")) == 2
+
+
 def test_a_single_stray_read_is_not_a_car():
     assert play(PassageTracker(), [[read("湘A12345")], [], [], []]) == []
     decided = play(PassageTracker(PassageSettings(min_reads=1)), [[read("湘A12345")], [], [], []])
