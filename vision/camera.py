@@ -252,7 +252,9 @@ class CameraStream:
                 failures += 1
                 self.counts["corrupt"] += 1
                 self.last_corrupt = f"frame after {self.counts['frames']}: {problem}"
-                log.info("camera %s: corrupt %s", self.name, self.last_corrupt)
+                if self.counts["corrupt"] % 100 == 1:  # the first, then every 100th: a bad link must not flood logs
+                    log.warning("camera %s: corrupt %s (%d so far)", self.name, self.last_corrupt,
+                                self.counts["corrupt"])
                 if failures >= self.max_failures or now - last_good >= self.stall_s:
                     self._set_error(f"{redact(self.source)}: {failures} frames in a row could not be read")
                     return good, False
