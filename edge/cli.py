@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from edge import __version__
-from edge.commands import core, db, events
+from edge.commands import core, db, events, sync
 
 # every module in edge/commands registers its subcommands here
-COMMANDS = (core, events, db)
+COMMANDS = (core, events, db, sync)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,10 @@ class FakeClock(Clock):
         self._mono += seconds
         self._wall += timedelta(seconds=seconds)
 
+    def set_wall(self, wall: datetime) -> None:
+        """Step the wall clock only, as NTP does when it first sets a clock that had no battery."""
+        self._wall = wall
+
 
 def rfc3339(ts: datetime) -> str:
     """RFC 3339 UTC with milliseconds, e.g. 2026-11-23T17:01:43.123Z."""

@@ -21,6 +21,12 @@ from edge.metrics import Metrics
 from edge.notify import Notifier
 from edge.store import EventStore
 from edge.supervisor import Supervisor
+from sync.client import UpstreamClient
+from sync.downlink import Downlink
+from sync.outbox import Outbox
+from sync.state import SyncState
+from sync.status import Cached, SyncCollector, health, snapshot
+from sync.timesync import ClockProbe, ClockWatch, system_clock_synchronised
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +77,7 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
     bus = EventBus(loop)
     store.add_listener(bus.publish_threadsafe)
     supervisor = Supervisor(clock=clock)
-    svc = Services(config, store, supervisor, Metrics(store, supervisor), bus)
+    svc = Services(config, store, supervisor, Metrics(store, supervisor), bus, clock=clock)
     api = _Api(create_app(svc), sock, config.api.host, config.api.port)
     try:
         supervisor.start("api", api.serve)
@@ -80,6 +86,7 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
                          critical=False)
         if config.simulate.enabled:
             start_simulation(config, svc)
+        start_sync(config, svc)
         if env.watchdog_usec:
             supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))
         notifier.ready()
@@ -120,6 +127,32 @@ def start_simulation(config: Config, svc: Services) -> None:
     """The simulated building: every subsystem on simulated hardware (see README)."""
     sim = config.simulate
     svc.supervisor.start("sim_bins", lambda: simulate.bins(svc.store.emit, sim.speed, sim.seed))
+
+
+def start_sync(config: Config, svc: Services, probe: ClockProbe = system_clock_synchronised) -> None:
+    """Push and the downlink when [upstream] is set (the pull API is always there), the clock watch, and sync's
+    /metrics and /healthz sections."""
+    cfg, store, clock = config.sync, svc.store, svc.clock
+    state = SyncState(store, clock)
+    state.create()
+    outbox = None
+    if config.upstream:
+        up = config.upstream
+        client = UpstreamClient(up.url, up.token, config.device_id, connect_timeout=cfg.connect_timeout_s,
+                                read_timeout=cfg.read_timeout_s, ca_bundle=up.ca_bundle)
+        outbox = Outbox(store, state, client, cfg, clock=clock, emit=store.emit, bus=svc.bus)
+        svc.supervisor.start("sync_push", outbox.run)
+        downlink = Downlink(client, svc.config_appliers, config.storage.path.with_name("downlink.json"),
+                            emit=store.emit, clock=clock, every=cfg.config_every_s)
+        svc.supervisor.start("sync_downlink", downlink.run, critical=False)
+    if cfg.clock == "system":
+        watch = ClockWatch(store, state, clock, probe, store.emit, cfg.clock_every_s)
+        svc.supervisor.start("clock_watch", watch.run, critical=False)
+    read = Cached(lambda: snapshot(store, clock.utcnow(), trusted_clock=cfg.clock == "trusted",
+                                   boot=store.boot_row, mono_now=clock.monotonic()), 2.0, clock.monotonic)
+    svc.metrics.register(SyncCollector(read, lambda: outbox.stats if outbox else None))
+    svc.health_probes["sync"] = lambda: health(read(), pushing=outbox is not None,
+                                               degraded_after=cfg.degraded_after_s)
 
 
 async def _maintain(store: EventStore) -> None:

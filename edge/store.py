@@ -203,6 +203,11 @@ class EventStore(EventReader):
         self._group_stored.append(stored)
         return stored
 
+    @property
+    def boot_row(self) -> int:
+        """The `boot` column value of events stored in this boot (a row of the boots table)."""
+        return self._boot_row
+
     def add_listener(self, fn: Callable[[Stored], None]) -> None:
         """fn(stored) is called on the writer thread after every commit; it must be quick and not raise."""
         self._listeners.append(fn)

@@ -10,10 +10,12 @@ from typing import Any
 from fastapi import HTTPException, Request, status
 
 from edge.bus import EventBus
+from edge.clock import Clock
 from edge.config import Config
 from edge.metrics import Metrics
 from edge.store import EventStore
 from edge.supervisor import Supervisor
+from sync.downlink import Applier
 
 
 @dataclass
@@ -27,6 +29,9 @@ class Services:
     bus: EventBus | None = None
     # extra health sections from subsystems: name -> probe returning a dict with "ok"
     health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    clock: Clock = field(default_factory=Clock)
+    # downlink config sections a subsystem takes: section name -> sync.downlink.Applier (see README, Sync)
+    config_appliers: dict[str, Applier] = field(default_factory=dict)
 
 
 def bearer_token(request: Request) -> str | None:
