@@ -90,9 +90,8 @@ class ConfigReply:
     document: Any = None
 
 
-def new_session(token: str | None, ca_bundle: Path | None, pool: int = 4) -> requests.Session:
+def new_session(token: str | None, pool: int = 4) -> requests.Session:
     s = requests.Session()
-    s.verify = str(ca_bundle) if ca_bundle else True
     s.headers["User-Agent"] = f"edge-gateway/{__version__}"
     if token:
         s.headers["Authorization"] = f"Bearer {token}"
@@ -111,13 +110,15 @@ class UpstreamClient:
         self.url = url.rstrip("/")
         self.device_id = device_id
         self._timeout = (connect_timeout, read_timeout)
-        self._session = new_session(token, ca_bundle)
+        # given per call: a session-level setting loses to $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE when both are set
+        self._verify: str | bool = str(ca_bundle) if ca_bundle else True
+        self._session = new_session(token)
 
     def post_batch(self, key: str, body: bytes) -> Reply:
         headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip", "Idempotency-Key": key}
         try:
             r = self._session.post(f"{self.url}/v1/batches", data=body, headers=headers, timeout=self._timeout,
-                                   allow_redirects=False)
+                                   verify=self._verify, allow_redirects=False)
         except requests.Timeout as e:
             return Retry(f"timeout: {_short(e)}", timeout=True)
         except requests.RequestException as e:  # refused, reset, TLS, a broken answer
@@ -129,7 +130,7 @@ class UpstreamClient:
         """The downlink document; raises requests.RequestException or ValueError (not JSON, too large)."""
         headers = {"Accept": "application/json"} | ({"If-None-Match": etag} if etag else {})
         url = f"{self.url}/v1/gateways/{self.device_id}/config"
-        with self._session.get(url, headers=headers, timeout=self._timeout, stream=True) as r:
+        with self._session.get(url, headers=headers, timeout=self._timeout, verify=self._verify, stream=True) as r:
             if r.status_code == 304:
                 return ConfigReply(304, etag)
             r.raise_for_status()
@@ -147,7 +148,8 @@ class PullClient:
                  ca_bundle: Path | None = None) -> None:
         self.url = url.rstrip("/")
         self._timeout = (connect_timeout, read_timeout)
-        self._session = new_session(token, ca_bundle, pool=1)
+        self._verify: str | bool = str(ca_bundle) if ca_bundle else True
+        self._session = new_session(token, pool=1)
 
     def fetch(self, after: int | None, limit: int) -> bytes:
         """The next page of NDJSON (gzip on the wire, decoded here); empty when there is nothing new."""
@@ -160,7 +162,7 @@ class PullClient:
 
     def _call(self, method: str, path: str, **kw: Any) -> requests.Response:
         try:
-            r = self._session.request(method, self.url + path, timeout=self._timeout, **kw)
+            r = self._session.request(method, self.url + path, timeout=self._timeout, verify=self._verify, **kw)
         except requests.RequestException as e:
             raise PullError(f"{method} {self.url}{path}: {_short(e)}") from None
         if r.status_code >= 300:
@@ -189,5 +191,9 @@ def _json(body: bytes) -> Any:
 
 
 def _short(e: BaseException) -> str:
-    """The error without object addresses, so that the same failure reads the same each time."""
-    return re.sub(r" object at 0x[0-9a-fA-F]+", "", str(e))[:300]
+    """The root cause in a line, without urllib3's wrapping or object addresses, so that the same failure reads
+    the same each time (it is compared to decide whether to record it again)."""
+    inner = e.args[0] if e.args and isinstance(e.args[0], BaseException) else e
+    inner = getattr(inner, "reason", None) or inner  # MaxRetryError -> what actually went wrong
+    text = re.sub(r"HTTPS?Connection(Pool)?\([^)]*\): ", "", str(inner))
+    return re.sub(r" object at 0x[0-9a-fA-F]+", "", text)[:300]

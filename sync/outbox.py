@@ -20,7 +20,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edge.bus import EventBus, Subscription
 from edge.clock import Clock
@@ -32,7 +32,7 @@ from sync.backoff import Backoff
 from sync.client import Acked, Refused, Rejected, Reply, Retry, TooLarge, UpstreamClient
 from sync.sizing import BatchSizer
 from sync.state import Batch, Lane, PendingBatch, SyncState
-from sync.wire import Row, gzip_bytes, idempotency_key, ndjson
+from sync.wire import Row, TimeBase, gzip_bytes, idempotency_key, ndjson
 
 log = logging.getLogger(__name__)
 
@@ -200,25 +200,34 @@ class Outbox:
             lane.sizer.count = max(lane.sizer.min_events, min(lane.sizer.count, len(rows)))
         key = idempotency_key(self.store.device_id, rows[0][0], rows[-1][0])
         seqs = tuple(r[0] for r in rows) if exact else None
-        return _batch(key, lane.name, rows[0][0], rows[-1][0], seqs, rows, body)
+        return _batch(PendingBatch(key, lane.name, rows[0][0], rows[-1][0], seqs), rows, body, timebase)
+
+    def _from_db(self, p: PendingBatch) -> Batch | None:
+        """A batch under its recorded key and range, read again (None when nothing of it is left)."""
+        rows = self.state.rows_of(p)
+        if not rows:
+            return None
+        timebase = self.state.timebase(self.cfg.clock == "trusted")
+        seqs = tuple(r[0] for r in rows) if p.seqs is not None else None
+        return _batch(replace(p, seqs=seqs), rows, ndjson(rows, self.store.event_json, timebase), timebase)
 
     async def _rebuild(self, p: PendingBatch) -> Batch | None:
-        """A pending batch from the database, under its original key (None when nothing of it is left)."""
-
-        def build() -> Batch | None:
-            rows = self.state.rows_of(p)
-            if not rows:
-                return None
-            body = ndjson(rows, self.store.event_json, self.state.timebase(self.cfg.clock == "trusted"))
-            seqs = tuple(r[0] for r in rows) if p.seqs is not None else None
-            return _batch(p.key, p.lane, p.first_seq, p.last_seq, seqs, rows, body)
-
-        batch = await asyncio.to_thread(build)
+        """What was in flight when the gateway stopped, to be sent again under the same key."""
+        batch = await asyncio.to_thread(self._from_db, p)
         if batch is None:
             await self.state.forget(p)
         else:
             log.info("sending batch %s again under the same key (its answer was not recorded)", p.key)
         return batch
+
+    async def _refresh(self, batch: Batch) -> Batch:
+        """Before a retry: if the clock was found synchronised since the batch was encoded, encode the same
+        events again under the same key, so that they carry corrected timestamps. (If upstream did keep the
+        first copy, it drops this one and corrects the first from the gateway.clock_synced event.)"""
+        timebase = await asyncio.to_thread(self.state.timebase, self.cfg.clock == "trusted")
+        if timebase == batch.timebase:
+            return batch
+        return await asyncio.to_thread(self._from_db, batch.pending) or batch
 
     async def _deliver(self, batch: Batch, lane: _Lane) -> bool:
         """Send until upstream acknowledges or rejects the batch (True), or says it is too large (False)."""
@@ -226,6 +235,8 @@ class Outbox:
         while True:
             if lane is self.backlog:
                 await self._urgent_idle.wait()  # strict priority: no backlog send while an SOS waits
+            if lane.backoff.failures:
+                batch = await self._refresh(batch)
             self.stats.lanes[lane.name] = "sending"
             t0 = self.clock.monotonic()
             reply = await asyncio.to_thread(self.client.post_batch, batch.key, batch.body)
@@ -316,10 +327,9 @@ class Outbox:
         return len(self._queue) + len(self._inflight)
 
 
-def _batch(key: str, lane: Lane, first: int, last: int, seqs: tuple[int, ...] | None, rows: Sequence[Row],
-           body: bytes) -> Batch:
-    return Batch(key, lane, first, last, seqs, len(rows), gzip_bytes(body), len(body),
-                 all(r[2].startswith("sync.") for r in rows), (rows[-1][6], rows[-1][7]))
+def _batch(p: PendingBatch, rows: Sequence[Row], body: bytes, timebase: TimeBase) -> Batch:
+    return Batch(p.key, p.lane, p.first_seq, p.last_seq, p.seqs, len(rows), gzip_bytes(body), len(body),
+                 all(r[2].startswith("sync.") for r in rows), (rows[-1][6], rows[-1][7]), timebase)
 
 
 def _urgent_seqs(stored: Sequence[Event]) -> list[int]:

@@ -52,6 +52,11 @@ class Batch:
     raw_bytes: int
     only_sync_kinds: bool  # all events are sync's own reports (so a rejection raises no further report)
     newest: tuple[int | None, float | None]  # (boot, mono) of its newest event, for the sync lag
+    timebase: TimeBase  # the clock corrections known when it was encoded
+
+    @property
+    def pending(self) -> PendingBatch:
+        return PendingBatch(self.key, self.lane, self.first_seq, self.last_seq, self.seqs)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -50,16 +51,19 @@ class Central:
     config_requests: list[str | None] = field(default_factory=list)  # If-None-Match of each config GET
     violations: list[str] = field(default_factory=list)  # requests that broke the contract
     lock: threading.Lock = field(default_factory=threading.Lock)
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this context
     _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/api"
 
     def start(self) -> Central:
         """Listen (again, on the same port when restarted: the link comes back)."""
         handler = type("Handler", (_Handler,), {"central": self})
         self._server = _Server(("127.0.0.1", self.port), handler)
+        if self.tls:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self

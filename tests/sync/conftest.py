@@ -35,10 +35,10 @@ class Pusher:
     """An Outbox over a real store file and real HTTP, run on the test's event loop."""
 
     def __init__(self, path: Path, url: str, *, clock: Clock | None = None, token: str = TOKEN,
-                 **cfg: Any) -> None:
+                 boot_id: str | None = None, sync: dict[str, Any] | None = None) -> None:
         self.clock = clock or Clock()
-        self.store = EventStore.open(path, device_id="t-gw1", building_id="b01", clock=self.clock)
-        self.cfg = SyncConfig(**(FAST | cfg))
+        self.store = EventStore.open(path, device_id="t-gw1", building_id="b01", clock=self.clock, boot_id=boot_id)
+        self.cfg = SyncConfig(**(FAST | (sync or {})))
         self.state = SyncState(self.store, self.clock)
         self.state.create()
         self.client = UpstreamClient(url, token, "t-gw1", connect_timeout=self.cfg.connect_timeout_s,
