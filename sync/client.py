@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util import parse_url
 
 from edge import __version__
 from sync.backoff import retry_after_seconds
@@ -36,7 +37,8 @@ class Retry:
 
     reason: str
     retry_after: float | None = None
-    timeout: bool = False
+    timeout: bool = False  # the answer did not come in time (perhaps the batch is too big for the link)
+    link_down: bool = False  # no connection could be made, or it broke
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +121,25 @@ class UpstreamClient:
         try:
             r = self._session.post(f"{self.url}/v1/batches", data=body, headers=headers, timeout=self._timeout,
                                    verify=self._verify, allow_redirects=False)
+        except requests.ConnectTimeout as e:
+            return Retry(f"connect timeout: {_short(e)}", link_down=True)
         except requests.Timeout as e:
             return Retry(f"timeout: {_short(e)}", timeout=True)
-        except requests.RequestException as e:  # refused, reset, TLS, a broken answer
+        except requests.ConnectionError as e:  # refused, reset, unreachable, TLS
+            return Retry(f"{type(e).__name__}: {_short(e)}", link_down=True)
+        except requests.RequestException as e:  # a broken answer
             return Retry(f"{type(e).__name__}: {_short(e)}")
         text = r.text if r.status_code >= 300 else ""
         return classify(r.status_code, r.headers.get("Retry-After"), text)
+
+    @property
+    def probe_target(self) -> tuple[str, int] | None:
+        """(host, port) whose TCP connect says the link is back; None when a proxy stands between (then only a
+        real request can tell)."""
+        if requests.utils.get_environ_proxies(self.url):
+            return None
+        u = parse_url(self.url)
+        return (u.host or "", u.port or (443 if u.scheme == "https" else 80))
 
     def get_config(self, etag: str | None) -> ConfigReply:
         """The downlink document; raises requests.RequestException or ValueError (not JSON, too large)."""

@@ -78,6 +78,7 @@ class SyncState:
     def __init__(self, store: EventStore, clock: Clock) -> None:
         self.store = store
         self._clock = clock
+        self._timebase: TimeBase | None = None  # cached: anchors change only through add_anchor, in this process
 
     def create(self) -> None:
         """Create sync's tables if they are missing (idempotent)."""
@@ -143,6 +144,7 @@ class SyncState:
         await self.store.awrite(lambda conn: conn.execute(
             "INSERT OR REPLACE INTO clock_anchors (boot, synced_mono, offset, step, found_ts) VALUES (?, ?, ?, ?, ?)",
             (boot, anchor.synced_mono, anchor.offset, step, now)))
+        self._timebase = None
 
     # ---- reads (any thread) ------------------------------------------------------------------------------
 
@@ -172,7 +174,10 @@ class SyncState:
         return Anchor(*rows[0]) if rows else None
 
     def timebase(self, trusted: bool) -> TimeBase:
-        return load_timebase(self.store, trusted)
+        """The corrections to apply when encoding; the same object until an anchor is added."""
+        if self._timebase is None:
+            self._timebase = load_timebase(self.store, trusted)
+        return self._timebase
 
     def _now(self) -> str:
         return rfc3339(self._clock.utcnow())
