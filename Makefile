@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench lint system-deps clean
+.PHONY: demo test bench lint system-deps install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { sh tests/system-deps.sh venv && $(PY) -m venv $(VENV); }
@@ -29,6 +29,11 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# on the Pi, as root: Debian packages, a release under /opt/edge-gateway, the systemd units (systemd/install.sh);
+# DESTDIR=dir installs into a folder instead
+install:
+	DESTDIR="$(DESTDIR)" sh systemd/install.sh
 
 clean:
 	rm -rf $(VENV) .demo tests/artifacts

@@ -14,6 +14,7 @@ from edge.events import Priority
 
 # kind that resolves -> kinds whose open alert (same source) it closes
 RESOLVES: dict[str, tuple[str, ...]] = {
+    "gateway.disk_ok": ("gateway.disk_full",),
     "bin.emptied": ("bin.full",),
     "bin.sensor_ok": ("bin.sensor_fault",),
     "light.restored": ("light.fault",),

@@ -84,6 +84,63 @@ class SimulateConfig(StrictModel):
     seed: int = 7
 
 
+class WristbandConfig(StrictModel):
+    """One resident's band. `resident` is for the operator reading this file; it never goes into events."""
+
+    band: str = Field(pattern=r"^([0-9a-f]{8}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})$",
+                      description="band id (8 hex digits, on its label) or its Bluetooth address")
+    flat: str = Field(pattern=r"^[\w.-]{1,20}$")
+    resident: str | None = None
+    hr_min: int = Field(45, ge=20, le=120)
+    hr_max: int = Field(120, ge=60, le=230)
+    connect: bool = Field(False, description="also connect for GATT heart rate / blood pressure")
+
+
+class BleConfig(StrictModel):
+    """[ble]: the wristband subsystem (see README, "BLE wristbands")."""
+
+    enabled: bool = False
+    adapter: str | None = Field(None, pattern=r"^hci\d{1,2}$")
+    passive: bool = True
+    watchdog_s: float = Field(120, ge=5, le=3600)
+    wristband_company_ids: list[int] = Field([0xFFFF], min_length=1)
+    bthome_keys: dict[str, str] = Field({}, description="address -> 32 hex digits")
+    heart_rate_every_s: float = Field(300, ge=1, le=86400)
+    seen_every_s: float = Field(900, ge=1, le=86400)
+    heart_rate_sustained_s: float = Field(120, ge=0, le=3600)
+    battery_low_pct: int = Field(20, ge=1, le=99)
+    missing_after_hours: float = Field(12, gt=0, le=24 * 14)
+    max_connections: int = Field(3, ge=1, le=10)
+    simulated_bands: int = Field(6, ge=0, le=1000)
+    wristbands: list[WristbandConfig] = []
+
+    @field_validator("wristband_company_ids")
+    @classmethod
+    def _company_ids(cls, v: list[int]) -> list[int]:
+        if any(not 0 <= c <= 0xFFFF for c in v):
+            raise ValueError("Bluetooth SIG company ids, 0..65535")
+        return v
+
+    @field_validator("bthome_keys")
+    @classmethod
+    def _keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for address, key in v.items():
+            if len(key) != 32 or any(c not in "0123456789abcdefABCDEF" for c in key):
+                raise ValueError(f"bind key of {address}: 32 hex digits (16 bytes)")
+        return v
+
+    @field_validator("wristbands")
+    @classmethod
+    def _unique(cls, v: list[WristbandConfig]) -> list[WristbandConfig]:
+        seen: set[str] = set()
+        for w in v:
+            key = w.band.lower()
+            if key in seen:
+                raise ValueError(f"band {w.band} is listed twice")
+            seen.add(key)
+        return v
+
+
 class SiteConfig(StrictModel):
     """Where the building is: for sunrise and sunset (lights) and the kiosk's clock."""
 
@@ -116,6 +173,7 @@ class Config(StrictModel):
     sync: SyncConfig = SyncConfig()
     site: SiteConfig = SiteConfig()
     simulate: SimulateConfig = SimulateConfig()
+    ble: BleConfig = BleConfig()
     log: LogConfig = LogConfig()
 
 

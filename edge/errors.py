@@ -23,3 +23,15 @@ class StoreFullError(StoreError):
 
 class EventError(EdgeError, ValueError):
     """An event is malformed (bad kind, priority, data or timestamp)."""
+
+
+class ProvisionError(EdgeError):
+    """A provisioning request (boot-partition file or `edge provision`) is refused; `problems` says why."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class UpdateError(EdgeError):
+    """A release could not be installed or switched to."""

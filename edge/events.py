@@ -10,14 +10,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from edge.clock import rfc3339
 from edge.errors import EventError
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
 SOURCE_RE = re.compile(r"^[\w.:@/\-]{1,100}$")
 MAX_DATA_BYTES = 16 * 1024
-# One encoder, made once: json.dumps() with options builds a new encoder per call, a third of the append cost.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# orjson: ten times faster than the standard encoder, which was half the cost of an append. It writes NaN and
+# infinities as null, so output holding a null is checked again with the strict standard encoder (rare).
+_STRICT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _GOOD_NAMES: set[tuple[str, str]] = set()  # (kind, source) pairs already checked; a building has few
 
 
@@ -62,10 +65,15 @@ class NewEvent:
             _check_names(self.kind, self.source)
         if not isinstance(self.priority, Priority):
             raise EventError(f"priority {self.priority!r} is not one of critical, high, normal, low")
-        if not isinstance(self.data, Mapping):
-            raise EventError("data must be a JSON object")
+        data = self.data
+        if type(data) is not dict:
+            if not isinstance(data, Mapping):
+                raise EventError("data must be a JSON object")
+            data = dict(data)
         try:
-            text = _ENCODE(self.data)
+            text = orjson.dumps(data).decode()
+            if "null" in text:
+                _STRICT(data)
         except (TypeError, ValueError) as e:
             raise EventError(f"data is not JSON: {e}") from None
         if len(text) > MAX_DATA_BYTES:

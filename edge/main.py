@@ -11,18 +11,18 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from edge import selfcheck, simulate
+from edge import ble, selfcheck, simulate
 from edge.api import create_app
 from edge.api.deps import Services
 from edge.bus import EventBus
 from edge.clock import Clock
-from edge.config import Config, RuntimeEnv
+from edge.config import BleConfig, Config, RuntimeEnv, WristbandConfig
 from edge.metrics import Metrics
 from edge.notify import Notifier
 from edge.store import EventStore
 from edge.supervisor import Supervisor
 from sync.client import UpstreamClient
-from sync.downlink import Downlink
+from sync.downlink import Applier, Downlink
 from sync.outbox import Outbox
 from sync.state import SyncState
 from sync.status import Cached, SyncCollector, health, snapshot
@@ -45,7 +45,9 @@ class _Server(uvicorn.Server):
 def bind(host: str, port: int) -> socket.socket:
     """Bind the API socket before anything starts, so a taken port is a clear error, not a crash loop."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without it every
+    # response waits ~40 ms for the client's delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -86,6 +88,8 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
                          critical=False)
         if config.simulate.enabled:
             start_simulation(config, svc)
+        elif config.ble.enabled:
+            start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
         start_sync(config, svc)
         if env.watchdog_usec:
             supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))
@@ -112,7 +116,8 @@ class _Api:
     async def serve(self) -> None:
         if self._sock.fileno() == -1:  # uvicorn closes the socket when it shuts down
             self._sock = bind(self._host, self._port)
-        self._server = _Server(uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off"))
+        self._server = _Server(uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off",
+                                                    http="httptools"))
         await self._server.serve(sockets=[self._sock])
 
     def stop(self) -> None:
@@ -127,6 +132,28 @@ def start_simulation(config: Config, svc: Services) -> None:
     """The simulated building: every subsystem on simulated hardware (see README)."""
     sim = config.simulate
     svc.supervisor.start("sim_bins", lambda: simulate.bins(svc.store.emit, sim.speed, sim.seed))
+    start_ble(svc, ble.simulated(config.ble, svc.store.emit, svc.supervisor.clock, speed=sim.speed, seed=sim.seed))
+
+
+def start_ble(svc: Services, subsystem: ble.BleSubsystem) -> None:
+    """Wristbands: supervised, in /healthz (adapter state) and /metrics."""
+    svc.supervisor.start("ble", subsystem.run, probe=subsystem.health)
+    for name in ("advertisements", "readings", "decode_errors", "events"):
+        svc.metrics.gauge(f"edge_ble_{name}", f"BLE {name.replace('_', ' ')} since start",
+                          lambda n=name: subsystem.health()[n])
+    svc.metrics.gauge("edge_ble_unknown_bands", "Distinct unregistered wristbands heard",
+                      lambda: len(subsystem.registry.unknown))
+    svc.config_appliers["wristbands"] = Applier(wristbands_from_upstream, lambda bands: _register(subsystem, bands))
+
+
+def wristbands_from_upstream(raw: object) -> list[WristbandConfig]:
+    """The downlink's `wristbands` section: a list of [[ble.wristbands]] entries, checked as the file's are."""
+    return BleConfig.model_validate({"wristbands": raw}).wristbands
+
+
+def _register(subsystem: ble.BleSubsystem, bands: list[WristbandConfig]) -> dict[str, int]:
+    subsystem.registry.replace(bands)
+    return {"bands": len(bands)}
 
 
 def start_sync(config: Config, svc: Services, probe: ClockProbe = system_clock_synchronised) -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import sqlite3
 import threading
 from collections import Counter
@@ -93,6 +94,8 @@ class EventStore(EventReader):
         self._closed = False
         self._listeners: list[Callable[[Stored], None]] = []
         self._group_stored: list[Stored] = []  # what the open transaction has inserted
+        self.reserve = Reserve(Path(f"{path}.reserve"), min(RESERVE_MAX, max_bytes // 16))
+        self.reserve.ensure()
         self._writer.start()
 
     # ---- opening -------------------------------------------------------------------------------------------
@@ -240,8 +243,45 @@ class EventStore(EventReader):
                 return
 
     def _commit_group(self, group: list[_Request]) -> None:
-        conn, start_seq = self._conn, self._next_seq
-        results: list[tuple[_Request, Any, BaseException | None]] = []
+        start_seq = self._next_seq
+        try:
+            try:
+                results = self._run_group(group)
+            except sqlite3.OperationalError as e:
+                if not _is_full(e) or not self.reserve.release():
+                    raise
+                # The disk is full: the space held in reserve lets this group, an alert and eviction through.
+                log.error("disk full; released %d bytes held in reserve", self.reserve.size)
+                self._next_seq = start_seq
+                alert = NewEvent("gateway.disk_full", "store", {"path": str(self.path.parent)}, Priority.HIGH)
+                note = _Request(lambda conn: self._insert(conn, [(alert, alert.checked_data_json())]),
+                                lambda value, err: None)
+                results = self._run_group([note, *group])[1:]
+        except sqlite3.Error as e:
+            self._next_seq = start_seq  # nothing of this group exists; its seqs were never seen by anyone
+            self._counters.last_error = str(e)
+            log.error("commit of %d requests failed: %s", len(group), e)
+            err = StoreFullError(f"disk full: {e}") if _is_full(e) else StoreError(f"commit failed: {e}")
+            for req in group:
+                req.done(None, err)
+            if _is_full(e):
+                self._run_safely(self._enforce_bound)
+            return
+        self._counters.commits += 1
+        self._counters.last_error = None
+        for stored in self._group_stored:
+            self._counters.written.update((e.kind, e.priority.value) for e in stored.new)
+            for listener in self._listeners:
+                try:
+                    listener(stored)
+                except Exception:  # a listener's bug must not stop the writer
+                    log.exception("store listener failed")
+        for req, value, err in results:
+            req.done(value, err)
+
+    def _run_group(self, group: list[_Request]) -> list[tuple[_Request, Any, BaseException | None]]:
+        """One transaction for the whole group; a request that fails on its own is undone alone (savepoint)."""
+        conn, results = self._conn, []
         self._group_stored.clear()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -258,28 +298,11 @@ class EventStore(EventReader):
                     results.append((req, None, e))
             self._renew_lease(conn)
             conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except sqlite3.Error:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            self._next_seq = start_seq  # nothing of this group exists; its seqs were never seen by anyone
-            self._counters.last_error = str(e)
-            log.error("commit of %d requests failed: %s", len(group), e)
-            err = StoreFullError(f"disk full: {e}") if "full" in str(e) else StoreError(f"commit failed: {e}")
-            for req in group:
-                req.done(None, err)
-            if "full" in str(e):
-                self._run_safely(self._enforce_bound)
-            return
-        self._counters.commits += 1
-        for stored in self._group_stored:
-            self._counters.written.update((e.kind, e.priority.value) for e in stored.new)
-            for listener in self._listeners:
-                try:
-                    listener(stored)
-                except Exception:  # a listener's bug must not stop the writer
-                    log.exception("store listener failed")
-        for req, value, err in results:
-            req.done(value, err)
+            raise
+        return results
 
     def _renew_lease(self, conn: sqlite3.Connection) -> None:
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (str(self._next_seq),))
@@ -353,8 +376,12 @@ class EventStore(EventReader):
     # ---- maintenance ---------------------------------------------------------------------------------------
 
     def maintain(self) -> dict[str, int]:
-        """Retention of synced events, then the size bound. Called periodically by the supervisor."""
-        return self.write(lambda conn: {"expired": self._expire(conn), "evicted": self._enforce_bound(conn)})
+        """Retention of synced events, then the size bound, then the disk reserve. Called periodically."""
+        done = self.write(lambda conn: {"expired": self._expire(conn), "evicted": self._enforce_bound(conn)})
+        if self.reserve.released and self.reserve.ensure():
+            ok = NewEvent("gateway.disk_ok", "store", {"path": str(self.path.parent)})
+            self.append([ok])
+        return done
 
     def _expire(self, conn: sqlite3.Connection) -> int:
         cutoff = rfc3339(self._clock.utcnow() - self.retention)
@@ -456,6 +483,50 @@ def _apply_alert(conn: sqlite3.Connection, ev: Event) -> None:
             "UPDATE alerts SET state = 'resolved', updated_ts = ? WHERE key = ? AND state != 'resolved'",
             [(ts, k) for k in action.keys],
         )
+
+
+RESERVE_MAX = 8 * 1024 * 1024
+
+
+class Reserve:
+    """Space held on the disk in a file of its own, given back when the disk fills up, so that an SOS, the alert
+    about the full disk and the eviction that makes room can still be written."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size = path, size
+        self.released = False
+
+    def ensure(self) -> bool:
+        """Hold the reserve when there is room for it twice over. True when it is held."""
+        if self.path.exists() and self.path.stat().st_size >= self.size:
+            self.released = False
+            return True
+        try:
+            if shutil.disk_usage(self.path.parent).free < 2 * self.size:
+                self.released = True
+                return False
+            with open(self.path, "wb") as f:
+                os.posix_fallocate(f.fileno(), 0, self.size)
+                os.fsync(f.fileno())
+        except OSError as e:
+            log.warning("cannot hold %d bytes in reserve at %s: %s", self.size, self.path, e)
+            self.path.unlink(missing_ok=True)
+            self.released = True
+            return False
+        self.released = False
+        return True
+
+    def release(self) -> bool:
+        """Give the space back; False when there was none held."""
+        if not self.path.exists():
+            return False
+        self.path.unlink()
+        self.released = True
+        return True
+
+
+def _is_full(e: sqlite3.Error) -> bool:
+    return "full" in str(e)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -19,13 +19,13 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from edge.bus import EventBus, Subscription
 from edge.clock import Clock
 from edge.config import SyncConfig
-from edge.events import Event, NewEvent, Priority
+from edge.events import Event, EventSink, NewEvent, Priority
 from edge.reader import Stored
 from edge.store import EventStore
 from sync.backoff import Backoff
@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 FULL_ATTEMPT_EVERY = 30.0  # while the link is down the urgent lane probes with TCP; a real request this often
 RESCAN_EVERY = 30.0  # look at the database for work even when the bus said nothing (a missed wake-up costs this)
 ERROR_PERSIST_EVERY = 60.0  # last_error goes to the database at most this often while the same error repeats
-
-Emit = Callable[[NewEvent], Awaitable[object]]
-
 
 @dataclass
 class PushStats:
@@ -70,7 +67,7 @@ class _Lane:
 
 class Outbox:
     def __init__(self, store: EventStore, state: SyncState, client: UpstreamClient, cfg: SyncConfig, *,
-                 clock: Clock, emit: Emit, bus: EventBus | None, rng: random.Random | None = None) -> None:
+                 clock: Clock, emit: EventSink, bus: EventBus | None, rng: random.Random | None = None) -> None:
         self.store, self.state, self.client, self.cfg = store, state, client, cfg
         self.clock, self.emit, self.bus = clock, emit, bus
         rng = rng or random.Random()

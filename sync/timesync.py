@@ -10,13 +10,12 @@ lets the central server correct what it already received flagged `"clock": "unsy
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from edge.clock import Clock
-from edge.events import NewEvent
+from edge.doctor import kernel_clock_state
+from edge.events import EventSink, NewEvent
 from edge.store import EventStore
 from sync.state import SyncState
 from sync.wire import CORRECTION_MIN_S, Anchor
@@ -24,41 +23,19 @@ from sync.wire import CORRECTION_MIN_S, Anchor
 log = logging.getLogger(__name__)
 
 ClockProbe = Callable[[], bool]
-MAXERROR_SYNCED_US = 16_000_000  # systemd's rule (ntp_synced): the kernel's maximum error below 16 s
-
-
-class _Timeval(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
-
-
-class _Timex(ctypes.Structure):
-    """struct timex of adjtimex(2) (Linux, 32- and 64-bit)."""
-
-    _fields_ = [
-        ("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
-        ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
-        ("constant", ctypes.c_long), ("precision", ctypes.c_long), ("tolerance", ctypes.c_long),
-        ("time", _Timeval), ("tick", ctypes.c_long), ("ppsfreq", ctypes.c_long), ("jitter", ctypes.c_long),
-        ("shift", ctypes.c_int), ("stabil", ctypes.c_long), ("jitcnt", ctypes.c_long), ("calcnt", ctypes.c_long),
-        ("errcnt", ctypes.c_long), ("stbcnt", ctypes.c_long), ("tai", ctypes.c_int), ("_pad", ctypes.c_int * 11),
-    ]
 
 
 def system_clock_synchronised() -> bool:
-    """What `timedatectl` shows as "System clock synchronized": adjtimex(2) read-only (modes 0, no privilege),
-    synchronised when the kernel's maximum error is below 16 s, as systemd decides it."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    tx = _Timex()
-    if libc.adjtimex(ctypes.byref(tx)) < 0:
-        raise OSError(ctypes.get_errno(), "adjtimex failed")
-    return tx.maxerror < MAXERROR_SYNCED_US
-
-
-Emit = Callable[[NewEvent], Awaitable[object]]
+    """What `timedatectl` shows as "System clock synchronized", asked of the kernel by adjtimex(2) read-only (the
+    doctor's check, so that both say the same); OSError when the kernel would not say."""
+    state = kernel_clock_state()
+    if state.synchronised is None:
+        raise OSError("adjtimex(2) gave no answer")
+    return state.synchronised
 
 
 class ClockWatch:
-    def __init__(self, store: EventStore, state: SyncState, clock: Clock, probe: ClockProbe, emit: Emit,
+    def __init__(self, store: EventStore, state: SyncState, clock: Clock, probe: ClockProbe, emit: EventSink,
                  every: float) -> None:
         self.store, self.state, self.clock, self.probe, self.emit, self.every = (
             store, state, clock, probe, emit, every)

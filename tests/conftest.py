@@ -152,3 +152,34 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
 def gateway(make_gateway: Callable[..., Gateway]) -> Gateway:
     """A running gateway without simulation: only what the tests post."""
     return make_gateway().start()
+
+
+def need_tool(command: str, package: str) -> str:
+    """The path of a Debian tool a test needs. CI installs it (tests/system-deps.sh), so there its absence is a
+    failure; elsewhere the test is skipped saying what to install."""
+    import shutil
+
+    path = shutil.which(command)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{command} is missing although tests/system-deps.sh installs it in CI (package {package})")
+    pytest.skip(f"needs {command}: apt-get install {package} (or run `make test` as root)")
+
+
+@pytest.fixture(scope="session")
+def edge_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real wheel of this source tree, built once (offline, with the test environment's setuptools)."""
+    import shutil
+
+    work = tmp_path_factory.mktemp("wheel")
+    src = work / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for package in ("edge", "sensors", "vision", "sync"):
+        shutil.copytree(REPO / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "-w", str(work / "dist"), str(src)], check=True)
+    (wheel,) = (work / "dist").glob("edge_gateway-*.whl")
+    return wheel

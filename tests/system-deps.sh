@@ -8,6 +8,12 @@ if [ "$1" = venv ]; then
   want="python3-venv"
 else
   : # each subsystem adds its tools here, e.g.: need chromium chromium
+  # BLE: bleak's BlueZ backend against python-dbusmock's bluez5 template on a private D-Bus
+  need dbus-daemon dbus-daemon
+  need dbus-send dbus-bin
+  /usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || want="$want python3-dbusmock"
+  need systemd-analyze systemd   # systemd/: unit verification and security rating, sysusers, tmpfiles
+  need cloud-init cloud-init     # systemd/: the sample user-data against cloud-init's schema
 fi
 [ -z "$want" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +45,10 @@ def token_matches(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def require_token(expected: str, *, cookie: str | None = None) -> Callable[[Request], None]:
+def require_token(expected: str, *, cookie: str | None = None) -> Callable[[Request], Awaitable[None]]:
     """A dependency that refuses the request with 401 unless it carries the bearer token (or the session cookie)."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: FastAPI runs sync dependencies in a thread pool
         if token_matches(bearer_token(request), expected):
             return
         if cookie and token_matches(request.cookies.get(cookie), expected):

@@ -19,6 +19,11 @@ DEMO_DIR = Path(".demo")
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("run", parents=[common], help="run the gateway (every configured subsystem, the API)",
                        description="Run the gateway in the foreground until SIGTERM. systemd runs this.")
+    p.add_argument("--wait-for-provisioning", action="store_true",
+                   help="if the configuration file does not exist yet, serve the 'not provisioned' screen (with "
+                   "the device serial) until it appears, then run with it")
+    p.add_argument("--unprovisioned-listen", metavar="HOST:PORT", default="127.0.0.1:8080", type=_host_port,
+                   help="where the 'not provisioned' screen is served (default: %(default)s, the kiosk's page)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", parents=[common], help="run a simulated building on http://127.0.0.1:8080/",
@@ -38,6 +43,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def cmd_run(args: argparse.Namespace) -> int:
     from edge import main  # the service's imports (FastAPI, uvicorn) only when it runs
 
+    env = runtime_env(getattr(args, "config", None))
+    if args.wait_for_provisioning and not env.config_path.exists():
+        from edge import unprovisioned
+
+        status = unprovisioned.wait(env, *args.unprovisioned_listen)
+        if status is not None:  # stopped (or failed) before it was provisioned
+            return status
     config = load(args)
     logs.setup(config.log.level)
     return asyncio.run(main.run(config, runtime_env(getattr(args, "config", None))))
@@ -58,6 +70,13 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     config = load(args)
     print(f"ok: {config.device_id} in building {config.building_id}")
     return 0
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
 
 
 def write_demo_config(folder: Path, *, port: int, speed: float) -> Path:
@@ -91,4 +110,10 @@ token = "{token}"
 [simulate]
 enabled = true
 speed = {speed}
+
+[ble]
+# simulated wristbands (registered to demo flats); a band that walks off is reported missing
+# after 36 s here instead of the 12 hours of a real building, so the demo shows it in its first minute
+missing_after_hours = 0.01
+heart_rate_sustained_s = 20
 """

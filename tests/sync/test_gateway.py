@@ -117,3 +117,17 @@ def test_status_metrics_and_health_while_the_link_is_down(make_gateway, central)
         time.sleep(0.2)
     metrics = requests.get(gw.url + "/metrics", timeout=5).text
     assert "edge_sync_up 1.0" in metrics and 'edge_sync_events_total{lane="backlog",outcome="acked"}' in metrics
+
+
+def test_downlink_wristbands_reach_the_ble_subsystem_without_a_restart(make_gateway, central):
+    central.config_doc = {"wristbands": [{"band": "0a1b2c3d", "flat": "3-201"}, {"band": "0a1b2c3e", "flat": "3-202"}],
+                          "thresholds": {"bin_full_pct": 80}}
+    gw = make_gateway(**upstream(central), simulate={"enabled": True}).start()
+    deadline = time.monotonic() + 20
+    while not (applied := gw.get("/api/v1/events", params={"kind": "gateway.config_applied"}).json()):
+        assert time.monotonic() < deadline, "no gateway.config_applied event"
+        time.sleep(0.1)
+    assert applied[0]["data"] == {"etag": '"v1"', "source": "upstream", "applied": {"wristbands": {"bands": 2}},
+                                  "failed": {}, "ignored": ["thresholds"]}
+    assert requests.get(gw.url + "/healthz", timeout=5).json()["subsystems"]["ble"]["bands"] == 2
+    assert (gw.db.parent / "downlink.json").exists()
