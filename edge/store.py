@@ -553,6 +553,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         if_not_exists=True,
     )
     db["events"].create_index(["kind", "seq"], index_name="events_kind", if_not_exists=True)
+    # what is not yet acknowledged, for sync and the status counts: O(backlog) to read, not O(database)
+    conn.execute("CREATE INDEX IF NOT EXISTS events_unsynced ON events (seq) WHERE synced = 0")
     db["alerts"].create(
         {"id": int, "key": str, "kind": str, "source": str, "priority": int, "state": str, "first_seq": int,
          "last_seq": int, "count": int, "opened_ts": str, "updated_ts": str, "acked_ts": str, "acked_by": str,

@@ -286,6 +286,8 @@ class Outbox:
         if boot == self.store.boot_row and mono is not None:
             self.stats.lag_s = max(0.0, self.clock.monotonic() - mono)
         lane.sizer.observe(batch.events, elapsed)
+        if lane.backoff.failures:
+            log.info("upstream acknowledged %s after %d failed attempts", batch.key, lane.backoff.failures)
         for each in (self.urgent, self.backlog):  # the link is up: whoever was waiting may go now
             each.backoff.reset()
             each.wake.set()

@@ -90,6 +90,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
     try:
         n = pull_loop(client, write, after=args.after, limit=args.limit, follow=args.follow,
                       interval=args.interval)
+    except BrokenPipeError:
+        raise  # `edge sync pull | head`: the reader left; what it did not take was not acknowledged
     except (PullError, OSError) as e:
         raise SystemExit(f"edge sync pull: {e}") from None
     finally:
