@@ -90,6 +90,7 @@ class Outbox:
         sub = self.bus.subscribe(maxsize=10_000) if self.bus else None
         try:
             pending = await asyncio.to_thread(self.state.pending)
+            await asyncio.to_thread(self.state.timebase, self.cfg.clock == "trusted")  # loaded once, then shared
             await self._rescan([p for p in pending if p.lane == "urgent"])
             async with asyncio.TaskGroup() as tg:
                 if sub is not None:
@@ -243,7 +244,7 @@ class Outbox:
         return batch
 
     async def _refresh(self, batch: Batch) -> Batch:
-        """Before a retry: if the clock was found synchronised since the batch was encoded, encode the same
+        """Before each send: if the clock was found synchronised since the batch was encoded, encode the same
         events again under the same key, so that they carry corrected timestamps. (If upstream did keep the
         first copy, it drops this one and corrects the first from the gateway.clock_synced event.)"""
         if self.state.timebase(self.cfg.clock == "trusted") is batch.timebase:  # cached: no database read
@@ -256,8 +257,7 @@ class Outbox:
         while True:
             if lane is self.backlog:
                 await self._urgent_idle.wait()  # strict priority: no backlog send while an SOS waits
-            if lane.backoff.failures:
-                batch = await self._refresh(batch)
+            batch = await self._refresh(batch)
             self.stats.lanes[lane.name] = "sending"
             t0 = self.clock.monotonic()
             reply = await asyncio.to_thread(self.client.post_batch, batch.key, batch.body)
