@@ -42,6 +42,29 @@ class FakeClock(Clock):
         self._wall = wall
 
 
+class ScaledClock(Clock):
+    """Simulated time for the simulated building: `speed` times real time, from a chosen wall-clock start.
+
+    Decisions that wait (a bin full for a minute, a light dark for two) then happen `speed` times sooner.
+    """
+
+    def __init__(self, speed: float, start: datetime | None = None, base: Clock | None = None) -> None:
+        self.speed = speed
+        self._base = base or Clock()
+        self._mono0 = self._base.monotonic()
+        self._wall0 = start or self._base.utcnow()
+
+    def elapsed(self) -> float:
+        """Simulated seconds since this clock was made."""
+        return (self._base.monotonic() - self._mono0) * self.speed
+
+    def monotonic(self) -> float:
+        return self._mono0 + self.elapsed()
+
+    def utcnow(self) -> datetime:
+        return self._wall0 + timedelta(seconds=self.elapsed())
+
+
 def rfc3339(ts: datetime) -> str:
     """RFC 3339 UTC with milliseconds, e.g. 2026-11-23T17:01:43.123Z."""
     ts = ts.astimezone(UTC)

@@ -10,10 +10,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from edge.errors import ConfigError
 
@@ -160,6 +162,156 @@ class SiteConfig(StrictModel):
         return v
 
 
+Arrow = Literal["ahead", "ahead-right", "right", "back-right", "back", "back-left", "left", "ahead-left"]
+
+
+class PlaceLabel(StrictModel):
+    """How an id (parking zone, entrance, bin, light) reads on the kiosk, and the way to it from the lobby."""
+
+    zh: str = Field(min_length=1, max_length=40)
+    en: str | None = Field(None, max_length=60)
+    arrow: Arrow | None = None
+
+
+class NoticeConfig(StrictModel):
+    zh: str = Field(min_length=1, max_length=200)
+    en: str | None = Field(None, max_length=300)
+    until: date | None = Field(None, description="last day it is shown (in the site's time zone)")
+
+
+class PhoneConfig(StrictModel):
+    zh: str = Field(min_length=1, max_length=12)
+    en: str = Field(min_length=1, max_length=24)
+    number: str = Field(pattern=r"^[0-9][0-9 -]{1,19}$")
+
+
+DEFAULT_PHONES = (PhoneConfig(zh="报警", en="Police", number="110"),
+                  PhoneConfig(zh="火警", en="Fire", number="119"),
+                  PhoneConfig(zh="急救", en="Ambulance", number="120"))
+
+
+class KioskConfig(StrictModel):
+    """[kiosk]: the lobby page and the staff console (see README, "Kiosk and staff console")."""
+
+    title: str | None = Field(None, max_length=40, description="default: the building id")
+    title_en: str | None = Field(None, max_length=60)
+    nearly_full_pct: float = Field(80, ge=10, le=100)
+    show_gate: bool = Field(True, description="greet the last resident car at the gate, plate masked")
+    places: dict[str, PlaceLabel] = {}
+    notices: list[NoticeConfig] = Field([], max_length=20)
+    phones: list[PhoneConfig] = Field(list(DEFAULT_PHONES), max_length=6)
+    unseen_hours: float = Field(2, gt=0, le=24 * 14, description="staff: wristbands not heard this long")
+    session_hours: float = Field(12, gt=0, le=24 * 30, description="staff console login lasts this long")
+
+
+# ---- [gpio]: bins, lights, buttons, outputs (see README, "Bins, lights and buttons") ---------------------------
+
+Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number (GPIO17 is 17)")]
+DeviceName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$", description="the event source")]
+TimeOfDay = Annotated[str, Field(pattern=r"^(sunset|sunrise|([01]\d|2[0-3]):[0-5]\d)$")]
+
+
+class BinConfig(StrictModel):
+    """A trash bin with an HC-SR04 ultrasonic sensor in its lid, looking down."""
+
+    name: DeviceName
+    trigger_pin: Pin
+    echo_pin: Pin
+    empty_depth_m: float = Field(gt=0.05, le=4.0, description="sensor to the bottom of the empty bin")
+    full_distance_m: float = Field(0.10, ge=0.02, le=4.0, description="sensor to the rubbish when 100 % full")
+    full_pct: float = Field(80, gt=0, le=100)
+    emptied_pct: float = Field(30, ge=0, lt=100, description="below this a full bin counts as emptied")
+    full_after_s: float = Field(60, ge=0, le=86400, description="how long the level must stay >= full_pct")
+    emptied_after_s: float = Field(60, ge=0, le=86400)
+    interval_s: float = Field(300, ge=1, le=86400, description="bin.level every this often")
+    fault_after_s: float = Field(180, ge=1, le=86400, description="no valid echo this long: bin.sensor_fault")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> BinConfig:
+        if self.full_distance_m >= self.empty_depth_m:
+            _fail("full_distance_m", self.full_distance_m, f"less than empty_depth_m ({self.empty_depth_m:g})")
+        if self.emptied_pct >= self.full_pct:
+            _fail("emptied_pct", self.emptied_pct, f"less than full_pct ({self.full_pct:g})")
+        return self
+
+
+class LightConfig(StrictModel):
+    """A lamp watched by an LDR with a capacitor (gpiozero LightSensor) or a digital light module."""
+
+    name: DeviceName
+    pin: Pin
+    sensor: Literal["ldr", "digital"] = "ldr"
+    light_when: Literal["high", "low"] = Field("high", description="digital module: pin level when it sees light")
+    threshold: float = Field(0.1, gt=0, lt=1, description="ldr: value (0 dark .. 1 bright) above which it is lit")
+    charge_time_limit_s: float = Field(0.01, gt=0, le=1, description="ldr: longer to charge than this is dark")
+    lit_from: TimeOfDay = Field("sunset", description="sunset, sunrise or HH:MM local time ([site] timezone)")
+    lit_until: TimeOfDay = "sunrise"
+    debounce_s: float = Field(5, ge=0, le=3600)
+    fault_after_s: float = Field(120, ge=0, le=86400, description="dark in lit hours this long: light.fault")
+
+
+class ButtonConfig(StrictModel):
+    """A push button between the pin and ground (or 3V3 with pull_up = false)."""
+
+    name: DeviceName
+    pin: Pin
+    emergency: bool = Field(False, description="presses are critical events (alarm)")
+    pull_up: bool = True
+    debounce_s: float = Field(0.05, ge=0, le=5)
+    long_press_s: float = Field(2.0, gt=0, le=60)
+
+
+class OutputConfig(StrictModel):
+    """An alert lamp or buzzer (follows open critical alerts) or a relay (pulsed on request, e.g. the gate)."""
+
+    name: DeviceName
+    pin: Pin
+    role: Literal["alert", "relay"]
+    active_high: bool = True
+    blink_s: float = Field(0, ge=0, le=10, description="alert: blink with this half-period; 0 is steady")
+
+
+class GpioConfig(StrictModel):
+    factory: Literal["auto", "lgpio", "mock"] = Field(
+        "auto", description="auto: mock when [simulate] is enabled, else lgpio")
+    chip: int | None = Field(None, ge=0, le=16, description="gpiochip number; default: the Pi's own")
+    poll_s: float = Field(0.5, ge=0.05, le=60, description="how often bins and lights are looked at")
+    bins: list[BinConfig] = []
+    lights: list[LightConfig] = []
+    buttons: list[ButtonConfig] = []
+    outputs: list[OutputConfig] = []
+
+    @model_validator(mode="after")
+    def _claims(self) -> GpioConfig:
+        """A pin or a name used twice is an error naming both places."""
+        pins: dict[int, str] = {}
+        names: dict[str, str] = {}
+        for key, name, field, pin in self.claims():
+            if pin in pins:
+                _fail(f"{key}.{field}", pin, f"a pin no other device uses (GPIO{pin} is already {pins[pin]})")
+            pins[pin] = f"gpio.{key}.{field}"
+            if names.get(name, f"gpio.{key}") != f"gpio.{key}":
+                _fail(f"{key}.name", name, f"a name no other device has ({names[name]} is {name!r})")
+            names[name] = f"gpio.{key}"
+        return self
+
+    def claims(self) -> list[tuple[str, str, str, int]]:
+        """(key, device name, pin field, pin) for every pin the configuration claims."""
+        out: list[tuple[str, str, str, int]] = []
+        for i, b in enumerate(self.bins):
+            out += [(f"bins.{i}", b.name, "trigger_pin", b.trigger_pin), (f"bins.{i}", b.name, "echo_pin", b.echo_pin)]
+        for section in ("lights", "buttons", "outputs"):
+            out += [(f"{section}.{i}", d.name, "pin", d.pin) for i, d in enumerate(getattr(self, section))]
+        return out
+
+
+def _fail(key: str, found: Any, allowed: str) -> None:
+    """Raise a validation error at `key` (dotted, relative to the model) with the usual 'allowed' wording."""
+    loc = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+    raise ValidationError.from_exception_data("config", [InitErrorDetails(
+        type=PydanticCustomError("value_error", allowed), loc=loc, input=found)])
+
+
 class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -173,8 +325,19 @@ class Config(StrictModel):
     sync: SyncConfig = SyncConfig()
     site: SiteConfig = SiteConfig()
     simulate: SimulateConfig = SimulateConfig()
+    kiosk: KioskConfig = KioskConfig()
     ble: BleConfig = BleConfig()
+    gpio: GpioConfig | None = None
     log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _sun_needs_site(self) -> Config:
+        for i, light in enumerate(self.gpio.lights if self.gpio else ()):
+            for field in ("lit_from", "lit_until"):
+                value = getattr(light, field)
+                if value in ("sunset", "sunrise") and (self.site.latitude is None or self.site.longitude is None):
+                    _fail(f"gpio.lights.{i}.{field}", value, "HH:MM, or set [site] latitude and longitude")
+        return self
 
 
 @dataclass(frozen=True)
@@ -250,6 +413,8 @@ def _describe(source: str, err: Mapping[str, Any]) -> str:
 def _allowed_keys(loc: list[str]) -> list[str]:
     model: Any = Config
     for part in loc:
+        if part.isdigit():  # an item of a list of tables, e.g. gpio.bins.0
+            continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return []

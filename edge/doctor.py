@@ -376,13 +376,44 @@ def _bands_seen(ctx: DoctorContext) -> set[str]:
     return {r[0] for r in rows}
 
 
+def check_gpio(ctx: DoctorContext) -> list[CheckResult]:
+    """One line per configured GPIO pin with its reading: live from the gateway, which holds the pins, or, while
+    no gateway answers, with the pins opened here for a moment (outputs kept off)."""
+    from edge import gpio
+
+    if ctx.config is None or gpio.gpio_config(ctx.config) is None:
+        return []
+    section = ctx.subsystem("gpio")
+    if section is not None and "pins" in section:
+        faults = {n for group in ("bins", "lights") for n, st in section.get(group, {}).items() if st.get("fault")}
+        return [gpio_pin_result(row, row["device"] in faults) for row in section["pins"]]
+    if ctx.live.report is not None:
+        return []  # the gateway runs but its GPIO does not: its own line says why
+    try:
+        report = gpio.read_pins(ctx.config, timeout=min(ctx.timeout, 2.0), direct=True)
+    except ConfigError as e:
+        return [CheckResult("gpio", Status.FAIL, "; ".join(e.problems),
+                            "check [gpio] against the wiring; is another program using these pins?")]
+    return [gpio_pin_result(row, False) for row in (report.pins if report else [])]
+
+
+def gpio_pin_result(row: dict[str, Any], faulty: bool) -> CheckResult:
+    detail = f"GPIO{row['pin']:<2} {row['device']} ({row['kind']} {row['role']}): {row['reading']}"
+    if row["role"] == "echo" and ("no echo" in row["reading"] or "out_of_range" in row["reading"] or faulty):
+        return CheckResult("gpio", Status.WARN, detail, "check the ultrasonic sensor: TRIG and ECHO (through the "
+                           "divider), 5 V and GND, and that nothing but the rubbish is below it")
+    if faulty:
+        return CheckResult("gpio", Status.WARN, detail + " (light.fault open)",
+                           "the lamp is dark in its lit hours: check the lamp, then the sensor")
+    return CheckResult("gpio", Status.PASS, detail)
+
+
 # More subsystem checks plug in here, each `check(ctx) -> list[CheckResult]`, reading its section of the live
 # /healthz with ctx.subsystem(name) and its part of ctx.config, and are added to CHECKS:
-#   GPIO (sensors, branch gpio):               one line per configured pin with its live reading
 #   cameras (vision, branches plates/parking): one line per camera: opened, frame size and frame rate
 # Until then check_gateway reports each subsystem's ok/failing state from /healthz.
 CHECKS: tuple[Check, ...] = (check_config, check_clock, check_disk, check_database, check_gateway, check_ble,
-                             check_upstream)
+                             check_gpio, check_upstream)
 
 
 def run_checks(ctx: DoctorContext, checks: tuple[Check, ...] = CHECKS) -> list[CheckResult]:

@@ -11,16 +11,18 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from edge import ble, selfcheck, simulate
+from edge import ble, gpio, selfcheck
 from edge.api import create_app
 from edge.api.deps import Services
 from edge.bus import EventBus
 from edge.clock import Clock
 from edge.config import BleConfig, Config, RuntimeEnv, WristbandConfig
+from edge.errors import ConfigError
 from edge.metrics import Metrics
 from edge.notify import Notifier
 from edge.store import EventStore
 from edge.supervisor import Supervisor
+from edge.web.feed import KioskFeed
 from sync.client import UpstreamClient
 from sync.downlink import Applier, Downlink
 from sync.outbox import Outbox
@@ -80,9 +82,14 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
     store.add_listener(bus.publish_threadsafe)
     supervisor = Supervisor(clock=clock)
     svc = Services(config, store, supervisor, Metrics(store, supervisor), bus, clock=clock)
+    svc.kiosk = KioskFeed(store, bus, config.kiosk, building_id=config.building_id, tz=config.site.timezone,
+                          clock=clock)
     api = _Api(create_app(svc), sock, config.api.host, config.api.port)
     try:
         supervisor.start("api", api.serve)
+        supervisor.start("kiosk", svc.kiosk.run, probe=svc.kiosk.health, critical=False)
+        svc.metrics.gauge("edge_kiosk_live_streams", "Open live streams of kiosk pages and staff consoles",
+                          lambda: svc.kiosk.clients if svc.kiosk else 0)
         supervisor.start("store_maintenance", lambda: _maintain(store), critical=False)
         supervisor.start("gateway_health", lambda: selfcheck.report(store, store.emit, HEALTH_EVERY),
                          critical=False)
@@ -90,17 +97,24 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
             start_simulation(config, svc)
         elif config.ble.enabled:
             start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
+        start_gpio(config, svc, str(env.config_path))
         start_sync(config, svc)
         if env.watchdog_usec:
             supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))
         notifier.ready()
         log.info("gateway %s running; API on http://%s:%d/", config.device_id, config.api.host, config.api.port)
         await stop.wait()
+    except ConfigError as e:  # found only when the hardware is opened (a pin in use, no GPIO chip)
+        for line in e.problems:
+            log.error("%s", line)
+        return 2
     finally:
         log.info("stopping")
         notifier.stopping()
         api.stop()
         await supervisor.stop()
+        if svc.gpio:
+            svc.gpio.close()  # outputs to their safe state, also if the task was between restarts
         await asyncio.to_thread(store.close)
         api.close()
     return 0
@@ -129,9 +143,8 @@ class _Api:
 
 
 def start_simulation(config: Config, svc: Services) -> None:
-    """The simulated building: every subsystem on simulated hardware (see README)."""
+    """The simulated building: every subsystem on simulated hardware (see README). GPIO: start_gpio."""
     sim = config.simulate
-    svc.supervisor.start("sim_bins", lambda: simulate.bins(svc.store.emit, sim.speed, sim.seed))
     start_ble(svc, ble.simulated(config.ble, svc.store.emit, svc.supervisor.clock, speed=sim.speed, seed=sim.seed))
 
 
@@ -180,6 +193,19 @@ def start_sync(config: Config, svc: Services, probe: ClockProbe = system_clock_s
     svc.metrics.register(SyncCollector(read, lambda: outbox.stats if outbox else None))
     svc.health_probes["sync"] = lambda: health(read(), pushing=outbox is not None,
                                                degraded_after=cfg.degraded_after_s)
+
+
+def start_gpio(config: Config, svc: Services, source: str) -> None:
+    """Bins, lights, buttons, outputs; in simulation the scripted building on mock pins. Raises ConfigError."""
+    built = gpio.build(config, svc.store.emit, svc.supervisor.clock, alerts=gpio.Alerts(svc.store, svc.bus),
+                       source=source)
+    if built is None:
+        return
+    svc.gpio, building = built
+    svc.supervisor.start("gpio", svc.gpio.run, probe=svc.gpio.health)
+    svc.metrics.register(gpio.GpioCollector(svc.gpio))
+    if building:
+        svc.supervisor.start("sim_gpio", building.run, critical=False)
 
 
 async def _maintain(store: EventStore) -> None:

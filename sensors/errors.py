@@ -19,3 +19,22 @@ class DecryptionError(DecodeError):
 
 class BleUnavailableError(SensorError):
     """No usable Bluetooth: no D-Bus, no BlueZ, no adapter, or the adapter is off."""
+
+
+class GpioError(SensorError):
+    """GPIO hardware cannot be used as configured."""
+
+
+class PinClaimError(GpioError, ValueError):
+    """A configured pin cannot be claimed (in use, invalid, no GPIO chip); `key` is the config key naming it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+class UnknownDeviceError(GpioError, KeyError):
+    """No configured device (e.g. relay) of that name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

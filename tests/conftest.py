@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from gpiozero.pins.mock import MockFactory
 
 from edge.clock import FakeClock
 from edge.store import EventStore
@@ -36,6 +37,8 @@ def toml_value(v: Any) -> str:
         return repr(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # inline table, e.g. an item of [gpio] bins
+        return "{" + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + "}"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -61,6 +64,15 @@ def base_config(tmp_path: Path, **sections: Any) -> dict[str, Any]:
     for name, value in sections.items():
         doc[name] = {**doc.get(name, {}), **value} if isinstance(value, dict) else value
     return doc
+
+
+@pytest.fixture
+def pins() -> Iterator[MockFactory]:
+    """gpiozero's MockFactory, fresh for each test and reset after it (passed as pin_factory=, never set globally)."""
+    factory = MockFactory()
+    yield factory
+    factory.close()
+    factory.reset()
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ else
   /usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || want="$want python3-dbusmock"
   need systemd-analyze systemd   # systemd/: unit verification and security rating, sysusers, tmpfiles
   need cloud-init cloud-init     # systemd/: the sample user-data against cloud-init's schema
+  # kiosk: Playwright drives Debian's Chromium (never a downloaded browser); a CJK font so screenshots are legible
+  need chromium chromium
+  fc-list :lang=zh 2>/dev/null | grep -q . || want="$want fonts-noto-cjk"
 fi
 [ -z "$want" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -1,4 +1,5 @@
-"""The FastAPI app: every router requires the admin token except the public ones (kiosk, health, parking)."""
+"""The FastAPI app: every router requires the admin token except the public ones (kiosk, health, parking) and the
+staff console, which takes the token at its login form."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from edge import __version__
-from edge.api import alerts, events, health, kiosk, sync
+from edge.api import alerts, events, gpio, health, kiosk, staff, sync
 from edge.api.deps import Services
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ def create_app(svc: Services, extra_routers: tuple = ()) -> FastAPI:
         version=__version__,
         description="Building gateway: events, alerts, parking, kiosk. Bearer token unless marked public.",
     )
-    for module in (health, kiosk, events, alerts, sync):
+    for module in (health, kiosk, staff, events, alerts, gpio, sync):
         app.include_router(module.router(svc))
     for make in extra_routers:
         app.include_router(make(svc))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request, status
 
@@ -15,7 +15,11 @@ from edge.config import Config
 from edge.metrics import Metrics
 from edge.store import EventStore
 from edge.supervisor import Supervisor
+from edge.web.feed import KioskFeed
 from sync.downlink import Applier
+
+if TYPE_CHECKING:
+    from edge.gpio import GpioSubsystem
 
 
 @dataclass
@@ -27,8 +31,10 @@ class Services:
     supervisor: Supervisor
     metrics: Metrics
     bus: EventBus | None = None
+    kiosk: KioskFeed | None = None  # the kiosk's live state (edge/web/feed.py), built by edge/main.py
     # extra health sections from subsystems: name -> probe returning a dict with "ok"
     health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    gpio: GpioSubsystem | None = None  # bins, lights, buttons, outputs and relays, when configured
     clock: Clock = field(default_factory=Clock)
     # downlink config sections a subsystem takes: section name -> sync.downlink.Applier (see README, Sync)
     config_appliers: dict[str, Applier] = field(default_factory=dict)

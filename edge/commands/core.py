@@ -116,4 +116,14 @@ speed = {speed}
 # after 36 s here instead of the 12 hours of a real building, so the demo shows it in its first minute
 missing_after_hours = 0.01
 heart_rate_sustained_s = 20
+
+[kiosk]
+title = "幸福里社区 7 号楼"
+title_en = "Xingfuli Community, Building 7"
+[kiosk.places]
+"bin-1" = {{ zh = "东侧 厨余垃圾", en = "East, food waste" }}
+"bin-2" = {{ zh = "西侧 其他垃圾", en = "West, other waste" }}
+[[kiosk.notices]]
+zh = "这是演示楼栋：数据都是模拟的。"
+en = "A demo building: all data is simulated."
 """
