@@ -30,6 +30,7 @@ from edge.alerts import Alert
 from edge.clock import Clock, rfc3339
 from edge.errors import StoreError, StoreFullError
 from edge.events import Event, NewEvent, Priority
+from edge.files import write_atomic
 from edge.reader import ALERT_COLUMNS, RANK, EventReader, Stored, _alert_from_row, _used_bytes
 
 log = logging.getLogger(__name__)
@@ -601,17 +602,7 @@ def _read_lease(path: Path) -> int:
 
 
 def _write_lease(path: Path, value: int) -> None:
-    tmp = Path(f"{_lease_path(path)}.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(value))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, _lease_path(path))
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(_lease_path(path), str(value))
 
 
 def _boot_id() -> str:

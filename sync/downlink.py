@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import requests
 
 from edge.clock import Clock, rfc3339
 from edge.events import EventSink, NewEvent, Priority
+from edge.files import write_atomic
 from sync.client import UpstreamClient
 from sync.errors import DownlinkError
 
@@ -137,16 +137,5 @@ class Downlink:
 
 
 def _save(path: Path, doc: dict[str, Any]) -> None:
-    """Write the copy atomically: a crash leaves the old copy or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, json.dumps(doc, ensure_ascii=False))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from edge.clock import Clock, rfc3339
+from edge.files import write_atomic
 from edge.reader import EventReader
 from edge.store import EventStore
 from sync.client import PullClient
@@ -113,18 +114,7 @@ def file_writer(folder: Path) -> Write:
     folder.mkdir(parents=True, exist_ok=True)
 
     def write(body: bytes, device: str, first: int, last: int) -> None:
-        path = folder / f"{device}-{first:012d}-{last:012d}.ndjson"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomic(folder / f"{device}-{first:012d}-{last:012d}.ndjson", body)
 
     return write
 
