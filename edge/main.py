@@ -20,6 +20,7 @@ from edge.config import BleConfig, Config, RuntimeEnv, WristbandConfig
 from edge.errors import ConfigError
 from edge.metrics import Metrics
 from edge.notify import Notifier
+from edge.settings import PushedSettings
 from edge.store import EventStore
 from edge.supervisor import Supervisor
 from edge.web.feed import KioskFeed
@@ -98,6 +99,9 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
         elif config.ble.enabled:
             start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
         start_gpio(config, svc, str(env.config_path))
+        svc.settings = PushedSettings(config.storage.path.with_name("pushed-settings.json"), svc.config_appliers,
+                                      emit=store.emit, clock=clock)
+        svc.settings.load()  # before sync's downlink applies its copy: the central server has the last word
         start_sync(config, svc)
         if env.watchdog_usec:
             supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))

@@ -20,6 +20,7 @@ from sync.downlink import Applier
 
 if TYPE_CHECKING:
     from edge.gpio import GpioSubsystem
+    from edge.settings import PushedSettings
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Services:
     clock: Clock = field(default_factory=Clock)
     # downlink config sections a subsystem takes: section name -> sync.downlink.Applier (see README, Sync)
     config_appliers: dict[str, Applier] = field(default_factory=dict)
+    settings: PushedSettings | None = None  # the same sections pushed over the local API (edge/settings.py)
 
 
 def bearer_token(request: Request) -> str | None:
