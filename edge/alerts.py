@@ -21,6 +21,7 @@ RESOLVES: dict[str, tuple[str, ...]] = {
     "wristband.seen": ("wristband.missing",),
     "wristband.heart_rate_normal": ("wristband.heart_rate_alert",),
     "wristband.battery_ok": ("wristband.battery_low",),
+    "sync.upstream_accepted": ("sync.upstream_refused",),
     "gate.camera_ok": ("gate.camera_fault",),
 }
 

@@ -37,6 +37,10 @@ class FakeClock(Clock):
         self._mono += seconds
         self._wall += timedelta(seconds=seconds)
 
+    def set_wall(self, wall: datetime) -> None:
+        """Step the wall clock only, as NTP does when it first sets a clock that had no battery."""
+        self._wall = wall
+
 
 class ScaledClock(Clock):
     """Simulated time for the simulated building: `speed` times real time, from a chosen wall-clock start.

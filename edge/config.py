@@ -62,6 +62,25 @@ class UpstreamConfig(StrictModel):
         return v
 
 
+class SyncConfig(StrictModel):
+    """[sync]: store-and-forward tuning; every key is optional (see README, "Sync")."""
+
+    max_batch_events: int = Field(10_000, ge=10, le=100_000, description="events in one push batch, at most")
+    max_batch_bytes: int = Field(4 * 2**20, ge=64 * 1024, le=64 * 2**20, description="uncompressed NDJSON bytes")
+    batch_seconds: float = Field(1.0, ge=0.05, le=60, description="target time of one push; the size adapts")
+    urgent_batch_events: int = Field(50, ge=1, le=1000, description="critical/high events in one batch, at most")
+    linger_s: float = Field(5.0, ge=0, le=300, description="wait this long to fill a batch once caught up")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    read_timeout_s: float = Field(20.0, gt=0, le=600)
+    backoff_max_s: float = Field(60.0, ge=1, le=3600)
+    urgent_backoff_max_s: float = Field(0.5, ge=0.05, le=60, description="retry cap while an SOS waits")
+    degraded_after_s: float = Field(3600.0, gt=0, description="/healthz degraded when unsent events are older")
+    config_every_s: float = Field(300.0, ge=5, le=86400, description="how often to fetch the downlink config")
+    clock: Literal["system", "trusted"] = Field(
+        "system", description="system: ask the kernel whether NTP has set the clock; trusted: an RTC keeps it")
+    clock_every_s: float = Field(10.0, ge=0.1, le=3600)
+
+
 class SimulateConfig(StrictModel):
     enabled: bool = False
     speed: float = Field(1.0, gt=0, le=1000, description="simulated seconds per real second")
@@ -379,6 +398,7 @@ class Config(StrictModel):
     storage: StorageConfig = StorageConfig()
     api: ApiConfig
     upstream: UpstreamConfig | None = None
+    sync: SyncConfig = SyncConfig()
     site: SiteConfig = SiteConfig()
     simulate: SimulateConfig = SimulateConfig()
     kiosk: KioskConfig = KioskConfig()

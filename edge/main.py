@@ -16,13 +16,20 @@ from edge.api import create_app
 from edge.api.deps import Services
 from edge.bus import EventBus
 from edge.clock import Clock
-from edge.config import Config, RuntimeEnv
+from edge.config import BleConfig, Config, RuntimeEnv, WristbandConfig
 from edge.errors import ConfigError
 from edge.metrics import Metrics
 from edge.notify import Notifier
+from edge.settings import PushedSettings
 from edge.store import EventStore
 from edge.supervisor import Supervisor
 from edge.web.feed import KioskFeed
+from sync.client import UpstreamClient
+from sync.downlink import Applier, Downlink
+from sync.outbox import Outbox
+from sync.state import SyncState
+from sync.status import Cached, SyncCollector, health, snapshot
+from sync.timesync import ClockProbe, ClockWatch, system_clock_synchronised
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +82,7 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
     bus = EventBus(loop)
     store.add_listener(bus.publish_threadsafe)
     supervisor = Supervisor(clock=clock)
-    svc = Services(config, store, supervisor, Metrics(store, supervisor), bus)
+    svc = Services(config, store, supervisor, Metrics(store, supervisor), bus, clock=clock)
     svc.kiosk = KioskFeed(store, bus, config.kiosk, building_id=config.building_id, tz=config.site.timezone,
                           clock=clock)
     api = _Api(create_app(svc), sock, config.api.host, config.api.port)
@@ -92,6 +99,10 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
         elif config.ble.enabled:
             start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
         start_gpio(config, svc, str(env.config_path))
+        svc.settings = PushedSettings(config.storage.path.with_name("pushed-settings.json"), svc.config_appliers,
+                                      emit=store.emit, clock=clock)
+        svc.settings.load()  # before sync's downlink applies its copy: the central server has the last word
+        start_sync(config, svc)
         start_gate(config, svc)
         if env.watchdog_usec:
             supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))
@@ -152,6 +163,43 @@ def start_ble(svc: Services, subsystem: ble.BleSubsystem) -> None:
                           lambda n=name: subsystem.health()[n])
     svc.metrics.gauge("edge_ble_unknown_bands", "Distinct unregistered wristbands heard",
                       lambda: len(subsystem.registry.unknown))
+    svc.config_appliers["wristbands"] = Applier(wristbands_from_upstream, lambda bands: _register(subsystem, bands))
+
+
+def wristbands_from_upstream(raw: object) -> list[WristbandConfig]:
+    """The downlink's `wristbands` section: a list of [[ble.wristbands]] entries, checked as the file's are."""
+    return BleConfig.model_validate({"wristbands": raw}).wristbands
+
+
+def _register(subsystem: ble.BleSubsystem, bands: list[WristbandConfig]) -> dict[str, int]:
+    subsystem.registry.replace(bands)
+    return {"bands": len(bands)}
+
+
+def start_sync(config: Config, svc: Services, probe: ClockProbe = system_clock_synchronised) -> None:
+    """Push and the downlink when [upstream] is set (the pull API is always there), the clock watch, and sync's
+    /metrics and /healthz sections."""
+    cfg, store, clock = config.sync, svc.store, svc.clock
+    state = SyncState(store, clock)
+    state.create()
+    outbox = None
+    if config.upstream:
+        up = config.upstream
+        client = UpstreamClient(up.url, up.token, config.device_id, connect_timeout=cfg.connect_timeout_s,
+                                read_timeout=cfg.read_timeout_s, ca_bundle=up.ca_bundle)
+        outbox = Outbox(store, state, client, cfg, clock=clock, emit=store.emit, bus=svc.bus)
+        svc.supervisor.start("sync_push", outbox.run)
+        downlink = Downlink(client, svc.config_appliers, config.storage.path.with_name("downlink.json"),
+                            emit=store.emit, clock=clock, every=cfg.config_every_s)
+        svc.supervisor.start("sync_downlink", downlink.run, critical=False)
+    if cfg.clock == "system":
+        watch = ClockWatch(store, state, clock, probe, store.emit, cfg.clock_every_s)
+        svc.supervisor.start("clock_watch", watch.run, critical=False)
+    read = Cached(lambda: snapshot(store, clock.utcnow(), trusted_clock=cfg.clock == "trusted",
+                                   boot=store.boot_row, mono_now=clock.monotonic()), 2.0, clock.monotonic)
+    svc.metrics.register(SyncCollector(read, lambda: outbox.stats if outbox else None))
+    svc.health_probes["sync"] = lambda: health(read(), pushing=outbox is not None,
+                                               degraded_after=cfg.degraded_after_s)
 
 
 def start_gpio(config: Config, svc: Services, source: str) -> None:

@@ -27,6 +27,7 @@ from tomlkit.exceptions import TOMLKitError
 from edge.clock import rfc3339
 from edge.config import PLACEHOLDER_SECRETS, StrictModel, parse_config, parse_toml
 from edge.errors import ConfigError, ProvisionError
+from edge.files import fsync_dir, write_atomic
 
 BOOT_FILE = "edge-gateway.toml"
 ERROR_FILE = "edge-gateway-error.txt"  # beside a refused boot file: the reasons, readable on the installer's laptop
@@ -122,7 +123,7 @@ def provision_from_file(path: Path, config_path: Path, *, now: datetime,
         _note_refusal(path, config_path, e.problems, now)
         raise
     path.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     (path.parent / ERROR_FILE).unlink(missing_ok=True)
     (path.parent / DONE_FILE).write_text(
         f"edge-gateway provisioned on {rfc3339(now)}: device {outcome.device_id}, building {outcome.building_id}.\n"
@@ -186,20 +187,15 @@ def _write_atomically(path: Path, text: str, *, keep_previous: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if keep_previous:
             shutil.copy2(path, path.with_name(path.name + ".previous"))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        try:
-            os.write(fd, text.encode())
-            os.fchmod(fd, 0o640)
-            _give_to_service_group(fd)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        write_atomic(path, text, mode=0o640, prepare=_restrict)
     except OSError as e:
         raise ProvisionError([f"{path}: cannot write: {e.strerror or e} (run it as root: sudo edge provision ...)"]) \
             from None
+
+
+def _restrict(fd: int) -> None:
+    os.fchmod(fd, 0o640)  # the umask must not widen it
+    _give_to_service_group(fd)
 
 
 def _give_to_service_group(fd: int) -> None:
@@ -222,16 +218,6 @@ def _note_refusal(path: Path, config_path: Path, problems: list[str], now: datet
             target.write_text(text)
         except OSError:
             pass  # the refusal itself is still reported on stderr (the journal)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems (vfat on old kernels) do not fsync directories
-    finally:
-        os.close(fd)
 
 
 def _describe(source: str, err: Mapping[str, Any], names: Mapping[str, str]) -> str:

@@ -41,6 +41,8 @@ class StoreStats:
 
 
 RANK: dict[Priority, int] = {p: p.rank for p in Priority}
+_PRIORITY_NAMES = tuple(Priority.from_rank(i).value for i in range(len(Priority)))
+_SOURCE_JSON: dict[str, str] = {}
 
 
 class Stored(Sequence[Event]):
@@ -131,13 +133,17 @@ class EventReader:
         return Event(self.device_id, self.building_id, r[0], parse_rfc3339(r[1]), r[2], r[3],
                      Priority.from_rank(r[4]), json.loads(r[5]))
 
-    def event_json(self, r: tuple[Any, ...]) -> str:
-        """One event as the contract's JSON object, built from a raw row without parsing its data."""
-        return (
-            f'{{"id":"{self.device_id}:{r[0]}","device_id":"{self.device_id}","building_id":"{self.building_id}",'
-            f'"seq":{r[0]},"ts":"{r[1]}","kind":"{r[2]}","source":{json.dumps(r[3], ensure_ascii=False)},'
-            f'"priority":"{Priority.from_rank(r[4]).value}","data":{r[5]}}}'
-        )
+    def event_json(self, r: Sequence[Any]) -> str:
+        """One event as the contract's JSON object, built from a raw row without parsing its data. (Sync encodes
+        a million of these in a catch-up: the source's JSON and the priority's name are looked up, not built.)"""
+        source = _SOURCE_JSON.get(r[3])
+        if source is None:
+            source = json.dumps(r[3], ensure_ascii=False)
+            if len(_SOURCE_JSON) < 10_000:  # a building has a few hundred sources
+                _SOURCE_JSON[r[3]] = source
+        return (f'{{"id":"{self.device_id}:{r[0]}","device_id":"{self.device_id}","building_id":'
+                f'"{self.building_id}","seq":{r[0]},"ts":"{r[1]}","kind":"{r[2]}","source":{source},'
+                f'"priority":"{_PRIORITY_NAMES[r[4]]}","data":{r[5]}}}')
 
     def alerts(self, *, state: str | None = "open", limit: int = 200) -> list[Alert]:
         """Alerts, most urgent first (critical before high), newest first within a priority."""

@@ -30,6 +30,7 @@ from edge.alerts import Alert
 from edge.clock import Clock, rfc3339
 from edge.errors import StoreError, StoreFullError
 from edge.events import Event, NewEvent, Priority
+from edge.files import write_atomic
 from edge.reader import ALERT_COLUMNS, RANK, EventReader, Stored, _alert_from_row, _used_bytes
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,11 @@ class EventStore(EventReader):
         self._since_size_check += sum(len(d) for _, d in prepared) + 64 * len(prepared)
         self._group_stored.append(stored)
         return stored
+
+    @property
+    def boot_row(self) -> int:
+        """The `boot` column value of events stored in this boot (a row of the boots table)."""
+        return self._boot_row
 
     def add_listener(self, fn: Callable[[Stored], None]) -> None:
         """fn(stored) is called on the writer thread after every commit; it must be quick and not raise."""
@@ -548,6 +554,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         if_not_exists=True,
     )
     db["events"].create_index(["kind", "seq"], index_name="events_kind", if_not_exists=True)
+    # what is not yet acknowledged, for sync and the status counts: O(backlog) to read, not O(database)
+    conn.execute("CREATE INDEX IF NOT EXISTS events_unsynced ON events (seq) WHERE synced = 0")
     db["alerts"].create(
         {"id": int, "key": str, "kind": str, "source": str, "priority": int, "state": str, "first_seq": int,
          "last_seq": int, "count": int, "opened_ts": str, "updated_ts": str, "acked_ts": str, "acked_by": str,
@@ -594,17 +602,7 @@ def _read_lease(path: Path) -> int:
 
 
 def _write_lease(path: Path, value: int) -> None:
-    tmp = Path(f"{_lease_path(path)}.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(value))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, _lease_path(path))
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(_lease_path(path), str(value))
 
 
 def _boot_id() -> str:

@@ -10,15 +10,18 @@ from typing import TYPE_CHECKING, Any
 from fastapi import HTTPException, Request, status
 
 from edge.bus import EventBus
+from edge.clock import Clock
 from edge.config import Config
 from edge.metrics import Metrics
 from edge.store import EventStore
 from edge.supervisor import Supervisor
 from edge.web.feed import KioskFeed
+from sync.downlink import Applier
 
 if TYPE_CHECKING:
     from edge.gate import GateSubsystem
     from edge.gpio import GpioSubsystem
+    from edge.settings import PushedSettings
 
 
 @dataclass
@@ -35,6 +38,10 @@ class Services:
     health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     gpio: GpioSubsystem | None = None  # bins, lights, buttons, outputs and relays, when configured
     gate: GateSubsystem | None = None  # the car-park gate's cameras and whitelist, when configured
+    clock: Clock = field(default_factory=Clock)
+    # downlink config sections a subsystem takes: section name -> sync.downlink.Applier (see README, Sync)
+    config_appliers: dict[str, Applier] = field(default_factory=dict)
+    settings: PushedSettings | None = None  # the same sections pushed over the local API (edge/settings.py)
 
 
 def bearer_token(request: Request) -> str | None:
