@@ -42,8 +42,4 @@ class WhitelistError(EdgeError):
 
 
 class BadPlateError(WhitelistError, ValueError):
-    """A pushed list (or its file) holds something that is not a plate; the message names the entries."""
-
-
-class WhitelistWriteError(WhitelistError, OSError):
-    """The pushed list could not be written beside the database (nothing was changed)."""
+    """A pushed list holds something that is not a plate; the message names the entries."""

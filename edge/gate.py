@@ -1,7 +1,8 @@
 """The car-park gate: cameras -> motion gate -> plate reader -> passages -> whitelist -> barrier relay and events.
 
 Decisions are pure and live elsewhere: motion in vision/motion.py, passages in vision/passage.py, the whitelist in
-edge/whitelist.py, what a passage leads to in `decide()` below. This module moves frames to them (in a worker
+edge/whitelist.py (pushed as the `plate_whitelist` settings section, see edge/main.py), what a passage leads to in
+`decide()` below. This module moves frames to them (in a worker
 thread, so the event loop never waits for OpenCV) and their outcomes to the relay and the store, one supervised
 task per gateway with one loop per camera.
 
@@ -21,7 +22,6 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import cv2
@@ -33,7 +33,7 @@ from edge.clock import Clock
 from edge.config import Config, GateCameraConfig, GateConfig
 from edge.errors import StoreFullError
 from edge.events import EventSink, NewEvent, Priority
-from edge.whitelist import Pushed, Whitelist, whitelist_path
+from edge.whitelist import Whitelist
 from vision.camera import CameraStream
 from vision.errors import VisionError
 from vision.motion import MotionGate, MotionSettings, Roi
@@ -225,20 +225,6 @@ class GateSubsystem:
         except StoreFullError as e:  # only normal/low are refused when the disk is full
             log.warning("gate: %s from %s not stored: %s", event.kind, event.source, e)
 
-    # ---- the whitelist ------------------------------------------------------------------------------------------
-
-    async def replace_whitelist(self, plates: Iterable[object], *, origin: str) -> Pushed:
-        """Replace the pushed whitelist (the API's PUT and the central server's downlink) and record
-        `gate.whitelist_replaced` with the counts. Raises BadPlateError (nothing changed) or WhitelistWriteError."""
-        before = set(self.whitelist.pushed.plates)
-        pushed = await asyncio.to_thread(self.whitelist.replace, list(plates), origin=origin,
-                                         now=self.clock.utcnow())
-        after = set(pushed.plates)
-        await self._emit(NewEvent("gate.whitelist_replaced", "gate", {
-            "origin": origin, "pushed": len(after), "added": len(after - before), "removed": len(before - after),
-            "total": len(self.whitelist)}))
-        return pushed
-
     # ---- state ----------------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -356,6 +342,6 @@ def build(config: Config, emit: EventSink, clock: Clock, *, opener: Opener | Non
             log.warning("simulated gate camera off: %s (the models are made by vision/training/plates)", e)
             return None
         reader = lambda: loaded  # noqa: E731 - the one already loaded
-    whitelist = Whitelist(cfg.residents, whitelist_path(Path(config.storage.path)))
+    whitelist = Whitelist(cfg.residents)
     lanes = [make_lane(cfg, camera, clock) for camera in cfg.cameras]
     return GateSubsystem(cfg, lanes, whitelist, emit, clock, reader=reader, opener=opener)

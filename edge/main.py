@@ -24,6 +24,8 @@ from edge.settings import PushedSettings
 from edge.store import EventStore
 from edge.supervisor import Supervisor
 from edge.web.feed import KioskFeed
+from edge.whitelist import SECTION as WHITELIST
+from edge.whitelist import whitelist_section
 from sync.client import UpstreamClient
 from sync.downlink import Applier, Downlink
 from sync.outbox import Outbox
@@ -99,11 +101,11 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
         elif config.ble.enabled:
             start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
         start_gpio(config, svc, str(env.config_path))
+        start_gate(config, svc)  # before the settings load: it takes the plate_whitelist section
         svc.settings = PushedSettings(config.storage.path.with_name("pushed-settings.json"), svc.config_appliers,
                                       emit=store.emit, clock=clock)
         svc.settings.load()  # before sync's downlink applies its copy: the central server has the last word
         start_sync(config, svc)
-        start_gate(config, svc)
         if env.watchdog_usec:
             supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))
         notifier.ready()
@@ -217,13 +219,17 @@ def start_gpio(config: Config, svc: Services, source: str) -> None:
 
 def start_gate(config: Config, svc: Services) -> None:
     """The car-park gate: its cameras, the plate reader, the whitelist and the barrier relay (via GPIO). In
-    simulation without [gate], the demo clip plays the gate camera (not critical: a demo extra)."""
+    simulation without [gate], the demo clip plays the gate camera (not critical: a demo extra). The whitelist's
+    pushed list is the `plate_whitelist` section (local settings API and the central server's downlink)."""
     opener = svc.gpio.pulse if svc.gpio else None
     svc.gate = gate.build(config, svc.store.emit, svc.supervisor.clock, opener=opener)
     if svc.gate is None:
         return
     svc.supervisor.start("gate", svc.gate.run, probe=svc.gate.health, critical=config.gate is not None)
     svc.metrics.register(gate.GateCollector(svc.gate))
+    whitelist = svc.gate.whitelist
+    svc.config_appliers[WHITELIST] = Applier(whitelist_section,
+                                             lambda plates: whitelist.replace(plates, now=svc.clock.utcnow()))
 
 
 async def _maintain(store: EventStore) -> None:

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from edge import __version__
-from edge.api import alerts, events, gpio, health, gate, kiosk, settings, staff, sync
+from edge.api import alerts, events, gate, gpio, health, kiosk, settings, staff, sync
 from edge.api.deps import Services
 
 log = logging.getLogger(__name__)

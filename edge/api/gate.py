@@ -1,4 +1,6 @@
-"""The car-park gate's whitelist: GET and PUT /api/v1/gate/whitelist (token-protected)."""
+"""The car-park gate's whitelist: GET and PUT /api/v1/gate/whitelist (token-protected). A PUT is the
+`plate_whitelist` settings section (PUT /api/v1/settings/plate_whitelist takes the same list): applied at once,
+kept on disk beside the database, recorded as `gateway.config_applied`."""
 
 from __future__ import annotations
 
@@ -8,8 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from edge.api.deps import Services, require_token
-from edge.errors import BadPlateError, WhitelistWriteError
-from edge.whitelist import MAX_PLATES
+from edge.whitelist import MAX_PLATES, SECTION
 
 
 class WhitelistPut(BaseModel):
@@ -32,12 +33,12 @@ def router(svc: Services) -> APIRouter:
     @r.put("/whitelist", summary="Replace the pushed list of residents' plates (kept across restarts)")
     async def replace(body: WhitelistPut) -> dict[str, Any]:
         g = gate()
+        if svc.settings is None:
+            raise HTTPException(503, "settings are not available yet")
         try:
-            await g.replace_whitelist(body.plates, origin="api")
-        except BadPlateError as e:
+            await svc.settings.push(SECTION, body.plates)
+        except ValueError as e:
             raise HTTPException(422, str(e)) from None
-        except WhitelistWriteError as e:
-            raise HTTPException(503, str(e)) from None
         return g.whitelist.to_dict()
 
     return r

@@ -56,7 +56,7 @@ def make_gate(store: EventStore, clock: FakeClock, gpio: GpioSubsystem | None, t
               **kw: Any) -> tuple[GateSubsystem, Lane]:
     cfg = gate_cfg(**kw)
     lane = make_lane(cfg, cfg.cameras[0], clock)
-    gate = GateSubsystem(cfg, [lane], Whitelist(cfg.residents, tmp_path / "wl.json"), store.emit, clock,
+    gate = GateSubsystem(cfg, [lane], Whitelist(cfg.residents), store.emit, clock,
                          reader=NoPlates, opener=gpio.pulse if gpio else None)
     return gate, lane
 
@@ -179,16 +179,12 @@ def test_a_whitelist_push_takes_effect_at_once(pins, store, clock, tmp_path):
 
     async def scenario() -> None:
         await drive(gate, lane, VISITOR, [0.97] * 6)
-        pushed = await gate.replace_whitelist([VISITOR.lower()], origin="api")  # now a resident
-        assert pushed.plates == (VISITOR,)
+        assert gate.whitelist.replace([VISITOR.lower()], now=clock.utcnow()) == {"plates": 1, "total": 2}
         await drive(gate, lane, VISITOR, [0.97] * 6, t0=100.0)
 
     asyncio.run(scenario())
     gpio.close()
-    assert [k for k, _ in kinds(store, "plate.visitor", "gate.opened", "gate.whitelist_replaced")] == \
-        ["plate.visitor", "gate.whitelist_replaced", "gate.opened"]
-    (_, replaced), = kinds(store, "gate.whitelist_replaced")
-    assert replaced == {"origin": "api", "pushed": 1, "added": 1, "removed": 0, "total": 2}
+    assert [k for k, _ in kinds(store, "plate.visitor", "gate.opened")] == ["plate.visitor", "gate.opened"]
 
 
 def test_a_relay_that_cannot_pulse_raises_an_alert(pins, store, clock, tmp_path):
@@ -299,11 +295,10 @@ def config(tmp_path: Path, **sections: Any) -> Config:
     return parse_config(doc, "edge.toml", {})
 
 
-def test_build_uses_the_gate_section_and_the_whitelist_file_beside_the_database(store, clock, tmp_path):
+def test_build_uses_the_gate_section(store, clock, tmp_path):
     cfg = config(tmp_path, gate={"cameras": [{"source": "0"}], "residents": ["湘A·12345"], "relay": ""})
     gate = build(cfg, store.emit, clock, opener=None, reader=NoPlates)
     assert gate is not None and RESIDENT in gate.whitelist and gate.lanes[0].relay is None
-    assert gate.whitelist.path == tmp_path / "edge.db.whitelist.json"
     assert build(config(tmp_path), store.emit, clock, opener=None) is None  # no [gate], no simulation
 
 

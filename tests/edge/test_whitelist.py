@@ -1,18 +1,15 @@
-"""The gate's whitelist: plate normalisation, configured plus pushed plates, the pushed list kept on disk, and the
-HTTP API (token, validation, persistence across a restart of `edge run`)."""
+"""The gate's whitelist: plate normalisation, configured plus pushed plates, and the HTTP API (token, validation,
+the same list through the settings API, kept across a restart of `edge run`)."""
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import requests
 
-from edge.errors import BadPlateError, WhitelistWriteError
-from edge.whitelist import Whitelist, check_plates, load, normalise_plate, whitelist_path
+from edge.errors import BadPlateError
+from edge.whitelist import Whitelist, check_plates, normalise_plate, whitelist_section
 from tests.conftest import Gateway
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -35,49 +32,30 @@ def test_a_list_with_bad_entries_names_them_all():
     assert check_plates(["湘A12345", "湘a12345"]) == ["湘A12345"]  # the same plate twice is once
 
 
-def test_configured_and_pushed_plates_both_open_and_a_push_replaces_the_last(tmp_path):
-    wl = Whitelist(["湘A12345"], tmp_path / "wl.json")
+def test_configured_and_pushed_plates_both_open_and_a_push_replaces_the_last():
+    wl = Whitelist(["湘A12345"])
     assert "湘A12345" in wl and "湘a·12345" in wl and "湘B11111" not in wl and None not in wl
-    wl.replace(["湘B11111", "湘B22222"], origin="api", now=NOW)
-    assert {"湘A12345", "湘B11111", "湘B22222"} == {p for p in ("湘A12345", "湘B11111", "湘B22222") if p in wl}
-    wl.replace(["湘B22222"], origin="upstream", now=NOW)
+    assert wl.replace(["湘B11111", "湘B22222"], now=NOW) == {"plates": 2, "total": 3}
+    assert all(p in wl for p in ("湘A12345", "湘B11111", "湘B22222"))
+    wl.replace(["湘B22222"], now=NOW)
     assert "湘B11111" not in wl and "湘B22222" in wl and "湘A12345" in wl and len(wl) == 2
-    assert wl.to_dict() == {"configured": ["湘A12345"], "count": 2, "pushed": {
-        "plates": ["湘B22222"], "updated": "2026-11-23T10:00:00.000Z", "origin": "upstream"}}
+    assert wl.to_dict() == {"configured": ["湘A12345"], "count": 2,
+                            "pushed": {"plates": ["湘B22222"], "updated": "2026-11-23T10:00:00.000Z"}}
 
 
-def test_the_pushed_list_survives_a_restart_and_a_bad_push_changes_nothing(tmp_path):
-    path = whitelist_path(tmp_path / "edge.db")
-    Whitelist([], path).replace(["湘B11111"], origin="api", now=NOW)
-    again = Whitelist([], path)
-    assert "湘B11111" in again and again.pushed.updated == NOW and again.pushed.origin == "api"
+def test_a_bad_push_changes_nothing():
+    wl = Whitelist([])
+    wl.replace(["湘B11111"], now=NOW)
     with pytest.raises(BadPlateError):
-        again.replace(["湘B22222", "nope"], origin="api", now=NOW)
-    assert "湘B11111" in again and "湘B22222" not in again
-    assert json.loads(path.read_text())["plates"] == ["湘B11111"]
+        wl.replace(["湘B22222", "nope"], now=NOW)
+    assert "湘B11111" in wl and "湘B22222" not in wl
 
 
-def test_a_failed_write_changes_nothing(tmp_path):
-    if os.geteuid() == 0:
-        folder = tmp_path / "file-not-folder"
-        folder.write_text("x")  # root writes anywhere; a path through a file fails for everyone
-        path = folder / "wl.json"
-    else:
-        tmp_path.chmod(0o500)
-        path = tmp_path / "wl.json"
-    wl = Whitelist(["湘A12345"], path)
-    with pytest.raises(WhitelistWriteError, match="cannot write the whitelist"):
-        wl.replace(["湘B11111"], origin="api", now=NOW)
-    assert "湘B11111" not in wl and wl.pushed.plates == ()
-
-
-def test_a_damaged_file_is_set_aside_and_the_configured_plates_still_open(tmp_path, caplog):
-    path = tmp_path / "wl.json"
-    path.write_text('{"plates": ["湘B11111", 42]}')
-    wl = Whitelist(["湘A12345"], path)
-    assert "湘A12345" in wl and len(wl) == 1 and "damaged" in caplog.text
-    assert not path.exists() and (tmp_path / "wl.json.bad").exists()
-    assert load(tmp_path / "absent.json").plates == ()
+def test_the_pushed_section_is_a_list_of_plates():
+    assert whitelist_section(["湘a 12345"]) == ["湘A12345"]
+    for raw in ({"plates": ["湘A12345"]}, "湘A12345", None):
+        with pytest.raises(ValueError, match="a JSON list of plates"):
+            whitelist_section(raw)
 
 
 # ---- over HTTP, on `edge run` -------------------------------------------------------------------------------------
@@ -104,10 +82,12 @@ def test_whitelist_api_needs_the_token_checks_plates_and_keeps_the_list_across_r
     gw.start()
     kept = requests.get(url, headers=gw.auth, timeout=5).json()
     assert kept["configured"] == ["湘A12345"] and kept["pushed"]["plates"] == ["湘B11111", "湘B22222"]
-    assert kept["pushed"]["origin"] == "api"
-    [event] = gw.get("/api/v1/events", params={"kind": "gate.whitelist_replaced"}).json()
-    assert event["data"] == {"origin": "api", "pushed": 2, "added": 2, "removed": 0, "total": 3}
-    assert Path(gw.doc["storage"]["path"] + ".whitelist.json").exists()
+    [event] = gw.get("/api/v1/events", params={"kind": "gateway.config_applied"}).json()
+    assert event["data"]["applied"] == {"plate_whitelist": {"plates": 2, "total": 3}}
+    # the same section through the settings API (and the central server's downlink)
+    r = requests.put(gw.url + "/api/v1/settings/plate_whitelist", json=["湘C55555"], headers=gw.auth, timeout=5)
+    assert r.status_code == 200 and r.json()["applied"] == {"plates": 1, "total": 2}
+    assert requests.get(url, headers=gw.auth, timeout=5).json()["pushed"]["plates"] == ["湘C55555"]
 
 
 def test_without_a_gate_the_whitelist_api_says_so(gateway):
