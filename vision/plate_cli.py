@@ -12,13 +12,19 @@ from vision.plates import PlateReader
 
 
 def read_files(paths: Iterable[str], reader: PlateReader | None = None) -> Iterator[dict]:
-    """`{"image", "plates": [{"text", "color", "confidence", "box"}], "ms"}` per image (the `edge plates read
-    --json` contract), or `{"image", "error"}` for a file that cannot be read; the other files are still read."""
+    """`{"image", "plates": [{"text", "color", "confidence", "box"}], "ms"}` per image (the contract
+    of `edge plates read --json`), or `{"image", "error"}` for a file that cannot be read.
+
+    The other files are still read after an error.
+    """
     reader = reader or PlateReader()
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            yield {"image": str(path), "error": f"cannot read image {str(path)!r}: missing, unreadable or not an image"}
+            yield {
+                "image": str(path),
+                "error": f"cannot read image {str(path)!r}: missing, unreadable or not an image",
+            }
             continue
         t0 = time.perf_counter()
         try:

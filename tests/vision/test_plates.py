@@ -1,4 +1,4 @@
-"""Plate recognition on a handful of real photos (tests/fixtures/plates, CCPD MIT / LPRNet_Pytorch Apache-2.0)."""
+"""Plate recognition on a handful of real photos (tests/fixtures/plates, see its README for licences)."""
 
 from __future__ import annotations
 

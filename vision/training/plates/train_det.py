@@ -91,7 +91,8 @@ def train(args: argparse.Namespace) -> Detector:
             c, s = args.crop, images.shape[1]
             oy, ox = (int(v) * 4 for v in rng.integers(0, (s - c) // 4 + 1, 2))
             x = torch.from_numpy(images[idx, oy: oy + c, ox: ox + c]).permute(0, 3, 1, 2).float() / 255.0
-            y = torch.from_numpy(masks[idx, oy // 4: (oy + c) // 4, ox // 4: (ox + c) // 4]).float()[:, None] / 255.0
+            y = masks[idx, oy // 4: (oy + c) // 4, ox // 4: (ox + c) // 4]
+            y = torch.from_numpy(y).float()[:, None] / 255.0
             if random.random() < 0.5:
                 x, y = x.flip(3), y.flip(3)
             loss = loss_fn(model(x), y)
@@ -101,7 +102,8 @@ def train(args: argparse.Namespace) -> Detector:
             sched.step()
             step += 1
             if step % 50 == 0:
-                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
+                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f}s",
+                      flush=True)
         model.eval()
         with torch.no_grad():
             x = torch.from_numpy(images[:n_val]).permute(0, 3, 1, 2).float() / 255.0
@@ -118,7 +120,8 @@ def train(args: argparse.Namespace) -> Detector:
 def export(model: Detector, out: Path) -> None:
     model.eval()
     torch.onnx.export(Exported(model), torch.zeros(1, 3, 320, 512), str(out), input_names=["image"],
-                      output_names=["mask"], dynamic_axes={"image": {2: "h", 3: "w"}, "mask": {2: "h4", 3: "w4"}},
+                      output_names=["mask"],
+                      dynamic_axes={"image": {2: "h", 3: "w"}, "mask": {2: "h4", 3: "w4"}},
                       opset_version=13, dynamo=False)
 
 
@@ -127,7 +130,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--crop", type=int, default=160, help="train on random crops of this size (multiple of 32)")
+    ap.add_argument("--crop", type=int, default=160, help="train on random crops this size (multiple of 32)")
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
