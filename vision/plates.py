@@ -38,8 +38,8 @@ COLOUR_RANGES = [((90, 80, 40), (130, 255, 255)), ((12, 90, 90), (35, 255, 255))
                  ((35, 35, 90), (85, 255, 255))]
 _P = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 PLATE_PATTERN = re.compile(
-    rf"^(?:[{_P}][A-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9警学挂港澳领]"  # blue, yellow, white, black
-    rf"|[{_P}][A-Z][A-HJ-NP-Z0-9]{{6}}"  # green new-energy
+    rf"^(?:[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9警学挂港澳领]"  # blue, yellow, white, black
+    rf"|[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{6}}"  # green new-energy
     r"|使[0-9]{6})$"  # embassy
 )
 

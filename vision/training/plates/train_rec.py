@@ -121,7 +121,8 @@ def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.
 def train(args: argparse.Namespace) -> Recogniser:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    synth = dict(np.load(args.data))
+    parts = [np.load(path) for path in args.data]
+    synth = {k: np.concatenate([p[k] for p in parts]) for k in ("images", "labels", "colors")}
     if synth["images"].shape[1:3] != (REC_H, REC_W):  # made at a larger size: shrink as rectify would
         synth["images"] = np.stack([cv2.resize(im, (REC_W, REC_H), interpolation=cv2.INTER_AREA)
                                     for im in synth["images"]])
@@ -168,7 +169,7 @@ def export(model: Recogniser, out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--data", type=Path, nargs="+", required=True)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
