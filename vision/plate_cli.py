@@ -4,21 +4,39 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import cv2
+import numpy as np
 
-from vision.errors import VisionError
+from vision.errors import BadImageError, VisionError
 from vision.plates import PlateReader
 
 
+def load_image(path: str | Path) -> np.ndarray:
+    """The image file as BGR, or BadImageError naming the file and what is wrong."""
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise BadImageError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise BadImageError(f"cannot decode {str(path)!r}: empty, corrupt or not an image")
+    return image
+
+
 def read_files(paths: Iterable[str], reader: PlateReader | None = None) -> Iterator[dict]:
-    """`{"image", "plates": [{"text", "color", "confidence", "box"}], "ms"}` per image (the `edge plates read
-    --json` contract), or `{"image", "error"}` for a file that cannot be read; the other files are still read."""
+    """`{"image", "plates": [{"text", "color", "confidence", "box"}], "ms"}` per image (the contract
+    of `edge plates read --json`), or `{"image", "error"}` for a file that cannot be read.
+
+    The other files are still read after an error.
+    """
     reader = reader or PlateReader()
     for path in paths:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            yield {"image": str(path), "error": f"cannot read image {str(path)!r}: missing, unreadable or not an image"}
+        try:
+            image = load_image(path)
+        except VisionError as e:
+            yield {"image": str(path), "error": str(e)}
             continue
         t0 = time.perf_counter()
         try:

@@ -10,7 +10,7 @@ REC_W, REC_H = 96, 24
 # The rows are cut apart and laid side by side, so one single-row recogniser reads both layouts.
 TOP_ROWS, TOP_COLS, BOTTOM_ROWS = (0.02, 0.38), (0.16, 0.84), (0.32, 1.0)
 TOP_W = 27
-DOUBLE_ROW_ASPECT = 2.4  # single-row plates are 3.1-3.4 wide per unit of height, double-row 2.0
+DOUBLE_ROW_ASPECT = 2.1  # single-row plates are 3.1-3.4 wide per unit of height, double-row 2.0
 
 
 def order_quad(pts: np.ndarray) -> np.ndarray:

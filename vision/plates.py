@@ -32,10 +32,14 @@ from vision.plate_geometry import (
 COLORS = ("blue", "yellow", "green", "white", "black")
 DET_SIDE = 512  # long side of the detector's input
 MIN_AREA = 24.0  # smallest painted region (input pixels) worth reading
+MAX_CANDIDATES = 12  # regions read per photo, largest first: bounds the time on busy scenes
+# HSV ranges (OpenCV hue 0-180) of blue, yellow and green plates, loose enough for tinted photos
+COLOUR_RANGES = [((90, 80, 40), (130, 255, 255)), ((12, 90, 90), (35, 255, 255)),
+                 ((35, 35, 90), (85, 255, 255))]
 _P = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 PLATE_PATTERN = re.compile(
-    rf"^(?:[{_P}][A-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9警学挂港澳领]"  # blue, yellow, white, black
-    rf"|[{_P}][A-Z][A-HJ-NP-Z0-9]{{6}}"  # green new-energy
+    rf"^(?:[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9警学挂港澳领]"  # blue, yellow, white, black
+    rf"|[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{6}}"  # green new-energy
     r"|使[0-9]{6})$"  # embassy
 )
 
@@ -67,28 +71,71 @@ def check_image(image: object) -> np.ndarray:
     return image
 
 
-def quads_from_mask(mask: np.ndarray, sx: float, sy: float) -> list[np.ndarray]:
-    """Ordered quads of the painted regions in the detector's 1/4-resolution mask, in image pixels
-    (sx, sy: detector input pixels per image pixel)."""
+def contour_quad(contour: np.ndarray) -> np.ndarray:
+    """Four corners for a plate-shaped region: its 4-gon outline when that fits the hull, else its
+    smallest rotated rectangle (unordered, in the contour's pixels)."""
+    hull = cv2.convexHull(contour)
+    hull_area = max(cv2.contourArea(hull), 1e-3)
+    peri = cv2.arcLength(hull, True)
+    for eps in (0.02, 0.04, 0.06):
+        approx = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(approx) == 4 and cv2.isContourConvex(approx) and cv2.contourArea(approx) > 0.9 * hull_area:
+            return approx.reshape(4, 2).astype(np.float32)
+    return cv2.boxPoints(cv2.minAreaRect(hull))
+
+
+def mask_regions(mask: np.ndarray) -> list[np.ndarray]:
+    """Contours (detector-input pixels) of the regions painted in the detector's 1/4-resolution mask."""
     up = cv2.resize(mask, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
-    binary = (up > 0.5).astype(np.uint8)
-    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    quads = []
-    for c in contours:
-        if cv2.contourArea(c) < MIN_AREA:
-            continue
-        hull = cv2.convexHull(c)
-        quad = None
-        peri = cv2.arcLength(hull, True)
-        for eps in (0.02, 0.04, 0.06, 0.08):
-            approx = cv2.approxPolyDP(hull, eps * peri, True)
-            if len(approx) == 4:
-                quad = approx.reshape(4, 2).astype(np.float32)
-                break
-        if quad is None:
-            quad = cv2.boxPoints(cv2.minAreaRect(hull))
-        quads.append(order_quad((quad + 0.5) / np.float32([sx, sy])))
-    return quads
+    contours, _ = cv2.findContours((up > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [c for c in contours if cv2.contourArea(c) >= MIN_AREA]
+
+
+def colour_regions(small: np.ndarray) -> list[np.ndarray]:
+    """Contours of plate-shaped patches of plate colours: proposals the network may have missed."""
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3))
+    found = []
+    for lo, hi in COLOUR_RANGES:
+        m = cv2.morphologyEx(cv2.inRange(hsv, lo, hi), cv2.MORPH_CLOSE, kernel)
+        contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for c in contours:
+            area = cv2.contourArea(c)
+            if area < 4 * MIN_AREA:
+                continue
+            (_, _), (rw, rh), _ = cv2.minAreaRect(c)
+            long, short = max(rw, rh), max(min(rw, rh), 1e-3)
+            if 1.6 <= long / short <= 6.5 and area / (long * short) > 0.5:
+                found.append(c)
+    return found
+
+
+def refine_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
+    """The outline of the blue or yellow plate body around a candidate quad (image pixels), or None.
+
+    The detector's quads are coarse (1/4 resolution, photo shrunk); the plate's own colour gives its
+    edges at full resolution. Green plates are left alone: their white-to-green gradient has no one colour.
+    """
+    x, y, w, h = box_of(expand_quad(quad, 0.12, 0.3), image.shape)
+    if w < 8 or h < 4:
+        return None
+    hsv = cv2.cvtColor(image[y: y + h, x: x + w], cv2.COLOR_BGR2HSV)
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(quad - (x, y)).astype(np.int32), 1)
+    area = max(1, int(inside.sum()))
+    masks = [cv2.inRange(hsv, lo, hi) for lo, hi in COLOUR_RANGES[:2]]
+    mask = max(masks, key=lambda m: int(np.count_nonzero(m & inside)))
+    if np.count_nonzero(mask & inside) < 0.35 * area:
+        return None
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, w // 30), max(3, h // 8)))
+    contours, _ = cv2.findContours(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    best = max(contours, key=cv2.contourArea)
+    if not 0.5 * area <= cv2.contourArea(best) <= 1.8 * area:
+        return None
+    return order_quad(contour_quad(best) + np.float32([x, y]))
 
 
 def box_of(quad: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -97,6 +144,15 @@ def box_of(quad: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(shape[1], x1), min(shape[0], y1)
     return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller of two (x, y, w, h) boxes."""
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
 class PlateReader:
@@ -113,14 +169,20 @@ class PlateReader:
         self.min_confidence = min_confidence
 
     def detect(self, image: np.ndarray) -> list[np.ndarray]:
-        """Plate quads (ordered corners, image pixels)."""
+        """Candidate plate quads (ordered corners, image pixels): regions the network paints, then
+        plate-coloured patches, largest first."""
         h, w = image.shape[:2]
         scale = DET_SIDE / max(h, w)
         sw, sh = max(32, round(w * scale / 32) * 32), max(32, round(h * scale / 32) * 32)
-        blob = cv2.dnn.blobFromImage(image, 1 / 255.0, (sw, sh))
-        self._det.setInput(blob)
-        mask = self._det.forward()[0, 0]
-        return quads_from_mask(mask, sw / w, sh / h)
+        small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        self._det.setInput(cv2.dnn.blobFromImage(small, 1 / 255.0))
+        regions = mask_regions(self._det.forward()[0, 0])
+        regions.sort(key=cv2.contourArea, reverse=True)
+        extra = sorted(colour_regions(small), key=cv2.contourArea, reverse=True)
+        picked = regions[: MAX_CANDIDATES * 2 // 3]
+        picked += extra[: MAX_CANDIDATES - len(picked)]
+        to_image = np.float32([w / sw, h / sh])
+        return [order_quad((contour_quad(c) + 0.5) * to_image) for c in picked]
 
     def recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float, str]]:
         """Text, confidence and colour of each rectified 128x32 crop."""
@@ -134,20 +196,27 @@ class PlateReader:
         return out
 
     def read_quad(self, image: np.ndarray, quad: np.ndarray, margin: bool = True) -> PlateRead | None:
-        """The best valid read of one plate quad, trying both layouts when the shape is ambiguous."""
-        w, h = quad_size(quad)
-        aspect = w / max(h, 1e-3)
-        layouts = [aspect < DOUBLE_ROW_ASPECT]
-        if 1.8 < aspect < 2.9:
-            layouts.append(not layouts[0])
-        cut = expand_quad(quad, 0.02, 0.06) if margin else quad
+        """The best valid read of one candidate: its quad and the colour-refined quad, each in the
+        layouts its shape allows (single row, double row, or both when ambiguous)."""
+        quads = [quad]
+        if margin and (refined := refine_quad(image, quad)) is not None:
+            quads.append(refined)
+        crops = []
+        for q in quads:
+            w, h = quad_size(q)
+            aspect = w / max(h, 1e-3)
+            cut = expand_quad(q, 0.02, 0.06) if margin else q
+            layouts = [aspect < DOUBLE_ROW_ASPECT]
+            if 1.6 < aspect < 2.6:  # ambiguous: a slanted single row or a double row
+                layouts.append(not layouts[0])
+            crops += [(q, rectify(image, cut, double)) for double in layouts]
         best = None
-        for text, conf, color in self.recognise([rectify(image, cut, double) for double in layouts]):
+        for (q, _), (text, conf, color) in zip(crops, self.recognise([c for _, c in crops]), strict=True):
             if PLATE_PATTERN.match(text) and (best is None or conf > best[1]):
-                best = (text, conf, color)
+                best = (text, conf, color, q)
         if best is None or best[1] < self.min_confidence:
             return None
-        return PlateRead(best[0], best[2], round(best[1], 3), box_of(quad, image.shape))
+        return PlateRead(best[0], best[2], round(best[1], 3), box_of(best[3], image.shape))
 
     def read_plate(self, plate_bgr: np.ndarray) -> PlateRead | None:
         """Read an image that is already one cut-out, straightened plate (e.g. 94x24 crops)."""
@@ -156,7 +225,11 @@ class PlateReader:
         return self.read_quad(image, np.float32([[0, 0], [w, 0], [w, h], [0, h]]), margin=False)
 
     def read(self, image_bgr: np.ndarray) -> list[PlateRead]:
-        """All plates read in a BGR photo, most confident first."""
+        """All plates read in a BGR photo, most confident first (one read per plate)."""
         image = check_image(image_bgr)
         reads = [r for q in self.detect(image) if (r := self.read_quad(image, q)) is not None]
-        return sorted(reads, key=lambda r: -r.confidence)
+        kept: list[PlateRead] = []
+        for r in sorted(reads, key=lambda r: -r.confidence):
+            if all(overlap(r.box, k.box) < 0.3 for k in kept):
+                kept.append(r)
+        return kept

@@ -1,4 +1,4 @@
-"""Plate recognition on a handful of real photos (tests/fixtures/plates, CCPD MIT / LPRNet_Pytorch Apache-2.0)."""
+"""Plate recognition on a handful of real photos (tests/fixtures/plates, see its README for licences)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from vision.errors import BadImageError, VisionError
-from vision.plate_cli import read_files
-from vision.plate_geometry import ctc_greedy, order_quad
+from vision.plate_cli import load_image, read_files
+from vision.plate_geometry import REC_H, REC_W, ctc_greedy, expand_quad, order_quad, rectify
 from vision.plates import PLATE_PATTERN, PlateRead, PlateReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
@@ -115,3 +115,25 @@ def test_ctc_greedy_collapses_repeats_and_blanks() -> None:
 def test_order_quad() -> None:
     quad = order_quad(np.float32([[10, 12], [0, 0], [0, 10], [12, 1]]))
     assert quad.tolist() == [[0, 0], [12, 1], [10, 12], [0, 10]]
+
+
+def test_rectify_shapes_single_and_double_row() -> None:
+    img = np.random.default_rng(0).integers(0, 255, (200, 300, 3), np.uint8)
+    quad = np.float32([[50, 60], [250, 60], [250, 160], [50, 160]])
+    assert rectify(img, quad, False).shape == (REC_H, REC_W, 3)
+    joined = rectify(img, quad, True)
+    assert joined.shape == (REC_H, REC_W, 3)
+
+
+def test_expand_quad_grows_each_side() -> None:
+    quad = np.float32([[0, 0], [100, 0], [100, 20], [0, 20]])
+    grown = expand_quad(quad, 0.1, 0.5)
+    assert grown.tolist() == [[-10, -10], [110, -10], [110, 30], [-10, 30]]
+
+
+def test_load_image_errors_name_the_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    for path in (tmp_path / "missing.jpg", empty, tmp_path):
+        with pytest.raises(BadImageError, match=str(path.name)):
+            load_image(path)

@@ -54,8 +54,11 @@ def place_plate(canvas: np.ndarray, plate: np.ndarray, quad: np.ndarray, rng: ra
     canvas[:] = (canvas * (1 - mask) + warped * mask).astype(np.uint8)
 
 
-def make_sample(renderer: PlateRenderer, bgs: list, rng: random.Random) -> tuple[np.ndarray, str, int]:
+def make_sample(renderer: PlateRenderer, bgs: list, rng: random.Random,
+                green_share: float = 0.0) -> tuple[np.ndarray, str, int]:
     spec = random_spec(rng)
+    while rng.random() < green_share and spec.color != "green":  # oversample new-energy plates
+        spec = random_spec(rng)
     plate = augment.dirty(renderer.render(spec, rng, scale=rng.uniform(0.35, 0.6)), rng)
     ph, pw = plate.shape[:2]
     cw, ch = int(pw * rng.uniform(1.4, 1.9)), int(ph * rng.uniform(2.0, 3.0))
@@ -76,21 +79,22 @@ def make_sample(renderer: PlateRenderer, bgs: list, rng: random.Random) -> tuple
     return img, spec.text, COLORS.index(spec.color)
 
 
-def _init(seed: int) -> None:
+def _init(seed: int, green_share: float) -> None:
     rng = random.Random(seed)
+    _STATE["green_share"] = green_share
     _STATE["renderer"] = PlateRenderer()
     _STATE["bgs"] = augment.load_backgrounds(400, rng)
 
 
 def _work(seed: int) -> tuple[np.ndarray, np.ndarray, int]:
     rng = random.Random(seed)
-    img, text, color = make_sample(_STATE["renderer"], _STATE["bgs"], rng)
+    img, text, color = make_sample(_STATE["renderer"], _STATE["bgs"], rng, _STATE["green_share"])
     return img, encode(text), color
 
 
-def generate(n: int, seed: int, workers: int) -> dict[str, np.ndarray]:
+def generate(n: int, seed: int, workers: int, green_share: float = 0.0) -> dict[str, np.ndarray]:
     seeds = [seed * 10_000_000 + i for i in range(n)]
-    with Pool(workers, initializer=_init, initargs=(seed,)) as pool:
+    with Pool(workers, initializer=_init, initargs=(seed, green_share)) as pool:
         rows = pool.map(_work, seeds, chunksize=256)
     return {
         "images": np.stack([r[0] for r in rows]),
@@ -128,10 +132,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=120_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--green-share", type=float, default=0.0, help="extra share of new-energy plates")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--preview", type=Path, help="also write a PNG of the first 64 samples")
     a = ap.parse_args()
-    data = generate(a.n, a.seed, a.workers)
+    data = generate(a.n, a.seed, a.workers, a.green_share)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(a.out, **data)
     if a.preview:

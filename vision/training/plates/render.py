@@ -36,6 +36,17 @@ LATIN_FONTS = [
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0, 2),
 ]
 
+# New-energy (green) plates use a lighter face than the others.
+LIGHT_CJK_FONTS = [
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2, 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0, 0),
+]
+LIGHT_LATIN_FONTS = [
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf", 0, 0),
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 0, 0),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2, 0),
+]
+
 # Character boxes in mm: (x, y, w, h); plate sizes in mm.
 SINGLE_SIZE = (440, 140)
 SINGLE_BOXES = [(15.5 + 57 * i + (34 - 12 if i >= 2 else 0), 25, 45, 90) for i in range(7)]
@@ -112,7 +123,7 @@ def plate_colors(spec: PlateSpec, rng: random.Random) -> tuple[np.ndarray, np.nd
             bottom = _jitter(rng, (80, 190, 90), 15)
         else:
             top = _jitter(rng, (235, 250, 235), 12)
-            bottom = _jitter(rng, (rng.uniform(60, 110), rng.uniform(170, 215), rng.uniform(40, 100)), 15)
+            bottom = _jitter(rng, (rng.uniform(70, 180), rng.uniform(180, 235), rng.uniform(50, 170)), 15)
         return top, bottom, _jitter(rng, (20, 20, 20), 15)
     if c == "white":
         top = _jitter(rng, (235, 235, 235), 15)
@@ -127,6 +138,8 @@ class PlateRenderer:
     def __init__(self, cjk_fonts: list | None = None, latin_fonts: list | None = None) -> None:
         self.cjk = [f for f in (cjk_fonts or CJK_FONTS) if Path(f[0]).exists()]
         self.latin = [f for f in (latin_fonts or LATIN_FONTS) if Path(f[0]).exists()]
+        self.light_cjk = [f for f in LIGHT_CJK_FONTS if Path(f[0]).exists()] or self.cjk
+        self.light_latin = [f for f in LIGHT_LATIN_FONTS if Path(f[0]).exists()] or self.latin
         if not self.cjk or not self.latin:
             raise RuntimeError("install fonts-noto-cjk or fonts-wqy-zenhei, and fonts-dejavu-core")
         self._fonts: dict = {}
@@ -178,7 +191,9 @@ class PlateRenderer:
         img = (top * (1 - t) + bottom * t) * np.ones((H, W, 3), np.float32)
         img += np.random.default_rng(rng.getrandbits(32)).normal(0, 3, img.shape).astype(np.float32)
         self._rim(img, spec, fg, scale, rng)
-        cjk, latin = rng.choice(self.cjk), rng.choice(self.latin)
+        light = rng.random() < (0.85 if spec.color == "green" else 0.15)
+        cjk = rng.choice(self.light_cjk if light else self.cjk)
+        latin = rng.choice(self.light_latin if light else self.latin)
         dx, dy = rng.uniform(-3, 3), rng.uniform(-3, 3)
         for ch, (x, y, w, h) in zip(spec.text, boxes, strict=True):
             color = fg

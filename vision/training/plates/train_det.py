@@ -77,16 +77,22 @@ def train(args: argparse.Namespace) -> Detector:
     model = Detector()
     if args.init:
         model.load_state_dict(torch.load(args.init))
-    steps = args.epochs * ((len(images) - n_val) // args.batch)
+    steps = min(args.max_steps, args.epochs * ((len(images) - n_val) // args.batch))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps + 10, pct_start=0.1)
     t0, step = time.time(), 0
     for epoch in range(args.epochs):
         order = rng.permutation(np.arange(n_val, len(images)))
         for i in range(0, len(order) - args.batch + 1, args.batch):
+            if step >= steps:
+                break
             idx = np.sort(order[i: i + args.batch])
-            x = torch.from_numpy(images[idx]).permute(0, 3, 1, 2).float() / 255.0
-            y = torch.from_numpy(masks[idx]).float()[:, None] / 255.0
+            # a random crop (multiple of 32) of the stored samples: cheaper steps, same plates
+            c, s = args.crop, images.shape[1]
+            oy, ox = (int(v) * 4 for v in rng.integers(0, (s - c) // 4 + 1, 2))
+            x = torch.from_numpy(images[idx, oy: oy + c, ox: ox + c]).permute(0, 3, 1, 2).float() / 255.0
+            y = masks[idx, oy // 4: (oy + c) // 4, ox // 4: (ox + c) // 4]
+            y = torch.from_numpy(y).float()[:, None] / 255.0
             if random.random() < 0.5:
                 x, y = x.flip(3), y.flip(3)
             loss = loss_fn(model(x), y)
@@ -96,7 +102,8 @@ def train(args: argparse.Namespace) -> Detector:
             sched.step()
             step += 1
             if step % 50 == 0:
-                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
+                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f}s",
+                      flush=True)
         model.eval()
         with torch.no_grad():
             x = torch.from_numpy(images[:n_val]).permute(0, 3, 1, 2).float() / 255.0
@@ -113,7 +120,8 @@ def train(args: argparse.Namespace) -> Detector:
 def export(model: Detector, out: Path) -> None:
     model.eval()
     torch.onnx.export(Exported(model), torch.zeros(1, 3, 320, 512), str(out), input_names=["image"],
-                      output_names=["mask"], dynamic_axes={"image": {2: "h", 3: "w"}, "mask": {2: "h4", 3: "w4"}},
+                      output_names=["mask"],
+                      dynamic_axes={"image": {2: "h", 3: "w"}, "mask": {2: "h4", 3: "w4"}},
                       opset_version=13, dynamo=False)
 
 
@@ -122,6 +130,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--crop", type=int, default=160, help="train on random crops this size (multiple of 32)")
+    ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)

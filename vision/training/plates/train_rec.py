@@ -114,18 +114,21 @@ def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.
                                np.stack([augment_real(real["images"][k], rng) for k in ridx])])
         labels = np.concatenate([synth["labels"][idx], real["labels"][ridx]])
         colors = np.concatenate([synth["colors"][idx], real["colors"][ridx]])
-        yield to_tensor(imgs), torch.from_numpy(labels.astype(np.int64)), torch.from_numpy(colors.astype(np.int64))
+        yield (to_tensor(imgs), torch.from_numpy(labels.astype(np.int64)),
+               torch.from_numpy(colors.astype(np.int64)))
 
 
 def train(args: argparse.Namespace) -> Recogniser:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    synth = dict(np.load(args.data))
+    parts = [np.load(path) for path in args.data]
+    synth = {k: np.concatenate([p[k] for p in parts]) for k in ("images", "labels", "colors")}
     if synth["images"].shape[1:3] != (REC_H, REC_W):  # made at a larger size: shrink as rectify would
         synth["images"] = np.stack([cv2.resize(im, (REC_W, REC_H), interpolation=cv2.INTER_AREA)
                                     for im in synth["images"]])
     real, holdout = real_crops("train"), real_crops("holdout")
-    print(f"synthetic {len(synth['images'])}, real train {len(real['images'])}, holdout {len(holdout['images'])}")
+    print(f"synthetic {len(synth['images'])}, real train {len(real['images'])}, "
+          f"holdout {len(holdout['images'])}")
     model = Recogniser()
     if args.init:
         model.load_state_dict(torch.load(args.init))
@@ -148,7 +151,8 @@ def train(args: argparse.Namespace) -> Recogniser:
             sched.step()
             step += 1
             if step % 50 == 0:
-                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
+                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f}s",
+                      flush=True)
         acc, cacc = evaluate(model, holdout)
         print(f"epoch {epoch}: real holdout exact {acc:.3f} colour {cacc:.3f}", flush=True)
         torch.save(model.state_dict(), args.out.with_suffix(".pt"))
@@ -165,7 +169,7 @@ def export(model: Recogniser, out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--data", type=Path, nargs="+", required=True)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
