@@ -2,9 +2,8 @@
 
 Decisions are pure and live elsewhere: motion in vision/motion.py, passages in vision/passage.py, the whitelist in
 edge/whitelist.py (pushed as the `plate_whitelist` settings section, see edge/main.py), what a passage leads to in
-`decide()` below. This module moves frames to them (in a worker
-thread, so the event loop never waits for OpenCV) and their outcomes to the relay and the store, one supervised
-task per gateway with one loop per camera.
+`decide()` below. This module moves frames to them (in a worker thread, so the event loop never waits for OpenCV)
+and their outcomes to the relay and the store: one supervised task per gateway, one loop per camera.
 
 Events (full plates: staff and central data; the kiosk masks them):
 - `gate.opened` when a resident's car is let through (after `relay.pulsed` from the GPIO subsystem);

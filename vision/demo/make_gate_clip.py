@@ -7,6 +7,10 @@ developer, never at run time. The scene is drawn with OpenCV: an entry lane seen
 the barrier arm, cars (front view coming in, back view going out) carrying plates from the renderer, a little sensor
 noise, and the camera's own time overlay at the top (outside the gate's region of interest). `--frames-dir` also
 writes a few stills (for test fixtures).
+
+The committed clip was made with the renderer as of commit 79dd683 (seed 7); the renderer has changed since (e.g.
+lighter glyphs on green plates), so running this again gives a slightly different clip: check that the shipped
+models still read it (tests/edge/test_gate_run.py, tests/bench/gate.py) before committing a new one.
 """
 
 from __future__ import annotations
