@@ -350,6 +350,8 @@ class GateConfig(StrictModel):
     cameras: list[GateCameraConfig] = Field(min_length=1, max_length=4)
     residents: list[str] = Field([], description="plates that open the gate (more are pushed over the API)")
     min_confidence: float = Field(0.9, gt=0, le=1, description="a read less sure than this never opens the gate")
+    visitor_confidence: float = Field(0.6, ge=0, le=1, description="a car not on the whitelist is a plate.visitor "
+                                      "when read at least this sure (below: only its plate.read)")
     relay: DeviceName | None = Field("gate", description="the [gpio] relay output that opens the barrier; "
                                      "empty: record only")
     pulse_s: float = Field(1.0, gt=0, le=60, description="how long the relay is closed")

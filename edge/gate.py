@@ -72,7 +72,9 @@ def decide(p: Passage, *, resident: bool, cfg: GateConfig, relay: str | None, be
     if before == "opened":
         return Outcome("opened")
     if not resident:
-        return Outcome(before or "visitor")
+        if before in (None, "uncertain") and p.confidence < cfg.visitor_confidence:
+            return Outcome("uncertain")  # a glimpse or a misread: plate.read records it, staff are not told
+        return Outcome(before if before not in (None, "uncertain") else "visitor")
     if p.confidence < cfg.min_confidence:
         return Outcome("uncertain")  # an upgrade may still open it while the car waits
     if relay is None or p.direction not in cfg.open_on:
@@ -177,7 +179,7 @@ class GateSubsystem:
             outcome = decide(p, resident=p.plate in self.whitelist, cfg=self.cfg, relay=lane.relay, before=before)
             if outcome.relay:
                 outcome = await self._open(lane, p, outcome.relay)
-            elif outcome.decision == "visitor" and before is None:
+            elif outcome.decision == "visitor" and before in (None, "uncertain"):
                 self.counts["visitors"] += 1
                 await self._emit(NewEvent("plate.visitor", lane.cfg.name, self._plate_data(lane, p)))
             if p.stage == "confirmed":

@@ -97,6 +97,9 @@ def passage(conf: float, direction: str = "entry") -> Passage:
     (True, 0.90, "exit", "gate", None, ("opened", "gate")),  # at the threshold is enough
     (True, 0.89, "entry", "gate", None, ("uncertain", None)),  # below it never opens
     (False, 0.99, "entry", "gate", None, ("visitor", None)),
+    (False, 0.59, "entry", "gate", None, ("uncertain", None)),  # a glimpse of something: no visitor for staff
+    (False, 0.70, "entry", "gate", "uncertain", ("visitor", None)),  # ... until it is read well enough
+    (False, 0.50, "entry", "gate", "visitor", ("visitor", None)),
     (True, 0.95, "entry", None, None, ("resident", None)),  # no relay: record only
     (True, 0.95, "entry", "gate", "opened", ("opened", None)),  # once per passage
     (True, 0.95, "entry", "gate", "uncertain", ("opened", "gate")),  # an upgrade opens it
