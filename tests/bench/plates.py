@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import re
 import statistics
 import sys
@@ -115,13 +116,20 @@ def rapidocr() -> tuple[Callable, Callable] | None:
     engine = RapidOCR(params={"EngineConfig.onnxruntime.intra_op_num_threads": 1,
                               "EngineConfig.onnxruntime.inter_op_num_threads": 1})
 
-    def texts(img: np.ndarray) -> list[str]:
-        result = engine(img)
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+
+    def clean(result) -> list[str]:
         found = [re.sub(r"[^0-9A-Z\u4e00-\u9fff]", "", t.upper()) for t in (result.txts or ())]
         # a plate may come as one text or split in two (province+letter, the rest)
         return found + ["".join(found[i: i + 2]) for i in range(len(found) - 1)]
 
-    return texts, texts
+    def scene(img: np.ndarray) -> list[str]:
+        return clean(engine(img))
+
+    def crop(img: np.ndarray) -> list[str]:  # already cut out: recognition only, as ours
+        return clean(engine(img, use_det=False, use_cls=False, use_rec=True))
+
+    return scene, crop
 
 
 def main() -> None:

@@ -121,11 +121,12 @@ def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.
 def train(args: argparse.Namespace) -> Recogniser:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    parts = [np.load(path) for path in args.data]
+    parts = [dict(np.load(path)) for path in args.data]
+    for part in parts:
+        if part["images"].shape[1:3] != (REC_H, REC_W):  # made at a larger size: shrink as rectify would
+            part["images"] = np.stack([cv2.resize(im, (REC_W, REC_H), interpolation=cv2.INTER_AREA)
+                                       for im in part["images"]])
     synth = {k: np.concatenate([p[k] for p in parts]) for k in ("images", "labels", "colors")}
-    if synth["images"].shape[1:3] != (REC_H, REC_W):  # made at a larger size: shrink as rectify would
-        synth["images"] = np.stack([cv2.resize(im, (REC_W, REC_H), interpolation=cv2.INTER_AREA)
-                                    for im in synth["images"]])
     real, holdout = real_crops("train"), real_crops("holdout")
     print(f"synthetic {len(synth['images'])}, real train {len(real['images'])}, "
           f"holdout {len(holdout['images'])}")
