@@ -1,0 +1,3 @@
+"""edge-gateway: the building gateway service."""
+
+__version__ = "0.1.0"

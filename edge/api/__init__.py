@@ -1,0 +1,34 @@
+"""The FastAPI app: every router requires the admin token except the public ones (kiosk, health, parking) and the
+staff console, which takes the token at its login form."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from edge import __version__
+from edge.api import alerts, events, gpio, health, kiosk, settings, staff, sync
+from edge.api.deps import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(svc: Services, extra_routers: tuple = ()) -> FastAPI:
+    app = FastAPI(
+        title="edge-gateway",
+        version=__version__,
+        description="Building gateway: events, alerts, parking, kiosk. Bearer token unless marked public.",
+    )
+    for module in (health, kiosk, staff, events, alerts, settings, gpio, sync):
+        app.include_router(module.router(svc))
+    for make in extra_routers:
+        app.include_router(make(svc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+    return app

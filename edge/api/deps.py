@@ -1,0 +1,72 @@
+"""What the routers share: the services they serve and the token check."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import HTTPException, Request, status
+
+from edge.bus import EventBus
+from edge.clock import Clock
+from edge.config import Config
+from edge.metrics import Metrics
+from edge.store import EventStore
+from edge.supervisor import Supervisor
+from edge.web.feed import KioskFeed
+from sync.downlink import Applier
+
+if TYPE_CHECKING:
+    from edge.gpio import GpioSubsystem
+    from edge.settings import PushedSettings
+
+
+@dataclass
+class Services:
+    """Everything a router may use, built by edge/main.py and passed to each router factory."""
+
+    config: Config
+    store: EventStore
+    supervisor: Supervisor
+    metrics: Metrics
+    bus: EventBus | None = None
+    kiosk: KioskFeed | None = None  # the kiosk's live state (edge/web/feed.py), built by edge/main.py
+    # extra health sections from subsystems: name -> probe returning a dict with "ok"
+    health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    gpio: GpioSubsystem | None = None  # bins, lights, buttons, outputs and relays, when configured
+    clock: Clock = field(default_factory=Clock)
+    # downlink config sections a subsystem takes: section name -> sync.downlink.Applier (see README, Sync)
+    config_appliers: dict[str, Applier] = field(default_factory=dict)
+    settings: PushedSettings | None = None  # the same sections pushed over the local API (edge/settings.py)
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def token_matches(given: str | None, expected: str) -> bool:
+    """Constant-time comparison, so the token cannot be guessed byte by byte from response times."""
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def require_token(expected: str, *, cookie: str | None = None) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that refuses the request with 401 unless it carries the bearer token (or the session cookie)."""
+
+    async def check(request: Request) -> None:  # async: FastAPI runs sync dependencies in a thread pool
+        if token_matches(bearer_token(request), expected):
+            return
+        if cookie and token_matches(request.cookies.get(cookie), expected):
+            return
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or wrong bearer token (Authorization: Bearer <api.token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    return check
+
+

@@ -1,0 +1,112 @@
+"""POST and GET /api/v1/events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from edge.api.deps import Services, require_token
+from edge.errors import EventError, StoreError, StoreFullError
+from edge.events import KIND_RE, SOURCE_RE, NewEvent, Priority
+
+MAX_EVENTS = 1000
+MAX_BODY = 8 * 1024 * 1024
+
+
+class EventIn(BaseModel):
+    """An event as a client posts it; the gateway adds id, seq, device and building."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(pattern=KIND_RE.pattern, examples=["bin.level"])
+    source: str = Field(pattern=SOURCE_RE.pattern, examples=["bin-1"])
+    data: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = Priority.NORMAL
+    ts: AwareDatetime | None = None
+
+
+class Accepted(BaseModel):
+    accepted: int
+    ids: list[str]
+
+
+_BODY = TypeAdapter(list[EventIn] | EventIn)  # for the documentation; parsing picks one by the first byte
+_ONE = TypeAdapter(EventIn)
+_MANY = TypeAdapter(list[EventIn])
+
+
+def router(svc: Services) -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["events"], dependencies=[Depends(require_token(svc.config.api.token))])
+
+    @r.post(
+        "/events",
+        status_code=201,
+        response_model=Accepted,
+        summary="Store one event or a list of up to 1000; answers only once they are durable on disk",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": _BODY.json_schema(ref_template="#/components/schemas/{model}")}}}},
+        responses={400: {"description": "not JSON"}, 413: {"description": "too large"},
+                   422: {"description": "invalid events; nothing stored"}, 507: {"description": "store full"}},
+    )
+    async def post_events(request: Request) -> Response:
+        # The body is parsed here rather than by a FastAPI body parameter: one pass of pydantic-core over the raw
+        # bytes, and the whole request is refused before anything is stored.
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, f"body is {len(body)} bytes; at most {MAX_BODY} are allowed")
+        events = _parse(body)
+        try:
+            stored = await svc.store.aappend(events)
+        except EventError as e:
+            raise HTTPException(422, str(e)) from None
+        except StoreFullError as e:
+            raise HTTPException(507, str(e)) from None
+        except StoreError as e:
+            raise HTTPException(503, str(e)) from None
+        ids = '","'.join(stored.ids)
+        text = f'{{"accepted":{len(stored)},"ids":["{ids}"]}}'
+        return Response(text, status_code=201, media_type="application/json")
+
+    @r.get("/events", summary="Events with seq > after, in seq order (a JSON array)")
+    def get_events(
+        after: int = Query(0, ge=0, description="return events with seq greater than this"),
+        kind: str | None = Query(None, pattern=KIND_RE.pattern),
+        limit: int = Query(100, ge=1, le=MAX_EVENTS),
+    ) -> Response:
+        rows = svc.store.event_rows(after=after, kind=kind, limit=limit)
+        return Response("[" + ",".join(svc.store.event_json(row) for row in rows) + "]",
+                        media_type="application/json")
+
+    return r
+
+
+def _parse(body: bytes) -> list[NewEvent]:
+    start = body.lstrip()[:1]
+    if start not in (b"{", b"["):
+        raise HTTPException(400, "the body must be one event object or a JSON list of them")
+    try:
+        parsed = (_MANY if start == b"[" else _ONE).validate_json(body)
+    except ValidationError as e:
+        raise HTTPException(422, _reasons(e)) from None
+    items = parsed if isinstance(parsed, list) else [parsed]
+    if not items:
+        raise HTTPException(422, "the list is empty: send at least one event")
+    if len(items) > MAX_EVENTS:
+        raise HTTPException(413, f"{len(items)} events in one request; at most {MAX_EVENTS} are allowed")
+    return [NewEvent(e.kind, e.source, e.data, e.priority, _utc(e.ts)) for e in items]
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    return ts.astimezone(UTC) if ts else None
+
+
+def _reasons(e: ValidationError) -> list[dict[str, Any]]:
+    """The errors of the body, with where they are, without echoing large inputs back."""
+    out = []
+    for err in e.errors(include_url=False, include_input=False):
+        if err["type"] == "json_invalid":
+            return [{"loc": ["body"], "msg": "body is not valid JSON: " + err["msg"], "type": "json_invalid"}]
+        out.append({"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]})
+    return out

@@ -1,0 +1,57 @@
+"""The pull API: GET /api/v1/sync/batches and POST /api/v1/sync/ack (token-protected)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.api.deps import Services, require_token
+from sync.pull import MAX_PULL_LIMIT, acknowledge, page
+from sync.wire import accepts_gzip, gzip_bytes
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    through: int = Field(ge=0, description="every event with seq <= through is held by the puller")
+
+
+class AckOut(BaseModel):
+    through: int
+    acknowledged: int = Field(description="events that this acknowledgement marked synced")
+
+
+def router(svc: Services) -> APIRouter:
+    r = APIRouter(prefix="/api/v1/sync", tags=["sync"],
+                  dependencies=[Depends(require_token(svc.config.api.token))])
+    trusted = svc.config.sync.clock == "trusted"
+
+    @r.get("/batches", response_class=Response,
+           summary="Events with seq > after as NDJSON, in seq order (gzip when Accept-Encoding allows)",
+           responses={200: {"content": {"application/x-ndjson": {}},
+                            "description": "one event a line; empty when there is nothing new. "
+                            "X-Edge-First-Seq, X-Edge-Last-Seq and X-Edge-Count describe the page"}})
+    def batches(
+        request: Request,
+        after: int | None = Query(None, ge=0, description="default: after the last POST /api/v1/sync/ack"),
+        limit: int = Query(1000, ge=1, le=MAX_PULL_LIMIT),
+    ) -> Response:
+        p = page(svc.store, after, limit, trusted_clock=trusted)
+        headers = {"Vary": "Accept-Encoding", "X-Edge-Count": str(p.count)}
+        if p.count:
+            headers |= {"X-Edge-First-Seq": str(p.first_seq), "X-Edge-Last-Seq": str(p.last_seq)}
+        body = p.body
+        if body and accepts_gzip(request.headers.get("accept-encoding")):
+            body, headers["Content-Encoding"] = gzip_bytes(body), "gzip"
+        return Response(body, media_type="application/x-ndjson", headers=headers)
+
+    @r.post("/ack", response_model=AckOut, summary="Acknowledge every event with seq <= through")
+    async def ack(body: AckIn) -> AckOut:
+        try:
+            n = await asyncio.to_thread(acknowledge, svc.store, body.through, svc.clock)
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        return AckOut(through=body.through, acknowledged=n)
+
+    return r

@@ -1,0 +1,20 @@
+"""Subcommands of `edge`: each module has register(subparsers, common) and sets `func` on its parsers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge.config import Config, load_config, runtime_env
+from edge.errors import ConfigError
+
+
+def load(args: argparse.Namespace) -> Config:
+    """The configuration named by --config / $EDGE_CONFIG; a wrong file prints its problems and exits 2."""
+    path = runtime_env(getattr(args, "config", None)).config_path
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        for line in e.problems:
+            print(line, file=sys.stderr)
+        raise SystemExit(2) from None

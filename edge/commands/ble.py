@@ -1,0 +1,129 @@
+"""edge ble decode | scan: the wristband decoders from the command line (contract: "BLE command line")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from edge.commands import load
+from sensors.ble import BleScanner, ScannerState, or_patterns
+from sensors.decode import BleDecoder, normalize_uuid
+from sensors.errors import DecodeError
+from sensors.readings import Advertisement, DecodeResult
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("ble", help="decode or scan BLE advertisements (wristbands, beacons, BTHome)")
+    bsub = p.add_subparsers(dest="ble_command", metavar="ACTION", required=True)
+    d = bsub.add_parser("decode", parents=[common], help="decode JSON lines of advertisements or GATT values",
+                        description='Read JSON lines on standard input: advertisements {"address", "rssi", '
+                        '"name"?, "manufacturer_data"?: {"<company id, decimal>": "<hex>"}, "service_data"?: '
+                        '{"<uuid>": "<hex>"}, "service_uuids"?: [...]} or GATT values {"address", '
+                        '"characteristic", "value": "<hex>"}; print {"readings": [...]} or {"error": "..."} '
+                        "for each. With --config, BTHome bind keys and wristband company ids come from [ble]. "
+                        "Exit status 1 when a line gave an error.")
+    d.set_defaults(func=cmd_decode)
+    s = bsub.add_parser("scan", parents=[common], help="scan on the real adapter and print what is decoded",
+                        description="Scan with BlueZ (passive where supported) and print one JSON line per "
+                        "advertisement that decodes to something (all of them with --all).")
+    s.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    s.add_argument("--all", action="store_true", help="also print advertisements nothing decodes")
+    s.add_argument("--active", action="store_true", help="active scanning even where passive works")
+    s.add_argument("--adapter", help="e.g. hci1 (default: the first powered adapter)")
+    s.set_defaults(func=cmd_scan)
+
+
+def _decoder(args: argparse.Namespace) -> BleDecoder:
+    if getattr(args, "config", None) is None:
+        return BleDecoder()
+    ble = load(args).ble
+    return BleDecoder(bthome_keys={a: bytes.fromhex(k) for a, k in ble.bthome_keys.items()},
+                      wristband_company_ids=ble.wristband_company_ids)
+
+
+def _hex(value: Any, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise DecodeError(f"{where}: expected a hex string, got {type(value).__name__}")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise DecodeError(f"{where}: not hex: {value!r}") from None
+
+
+def _advertisement(doc: dict[str, Any]) -> Advertisement:
+    try:
+        mfr = {int(k): _hex(v, f"manufacturer_data[{k}]") for k, v in (doc.get("manufacturer_data") or {}).items()}
+    except ValueError as e:
+        if isinstance(e, DecodeError):
+            raise
+        raise DecodeError("manufacturer_data keys must be decimal company ids") from None
+    svc = {normalize_uuid(k): _hex(v, f"service_data[{k}]") for k, v in (doc.get("service_data") or {}).items()}
+    rssi = doc.get("rssi", -127)
+    if not isinstance(rssi, int):
+        raise DecodeError(f"rssi must be an integer, got {rssi!r}")
+    return Advertisement(str(doc["address"]), rssi, doc.get("name"), mfr, svc,
+                         tuple(str(u) for u in doc.get("service_uuids") or ()))
+
+
+def decode_line(decoder: BleDecoder, line: str) -> dict[str, Any]:
+    """One input line -> the output object; never raises for bad input."""
+    try:
+        doc = json.loads(line)
+    except json.JSONDecodeError as e:
+        return {"error": f"not JSON: {e}"}
+    if not isinstance(doc, dict) or "address" not in doc:
+        return {"error": 'expected a JSON object with "address"'}
+    try:
+        if "characteristic" in doc:
+            return decoder.gatt(str(doc["characteristic"]), _hex(doc.get("value"), "value")).to_json()
+        return decoder.advertisement(_advertisement(doc)).to_json()
+    except DecodeError as e:
+        return {"error": str(e)}
+
+
+def decode_lines(decoder: BleDecoder, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if line.strip():
+            yield decode_line(decoder, line)
+
+
+def cmd_decode(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
+    failed = False
+    for out in decode_lines(_decoder(args), stdin):
+        failed = failed or "error" in out
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    return 1 if failed else 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    decoder = _decoder(args)
+
+    def show(adv: Advertisement) -> None:
+        result: DecodeResult = decoder.advertisement(adv)
+        if result.readings or result.errors or args.all:
+            print(json.dumps({"address": adv.address, "rssi": adv.rssi, "name": adv.name, **result.to_json()},
+                             ensure_ascii=False), flush=True)
+
+    async def scan() -> int:
+        scanner = BleScanner(show, passive=not args.active, adapter=args.adapter, patterns=or_patterns(
+            decoder.wristband_company_ids))
+        task = asyncio.create_task(scanner.run())
+        loop = asyncio.get_running_loop()
+        end = loop.time() + args.seconds if args.seconds else float("inf")
+        try:
+            while loop.time() < end:
+                await asyncio.sleep(0.1)
+                if scanner.state is ScannerState.UNAVAILABLE:
+                    print(f"edge ble scan: {scanner.last_error}", file=sys.stderr)
+                    return 1
+            return 0
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    print("scanning; Ctrl-C stops", file=sys.stderr)
+    return asyncio.run(scan())

@@ -1,0 +1,129 @@
+"""edge run, edge demo, edge config check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from pathlib import Path
+
+from edge import logs
+from edge.commands import load
+from edge.config import load_config, parse_toml, runtime_env
+from edge.errors import ConfigError
+
+DEMO_DIR = Path(".demo")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("run", parents=[common], help="run the gateway (every configured subsystem, the API)",
+                       description="Run the gateway in the foreground until SIGTERM. systemd runs this.")
+    p.add_argument("--wait-for-provisioning", action="store_true",
+                   help="if the configuration file does not exist yet, serve the 'not provisioned' screen (with "
+                   "the device serial) until it appears, then run with it")
+    p.add_argument("--unprovisioned-listen", metavar="HOST:PORT", default="127.0.0.1:8080", type=_host_port,
+                   help="where the 'not provisioned' screen is served (default: %(default)s, the kiosk's page)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", parents=[common], help="run a simulated building on http://127.0.0.1:8080/",
+                       description="Write a demo configuration under .demo/ (once) and run a simulated building: "
+                       "every subsystem on simulated hardware, the kiosk on http://127.0.0.1:PORT/.")
+    p.add_argument("--dir", type=Path, default=DEMO_DIR, help="where the demo config and database live")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("config", help="check a configuration file")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    c = csub.add_parser("check", parents=[common], help="validate the file; one line per problem, exit 2 if wrong")
+    c.set_defaults(func=cmd_config_check)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge import main  # the service's imports (FastAPI, uvicorn) only when it runs
+
+    env = runtime_env(getattr(args, "config", None))
+    if args.wait_for_provisioning and not env.config_path.exists():
+        from edge import unprovisioned
+
+        status = unprovisioned.wait(env, *args.unprovisioned_listen)
+        if status is not None:  # stopped (or failed) before it was provisioned
+            return status
+    config = load(args)
+    logs.setup(config.log.level)
+    return asyncio.run(main.run(config, runtime_env(getattr(args, "config", None))))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge import main
+
+    path = write_demo_config(args.dir, port=args.port, speed=args.speed)
+    config = load_config(path)
+    logs.setup(config.log.level)
+    print(f"simulated building {config.building_id}: kiosk http://127.0.0.1:{config.api.port}/", file=sys.stderr)
+    print(f"API token: {config.api.token}   (config: {path})", file=sys.stderr)
+    return asyncio.run(main.run(config, runtime_env(str(path))))
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = load(args)
+    print(f"ok: {config.device_id} in building {config.building_id}")
+    return 0
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
+
+
+def write_demo_config(folder: Path, *, port: int, speed: float) -> Path:
+    """The demo's configuration, made once with a fresh token; kept so the token stays the same across runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "edge.toml"
+    if path.exists():
+        try:
+            parse_toml(path.read_text(), str(path))
+            return path
+        except ConfigError:
+            pass  # rewrite a damaged demo file
+    path.write_text(DEMO_TEMPLATE.format(db=(folder / "edge.db").resolve(), port=port,
+                                         token=secrets.token_urlsafe(24), speed=speed))
+    return path
+
+
+DEMO_TEMPLATE = """# Demo configuration written by `edge demo`: a simulated building, nothing real attached.
+device_id = "demo-gw1"
+building_id = "b07"
+
+[storage]
+path = "{db}"
+max_mb = 256
+
+[api]
+host = "127.0.0.1"
+port = {port}
+token = "{token}"
+
+[simulate]
+enabled = true
+speed = {speed}
+
+[ble]
+# simulated wristbands (registered to demo flats); a band that walks off is reported missing
+# after 36 s here instead of the 12 hours of a real building, so the demo shows it in its first minute
+missing_after_hours = 0.01
+heart_rate_sustained_s = 20
+
+[kiosk]
+title = "幸福里社区 7 号楼"
+title_en = "Xingfuli Community, Building 7"
+[kiosk.places]
+"bin-1" = {{ zh = "东侧 厨余垃圾", en = "East, food waste" }}
+"bin-2" = {{ zh = "西侧 其他垃圾", en = "West, other waste" }}
+[[kiosk.notices]]
+zh = "这是演示楼栋：数据都是模拟的。"
+en = "A demo building: all data is simulated."
+"""

@@ -1,0 +1,432 @@
+"""Configuration: one TOML file, validated with pydantic.
+
+Loading is staged (read the file, parse TOML, validate) so tests can build a Config from a dict. Each component
+receives only its own section. This is the one module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from edge.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/edge-gateway/edge.toml")
+PLACEHOLDER_SECRETS = {"", "...", "changeme", "change-me", "secret", "token", "password"}
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(StrictModel):
+    path: Path = Path("/var/lib/edge-gateway/edge.db")
+    max_mb: float = Field(512, gt=0.5, le=1_000_000)
+    retention_days: float = Field(7, ge=0, le=3650)
+
+
+class ApiConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    token: str = Field("", description="bearer token; EDGE_API_TOKEN overrides")
+
+    @field_validator("token")
+    @classmethod
+    def _real_secret(cls, v: str) -> str:
+        if v.strip().lower() in PLACEHOLDER_SECRETS or len(v) < 16:
+            raise ValueError("a real secret of at least 16 characters (or set EDGE_API_TOKEN)")
+        return v
+
+
+class UpstreamConfig(StrictModel):
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    token: str = Field("", description="bearer token; EDGE_UPSTREAM_TOKEN overrides")
+    ca_bundle: Path | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _real_secret(cls, v: str) -> str:
+        if v.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("a real secret (or set EDGE_UPSTREAM_TOKEN)")
+        return v
+
+
+class SyncConfig(StrictModel):
+    """[sync]: store-and-forward tuning; every key is optional (see README, "Sync")."""
+
+    max_batch_events: int = Field(10_000, ge=10, le=100_000, description="events in one push batch, at most")
+    max_batch_bytes: int = Field(4 * 2**20, ge=64 * 1024, le=64 * 2**20, description="uncompressed NDJSON bytes")
+    batch_seconds: float = Field(1.0, ge=0.05, le=60, description="target time of one push; the size adapts")
+    urgent_batch_events: int = Field(50, ge=1, le=1000, description="critical/high events in one batch, at most")
+    linger_s: float = Field(5.0, ge=0, le=300, description="wait this long to fill a batch once caught up")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    read_timeout_s: float = Field(20.0, gt=0, le=600)
+    backoff_max_s: float = Field(60.0, ge=1, le=3600)
+    urgent_backoff_max_s: float = Field(0.5, ge=0.05, le=60, description="retry cap while an SOS waits")
+    degraded_after_s: float = Field(3600.0, gt=0, description="/healthz degraded when unsent events are older")
+    config_every_s: float = Field(300.0, ge=5, le=86400, description="how often to fetch the downlink config")
+    clock: Literal["system", "trusted"] = Field(
+        "system", description="system: ask the kernel whether NTP has set the clock; trusted: an RTC keeps it")
+    clock_every_s: float = Field(10.0, ge=0.1, le=3600)
+
+
+class SimulateConfig(StrictModel):
+    enabled: bool = False
+    speed: float = Field(1.0, gt=0, le=1000, description="simulated seconds per real second")
+    seed: int = 7
+
+
+class WristbandConfig(StrictModel):
+    """One resident's band. `resident` is for the operator reading this file; it never goes into events."""
+
+    band: str = Field(pattern=r"^([0-9a-f]{8}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})$",
+                      description="band id (8 hex digits, on its label) or its Bluetooth address")
+    flat: str = Field(pattern=r"^[\w.-]{1,20}$")
+    resident: str | None = None
+    hr_min: int = Field(45, ge=20, le=120)
+    hr_max: int = Field(120, ge=60, le=230)
+    connect: bool = Field(False, description="also connect for GATT heart rate / blood pressure")
+
+
+class BleConfig(StrictModel):
+    """[ble]: the wristband subsystem (see README, "BLE wristbands")."""
+
+    enabled: bool = False
+    adapter: str | None = Field(None, pattern=r"^hci\d{1,2}$")
+    passive: bool = True
+    watchdog_s: float = Field(120, ge=5, le=3600)
+    wristband_company_ids: list[int] = Field([0xFFFF], min_length=1)
+    bthome_keys: dict[str, str] = Field({}, description="address -> 32 hex digits")
+    heart_rate_every_s: float = Field(300, ge=1, le=86400)
+    seen_every_s: float = Field(900, ge=1, le=86400)
+    heart_rate_sustained_s: float = Field(120, ge=0, le=3600)
+    battery_low_pct: int = Field(20, ge=1, le=99)
+    missing_after_hours: float = Field(12, gt=0, le=24 * 14)
+    max_connections: int = Field(3, ge=1, le=10)
+    simulated_bands: int = Field(6, ge=0, le=1000)
+    wristbands: list[WristbandConfig] = []
+
+    @field_validator("wristband_company_ids")
+    @classmethod
+    def _company_ids(cls, v: list[int]) -> list[int]:
+        if any(not 0 <= c <= 0xFFFF for c in v):
+            raise ValueError("Bluetooth SIG company ids, 0..65535")
+        return v
+
+    @field_validator("bthome_keys")
+    @classmethod
+    def _keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for address, key in v.items():
+            if len(key) != 32 or any(c not in "0123456789abcdefABCDEF" for c in key):
+                raise ValueError(f"bind key of {address}: 32 hex digits (16 bytes)")
+        return v
+
+    @field_validator("wristbands")
+    @classmethod
+    def _unique(cls, v: list[WristbandConfig]) -> list[WristbandConfig]:
+        seen: set[str] = set()
+        for w in v:
+            key = w.band.lower()
+            if key in seen:
+                raise ValueError(f"band {w.band} is listed twice")
+            seen.add(key)
+        return v
+
+
+class SiteConfig(StrictModel):
+    """Where the building is: for sunrise and sunset (lights) and the kiosk's clock."""
+
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone such as Asia/Shanghai") from None
+        return v
+
+
+Arrow = Literal["ahead", "ahead-right", "right", "back-right", "back", "back-left", "left", "ahead-left"]
+
+
+class PlaceLabel(StrictModel):
+    """How an id (parking zone, entrance, bin, light) reads on the kiosk, and the way to it from the lobby."""
+
+    zh: str = Field(min_length=1, max_length=40)
+    en: str | None = Field(None, max_length=60)
+    arrow: Arrow | None = None
+
+
+class NoticeConfig(StrictModel):
+    zh: str = Field(min_length=1, max_length=200)
+    en: str | None = Field(None, max_length=300)
+    until: date | None = Field(None, description="last day it is shown (in the site's time zone)")
+
+
+class PhoneConfig(StrictModel):
+    zh: str = Field(min_length=1, max_length=12)
+    en: str = Field(min_length=1, max_length=24)
+    number: str = Field(pattern=r"^[0-9][0-9 -]{1,19}$")
+
+
+DEFAULT_PHONES = (PhoneConfig(zh="报警", en="Police", number="110"),
+                  PhoneConfig(zh="火警", en="Fire", number="119"),
+                  PhoneConfig(zh="急救", en="Ambulance", number="120"))
+
+
+class KioskConfig(StrictModel):
+    """[kiosk]: the lobby page and the staff console (see README, "Kiosk and staff console")."""
+
+    title: str | None = Field(None, max_length=40, description="default: the building id")
+    title_en: str | None = Field(None, max_length=60)
+    nearly_full_pct: float = Field(80, ge=10, le=100)
+    show_gate: bool = Field(True, description="greet the last resident car at the gate, plate masked")
+    places: dict[str, PlaceLabel] = {}
+    notices: list[NoticeConfig] = Field([], max_length=20)
+    phones: list[PhoneConfig] = Field(list(DEFAULT_PHONES), max_length=6)
+    unseen_hours: float = Field(2, gt=0, le=24 * 14, description="staff: wristbands not heard this long")
+    session_hours: float = Field(12, gt=0, le=24 * 30, description="staff console login lasts this long")
+
+
+# ---- [gpio]: bins, lights, buttons, outputs (see README, "Bins, lights and buttons") ---------------------------
+
+Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number (GPIO17 is 17)")]
+DeviceName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$", description="the event source")]
+TimeOfDay = Annotated[str, Field(pattern=r"^(sunset|sunrise|([01]\d|2[0-3]):[0-5]\d)$")]
+
+
+class BinConfig(StrictModel):
+    """A trash bin with an HC-SR04 ultrasonic sensor in its lid, looking down."""
+
+    name: DeviceName
+    trigger_pin: Pin
+    echo_pin: Pin
+    empty_depth_m: float = Field(gt=0.05, le=4.0, description="sensor to the bottom of the empty bin")
+    full_distance_m: float = Field(0.10, ge=0.02, le=4.0, description="sensor to the rubbish when 100 % full")
+    full_pct: float = Field(80, gt=0, le=100)
+    emptied_pct: float = Field(30, ge=0, lt=100, description="below this a full bin counts as emptied")
+    full_after_s: float = Field(60, ge=0, le=86400, description="how long the level must stay >= full_pct")
+    emptied_after_s: float = Field(60, ge=0, le=86400)
+    interval_s: float = Field(300, ge=1, le=86400, description="bin.level every this often")
+    fault_after_s: float = Field(180, ge=1, le=86400, description="no valid echo this long: bin.sensor_fault")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> BinConfig:
+        if self.full_distance_m >= self.empty_depth_m:
+            _fail("full_distance_m", self.full_distance_m, f"less than empty_depth_m ({self.empty_depth_m:g})")
+        if self.emptied_pct >= self.full_pct:
+            _fail("emptied_pct", self.emptied_pct, f"less than full_pct ({self.full_pct:g})")
+        return self
+
+
+class LightConfig(StrictModel):
+    """A lamp watched by an LDR with a capacitor (gpiozero LightSensor) or a digital light module."""
+
+    name: DeviceName
+    pin: Pin
+    sensor: Literal["ldr", "digital"] = "ldr"
+    light_when: Literal["high", "low"] = Field("high", description="digital module: pin level when it sees light")
+    threshold: float = Field(0.1, gt=0, lt=1, description="ldr: value (0 dark .. 1 bright) above which it is lit")
+    charge_time_limit_s: float = Field(0.01, gt=0, le=1, description="ldr: longer to charge than this is dark")
+    lit_from: TimeOfDay = Field("sunset", description="sunset, sunrise or HH:MM local time ([site] timezone)")
+    lit_until: TimeOfDay = "sunrise"
+    debounce_s: float = Field(5, ge=0, le=3600)
+    fault_after_s: float = Field(120, ge=0, le=86400, description="dark in lit hours this long: light.fault")
+
+
+class ButtonConfig(StrictModel):
+    """A push button between the pin and ground (or 3V3 with pull_up = false)."""
+
+    name: DeviceName
+    pin: Pin
+    emergency: bool = Field(False, description="presses are critical events (alarm)")
+    pull_up: bool = True
+    debounce_s: float = Field(0.05, ge=0, le=5)
+    long_press_s: float = Field(2.0, gt=0, le=60)
+
+
+class OutputConfig(StrictModel):
+    """An alert lamp or buzzer (follows open critical alerts) or a relay (pulsed on request, e.g. the gate)."""
+
+    name: DeviceName
+    pin: Pin
+    role: Literal["alert", "relay"]
+    active_high: bool = True
+    blink_s: float = Field(0, ge=0, le=10, description="alert: blink with this half-period; 0 is steady")
+
+
+class GpioConfig(StrictModel):
+    factory: Literal["auto", "lgpio", "mock"] = Field(
+        "auto", description="auto: mock when [simulate] is enabled, else lgpio")
+    chip: int | None = Field(None, ge=0, le=16, description="gpiochip number; default: the Pi's own")
+    poll_s: float = Field(0.5, ge=0.05, le=60, description="how often bins and lights are looked at")
+    bins: list[BinConfig] = []
+    lights: list[LightConfig] = []
+    buttons: list[ButtonConfig] = []
+    outputs: list[OutputConfig] = []
+
+    @model_validator(mode="after")
+    def _claims(self) -> GpioConfig:
+        """A pin or a name used twice is an error naming both places."""
+        pins: dict[int, str] = {}
+        names: dict[str, str] = {}
+        for key, name, field, pin in self.claims():
+            if pin in pins:
+                _fail(f"{key}.{field}", pin, f"a pin no other device uses (GPIO{pin} is already {pins[pin]})")
+            pins[pin] = f"gpio.{key}.{field}"
+            if names.get(name, f"gpio.{key}") != f"gpio.{key}":
+                _fail(f"{key}.name", name, f"a name no other device has ({names[name]} is {name!r})")
+            names[name] = f"gpio.{key}"
+        return self
+
+    def claims(self) -> list[tuple[str, str, str, int]]:
+        """(key, device name, pin field, pin) for every pin the configuration claims."""
+        out: list[tuple[str, str, str, int]] = []
+        for i, b in enumerate(self.bins):
+            out += [(f"bins.{i}", b.name, "trigger_pin", b.trigger_pin), (f"bins.{i}", b.name, "echo_pin", b.echo_pin)]
+        for section in ("lights", "buttons", "outputs"):
+            out += [(f"{section}.{i}", d.name, "pin", d.pin) for i, d in enumerate(getattr(self, section))]
+        return out
+
+
+def _fail(key: str, found: Any, allowed: str) -> None:
+    """Raise a validation error at `key` (dotted, relative to the model) with the usual 'allowed' wording."""
+    loc = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+    raise ValidationError.from_exception_data("config", [InitErrorDetails(
+        type=PydanticCustomError("value_error", allowed), loc=loc, input=found)])
+
+
+class LogConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(StrictModel):
+    device_id: str = Field(pattern=r"^[a-z0-9-]{3,40}$")
+    building_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    storage: StorageConfig = StorageConfig()
+    api: ApiConfig
+    upstream: UpstreamConfig | None = None
+    sync: SyncConfig = SyncConfig()
+    site: SiteConfig = SiteConfig()
+    simulate: SimulateConfig = SimulateConfig()
+    kiosk: KioskConfig = KioskConfig()
+    ble: BleConfig = BleConfig()
+    gpio: GpioConfig | None = None
+    log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _sun_needs_site(self) -> Config:
+        for i, light in enumerate(self.gpio.lights if self.gpio else ()):
+            for field in ("lit_from", "lit_until"):
+                value = getattr(light, field)
+                if value in ("sunset", "sunrise") and (self.site.latitude is None or self.site.longitude is None):
+                    _fail(f"gpio.lights.{i}.{field}", value, "HH:MM, or set [site] latitude and longitude")
+        return self
+
+
+@dataclass(frozen=True)
+class RuntimeEnv:
+    """What the process learns from its environment besides the config file."""
+
+    config_path: Path
+    notify_socket: str | None
+    watchdog_usec: int | None
+
+
+def runtime_env(cli_path: str | None = None, environ: Mapping[str, str] = os.environ) -> RuntimeEnv:
+    """--config PATH, else $EDGE_CONFIG, else /etc/edge-gateway/edge.toml; plus systemd's notify settings."""
+    path = Path(cli_path or environ.get("EDGE_CONFIG") or DEFAULT_PATH)
+    wd = environ.get("WATCHDOG_USEC")
+    return RuntimeEnv(path, environ.get("NOTIFY_SOCKET") or None, int(wd) if wd and wd.isdigit() else None)
+
+
+def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read, parse and validate the file; ConfigError lists every problem, one line each."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found (give --config PATH or set EDGE_CONFIG)"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{path}: cannot read: {e}"]) from None
+    return parse_config(parse_toml(text, str(path)), str(path), environ)
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{source}: not valid TOML: {e}"]) from None
+
+
+def parse_config(raw: dict[str, Any], source: str, environ: Mapping[str, str] = os.environ) -> Config:
+    """Validate a parsed document; secrets from EDGE_API_TOKEN and EDGE_UPSTREAM_TOKEN override the file."""
+    raw = _with_env_secrets(raw, environ)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError([_describe(source, err) for err in e.errors()]) from None
+
+
+def _with_env_secrets(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    raw = dict(raw)
+    for section, var in (("api", "EDGE_API_TOKEN"), ("upstream", "EDGE_UPSTREAM_TOKEN")):
+        secret = environ.get(var)
+        if secret and isinstance(raw.get(section, {}), dict):
+            if section == "upstream" and section not in raw:
+                continue  # a token without a server means nothing
+            raw[section] = {**raw.get(section, {}), "token": secret}
+    return raw
+
+
+def _describe(source: str, err: Mapping[str, Any]) -> str:
+    """One line: file, key, what was found, what is allowed."""
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    key = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc[:-1])) or "none"
+        return f"{source}: key {key}: unknown key; allowed here: {allowed}"
+    if err["type"] == "missing":
+        return f"{source}: key {key}: missing; it is required"
+    found = err.get("input")
+    if isinstance(found, str) and "token" in key:
+        found = "<secret>" if found.strip() and len(found) >= 4 else found
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{source}: key {key}: found {found!r}; allowed: {msg}"
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        if part.isdigit():  # an item of a list of tables, e.g. gpio.bins.0
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

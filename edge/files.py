@@ -1,0 +1,35 @@
+"""Writing a file so that a crash or power cut leaves the old content or the new, never half of it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644,
+                 prepare: Callable[[int], None] | None = None) -> None:
+    """Write to a temporary name beside `path`, fsync, rename over it and fsync the folder.
+    `prepare(fd)` may set ownership or permissions before the data is made durable."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data.encode() if isinstance(data, str) else data)
+        if prepare:
+            prepare(fd)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems (vfat boot partitions on old kernels) cannot fsync a folder
+    finally:
+        os.close(fd)

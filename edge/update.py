@@ -1,0 +1,232 @@
+"""edge update WHEEL: install a release beside the current one, switch to it, and switch back by itself if it
+does not come up healthy in time.
+
+Releases live in /opt/edge-gateway/releases/<version>, each its own virtual environment; /opt/edge-gateway/current
+is a symlink to one of them, replaced atomically, and the systemd unit runs current/bin/edge. "Healthy" means the
+new version answers /healthz and no subsystem is failing that was not already failing before the update (a
+sensor that was broken before must not make every update roll back). Restarting and probing are passed in, so
+tests can exercise the rollback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from edge.clock import Clock
+from edge.errors import UpdateError
+
+log = logging.getLogger(__name__)
+
+ROOT = Path("/opt/edge-gateway")
+MARKER = ".edge-release"  # in each release: what it was built from (also written by systemd/install.sh)
+WHEEL_NAME = re.compile(r"edge_gateway-(?P<version>[0-9][^-]*)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl")
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path = ROOT
+
+    @property
+    def releases(self) -> Path:
+        return self.root / "releases"
+
+    @property
+    def current(self) -> Path:
+        return self.root / "current"
+
+    def current_version(self) -> str | None:
+        """The release `current` points to; None before the first install."""
+        try:
+            target = Path(self.current.readlink())
+        except OSError:
+            return None
+        return target.name
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What /healthz said: the version answering and the subsystems that are failing."""
+
+    version: str
+    status: str
+    failing: frozenset[str]
+
+
+Probe = Callable[[], Snapshot | None]  # None: nothing answers
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    version: str
+    previous: str | None
+    ok: bool
+    rolled_back: bool
+    message: str
+
+
+def wheel_version(wheel: Path) -> str:
+    found = WHEEL_NAME.fullmatch(wheel.name)
+    if not found:
+        raise UpdateError(f"{wheel}: not an edge-gateway wheel (edge_gateway-<version>-py3-none-any.whl)")
+    return found.group("version")
+
+
+def is_healthy(now: Snapshot | None, version: str, before: Snapshot | None) -> bool:
+    """The new version answers, and nothing fails that did not fail before the update."""
+    if now is None or now.version != version:
+        return False
+    if now.status in ("ok", "unprovisioned"):
+        return True
+    return before is not None and bool(now.failing) and now.failing <= before.failing
+
+
+def update(layout: Layout, wheel: Path, *, restart: Callable[[], None], probe: Probe, timeout: float = 120.0,
+           clock: Clock | None = None, sleep: Callable[[float], Any] = time.sleep, force: bool = False,
+           build: Callable[[Layout, Path, str], Path] | None = None, keep: int = 3) -> UpdateResult:
+    """Install `wheel`, switch to it and restart; switch back and restart if it is not healthy within `timeout`."""
+    clock = clock or Clock()
+    version = wheel_version(wheel)
+    previous = layout.current_version()
+    if previous == version and not force:
+        raise UpdateError(f"{version} is already the current release (--force to install it again)")
+    with _locked(layout):
+        before = probe()
+        (build or build_release)(layout, wheel, version)
+        switch(layout, version)
+        log.info("switched to %s (was %s); restarting", version, previous)
+        if _restart_and_wait(restart, probe, version, before, timeout, clock, sleep):
+            prune(layout, keep=keep, protect={version, previous})
+            return UpdateResult(version, previous, True, False, f"{version} is running and healthy")
+        if previous is None:
+            return UpdateResult(version, None, False, False,
+                                f"{version} did not become healthy in {timeout:g} s, and there is no earlier "
+                                "release to go back to")
+        log.error("%s did not become healthy in %g s; switching back to %s", version, timeout, previous)
+        switch(layout, previous)
+        back = _restart_and_wait(restart, probe, previous, None, timeout, clock, sleep)
+        return UpdateResult(version, previous, False, True,
+                            f"{version} did not become healthy in {timeout:g} s; rolled back to {previous}"
+                            + ("" if back else " (which is not answering healthy either: see journalctl -u "
+                               "edge-gateway)"))
+
+
+def _restart_and_wait(restart: Callable[[], None], probe: Probe, version: str, before: Snapshot | None,
+                      timeout: float, clock: Clock, sleep: Callable[[float], Any]) -> bool:
+    try:
+        restart()
+    except (OSError, subprocess.CalledProcessError) as e:
+        log.error("restart failed: %s", e)  # the probe below decides; a failed start is not healthy
+    deadline = clock.monotonic() + timeout
+    while True:
+        if is_healthy(probe(), version, before):
+            return True
+        if clock.monotonic() >= deadline:
+            return False
+        sleep(1.0)
+
+
+def build_release(layout: Layout, wheel: Path, version: str, *, python: str = sys.executable,
+                  pip_args: Sequence[str] = ()) -> Path:
+    """releases/<version>: a virtual environment with the wheel installed, built beside and renamed into place.
+    An existing release built from the same wheel is kept as it is."""
+    release = layout.releases / version
+    source = "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest()
+    with contextlib.suppress(OSError):
+        if (release / MARKER).read_text().strip() == source:
+            return release
+    partial = release.with_name(version + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        # system site packages: Debian's python3-lgpio (GPIO on the Pi) is visible to gpiozero
+        _run([python, "-m", "venv", "--system-site-packages", str(partial)])
+        _run([str(partial / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *pip_args,
+              str(wheel)])
+    except UpdateError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    (partial / MARKER).write_text(source + "\n")
+    shutil.rmtree(release, ignore_errors=True)
+    partial.rename(release)
+    return release
+
+
+def switch(layout: Layout, version: str) -> None:
+    """Point `current` at releases/<version> in one rename, so it is never missing."""
+    if not (layout.releases / version / "bin").is_dir():
+        raise UpdateError(f"{layout.releases / version}: no such release")
+    tmp = layout.root / ".current.new"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(Path("releases") / version)
+    tmp.replace(layout.current)
+
+
+def prune(layout: Layout, *, keep: int, protect: set[str | None]) -> list[str]:
+    """Remove the oldest releases beyond `keep` (never the current one or the one to roll back to)."""
+    releases = sorted((p for p in layout.releases.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    for old in releases[keep:]:
+        if old.name not in protect:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+    return removed
+
+
+def http_probe(url: str, session: requests.Session | None = None, timeout: float = 3.0) -> Probe:
+    """A probe of the gateway's /healthz (200 healthy, 503 degraded or unprovisioned)."""
+    http = session or requests.Session()
+
+    def probe() -> Snapshot | None:
+        try:
+            body = http.get(url, timeout=timeout).json()
+        except (requests.RequestException, ValueError):
+            return None
+        subsystems = body.get("subsystems") or {}
+        failing = frozenset(n for n, s in subsystems.items() if isinstance(s, dict) and not s.get("ok", True))
+        return Snapshot(str(body.get("version")), str(body.get("status")), failing)
+
+    return probe
+
+
+def systemctl_restart(unit: str = "edge-gateway.service") -> Callable[[], None]:
+    def restart() -> None:
+        subprocess.run(["systemctl", "restart", unit], check=True, timeout=300)
+
+    return restart
+
+
+@contextlib.contextmanager
+def _locked(layout: Layout) -> Iterator[None]:
+    """One update at a time."""
+    try:
+        layout.releases.mkdir(parents=True, exist_ok=True)
+        fd = open(layout.root / ".update.lock", "w")  # noqa: SIM115 - held for the whole update
+    except OSError as e:
+        raise UpdateError(f"cannot write {layout.root}: {e.strerror} (run it with sudo)") from None
+    with fd:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UpdateError("another `edge update` is running") from None
+        yield
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise UpdateError(f"{' '.join(cmd[:3])} ... failed:\n" + "\n".join(tail))

@@ -1,0 +1,391 @@
+"""Push: the gateway's events to the central server, nothing lost, nothing twice, SOS first.
+
+Two lanes share one UpstreamClient (one keep-alive session, a pooled connection each):
+- urgent: critical and high events, sent the moment the event bus reports them, in small batches of their own;
+  while the link is down it tries again every `urgent_backoff_max_s` at most.
+- backlog: normal and low events in seq order, in batches sized to the link (`BatchSizer`). It starts no send
+  while the urgent lane has something to send, so an SOS posted behind any backlog goes out first.
+
+Each batch is recorded as pending before it is first sent and acknowledged (events marked synced, the record
+dropped) in one transaction before the lane sends the next; after a crash the pending batch is rebuilt from the
+database and sent again with the same Idempotency-Key, so the server can drop what it already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from edge.bus import EventBus, Subscription
+from edge.clock import Clock
+from edge.config import SyncConfig
+from edge.events import Event, EventSink, NewEvent, Priority
+from edge.reader import Stored
+from edge.store import EventStore
+from sync.backoff import Backoff
+from sync.client import Acked, Refused, Rejected, Reply, Retry, TooLarge, UpstreamClient
+from sync.sizing import BatchSizer
+from sync.state import Batch, Lane, PendingBatch, SyncState
+from sync.wire import Row, TimeBase, gzip_bytes, idempotency_key, ndjson
+
+log = logging.getLogger(__name__)
+
+FULL_ATTEMPT_EVERY = 30.0  # while the link is down the urgent lane probes with TCP; a real request this often
+RESCAN_EVERY = 30.0  # look at the database for work even when the bus said nothing (a missed wake-up costs this)
+ERROR_PERSIST_EVERY = 60.0  # last_error goes to the database at most this often while the same error repeats
+
+@dataclass
+class PushStats:
+    """What /metrics, /healthz and the logs say about push (in memory; the database keeps the durable part)."""
+
+    last_success_ts: float | None = None  # unix time
+    last_error: str | None = None
+    last_error_ts: float | None = None
+    lag_s: float | None = None  # record-to-acknowledgement delay of the newest event of the last batch
+    refused: int | None = None  # HTTP status while upstream refuses the gateway itself
+    batches: Counter[tuple[str, str]] = field(default_factory=Counter)  # (lane, acked|rejected|retry)
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (lane, acked|rejected)
+    wire_bytes: int = 0
+    raw_bytes: int = 0
+    lanes: dict[str, str] = field(default_factory=lambda: {"urgent": "idle", "backlog": "idle"})
+
+
+@dataclass
+class _Lane:
+    name: Lane
+    backoff: Backoff
+    sizer: BatchSizer
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    not_before: float = 0.0  # monotonic time before which Retry-After forbids a send
+
+
+class Outbox:
+    def __init__(self, store: EventStore, state: SyncState, client: UpstreamClient, cfg: SyncConfig, *,
+                 clock: Clock, emit: EventSink, bus: EventBus | None, rng: random.Random | None = None) -> None:
+        self.store, self.state, self.client, self.cfg = store, state, client, cfg
+        self.clock, self.emit, self.bus = clock, emit, bus
+        rng = rng or random.Random()
+        self.stats = PushStats()
+        self.urgent = _Lane("urgent", Backoff(0.05, cfg.urgent_backoff_max_s, rng),
+                            BatchSizer(cfg.batch_seconds, cfg.urgent_batch_events, 1, cfg.urgent_batch_events))
+        self.backlog = _Lane("backlog", Backoff(0.5, cfg.backoff_max_s, rng),
+                             BatchSizer(cfg.batch_seconds, cfg.max_batch_events))
+        self._queue: set[int] = set()  # urgent seqs waiting for a batch
+        self._inflight: set[int] = set()  # urgent seqs in the batch being sent
+        self._urgent_ready = asyncio.Event()
+        self._urgent_idle = asyncio.Event()
+        self._new_data = asyncio.Event()
+        self._error_persisted: tuple[str | None, float] = (None, -ERROR_PERSIST_EVERY)
+
+    # ---- the task ------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run both lanes until cancelled (a supervised task; a crash restarts it from the database)."""
+        sub = self.bus.subscribe(maxsize=10_000) if self.bus else None
+        try:
+            pending = await asyncio.to_thread(self.state.pending)
+            await asyncio.to_thread(self.state.timebase, self.cfg.clock == "trusted")  # loaded once, then shared
+            await self._rescan([p for p in pending if p.lane == "urgent"])
+            async with asyncio.TaskGroup() as tg:
+                if sub is not None:
+                    tg.create_task(self._watch(sub))
+                tg.create_task(self._urgent_loop([p for p in pending if p.lane == "urgent"]))
+                tg.create_task(self._backlog_loop([p for p in pending if p.lane == "backlog"]))
+        finally:
+            if sub is not None:
+                sub.close()
+
+    async def _watch(self, sub: Subscription) -> None:
+        """Committed events from the bus: urgent ones are queued at once, any event wakes the backlog."""
+        dropped = sub.dropped
+        while True:
+            stored = await sub.get()
+            if sub.dropped != dropped:  # the bus lost batches while we were slow: ask the database instead
+                dropped = sub.dropped
+                await self._rescan([])
+            urgent = _urgent_seqs(stored)
+            if urgent:
+                self._enqueue(urgent)
+            self._new_data.set()
+
+    async def _rescan(self, pending: Sequence[PendingBatch]) -> None:
+        seqs = set(await asyncio.to_thread(self.state.urgent_unsynced))
+        for p in pending:
+            seqs -= set(p.seqs or ())
+        self._enqueue(seqs - self._inflight)
+        if not self._queue and not self._inflight and not pending:
+            self._urgent_idle.set()
+
+    def _enqueue(self, seqs: set[int] | list[int]) -> None:
+        if seqs:
+            self._queue.update(seqs)
+            self._urgent_idle.clear()
+            self._urgent_ready.set()
+
+    # ---- urgent lane ---------------------------------------------------------------------------------------
+
+    async def _urgent_loop(self, pending: list[PendingBatch]) -> None:
+        for p in pending:  # what was in flight when the gateway stopped: the same key again
+            self._inflight = set(p.seqs or ())
+            batch = await self._rebuild(p)
+            if batch is not None:
+                await self._send_urgent(batch)
+        while True:
+            self._inflight = set()
+            if not self._queue:
+                self._urgent_idle.set()
+                self._urgent_ready.clear()
+                await self._urgent_ready.wait()
+            take = sorted(self._queue)[: self.urgent.sizer.count]
+            self._queue.difference_update(take)
+            self._inflight = set(take)
+            rows = await asyncio.to_thread(self.state.rows_of, PendingBatch("", "urgent", 0, 0, tuple(take)))
+            if rows:
+                batch = await asyncio.to_thread(self._encode, self.urgent, rows, True)
+                self._enqueue({r[0] for r in rows} - set(batch.seqs or ()))  # what did not fit the byte bound
+                await self._send_urgent(batch)
+
+    async def _send_urgent(self, batch: Batch) -> None:
+        if not await self._deliver(batch, self.urgent):  # too large: put the events back for smaller batches
+            self._enqueue(list(batch.seqs or ()))
+
+    # ---- backlog lane --------------------------------------------------------------------------------------
+
+    async def _backlog_loop(self, pending: list[PendingBatch]) -> None:
+        cursor = 0
+        for p in pending:
+            batch = await self._rebuild(p)
+            if batch is not None and not await self._deliver(batch, self.backlog):
+                cursor = p.first_seq - 1
+                break
+            cursor = max(cursor, p.last_seq)
+        ahead: asyncio.Future[Batch | None] | None = None
+        try:
+            while True:
+                batch = await ahead if ahead else None
+                if batch is None:
+                    rows = await self._next_rows(cursor)
+                    batch = await asyncio.to_thread(self._encode, self.backlog, rows, False)
+                # catching up: encode the next batch while this one travels and is acknowledged
+                ahead = asyncio.ensure_future(asyncio.to_thread(self._full_batch_after, batch.last_seq))
+                if await self._deliver(batch, self.backlog):
+                    cursor = batch.last_seq
+                else:
+                    cursor, ahead = batch.first_seq - 1, _cancel(ahead)
+        finally:
+            _cancel(ahead)
+
+    def _full_batch_after(self, cursor: int) -> Batch | None:
+        """The next batch if a full one is waiting (a backlog); None sends the caller through `_next_rows`."""
+        count = self.backlog.sizer.count
+        rows = self.state.backlog_rows(cursor, count)
+        return self._encode(self.backlog, rows, False) if len(rows) == count else None
+
+    async def _next_rows(self, cursor: int) -> list[Row]:
+        """The next batch's rows; waits for events when there are none. A short batch of fresh events waits
+        until its oldest is `linger_s` old, so that a quiet building does not send one event a request."""
+        lingered = False
+        while True:
+            self._new_data.clear()
+            rows = await asyncio.to_thread(self.state.backlog_rows, cursor, self.backlog.sizer.count)
+            wait = 0.0 if lingered or not rows or len(rows) >= self.backlog.sizer.count else self._linger(rows[0])
+            if rows and wait <= 0:
+                return rows
+            if rows:
+                lingered = True
+                await asyncio.sleep(wait)
+                continue
+            self.stats.lanes["backlog"] = "idle"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_data.wait(), RESCAN_EVERY)
+
+    def _linger(self, oldest: Row) -> float:
+        if oldest[6] != self.store.boot_row or oldest[7] is None:
+            return 0.0  # recorded before this boot: it has waited long enough
+        return self.cfg.linger_s - (self.clock.monotonic() - oldest[7])
+
+    # ---- batches -------------------------------------------------------------------------------------------
+
+    def _encode(self, lane: _Lane, rows: list[Row], exact: bool) -> Batch:
+        """Rows to a batch (on a worker thread: JSON and gzip are the CPU of sync). A batch over the byte bound
+        keeps only as many rows as fit (the next batch starts after its last)."""
+        timebase = self.state.timebase(self.cfg.clock == "trusted")
+        body = ndjson(rows, self.store.event_json, timebase)
+        while len(body) > self.cfg.max_batch_bytes and len(rows) > 1:
+            rows = rows[: max(1, int(len(rows) * self.cfg.max_batch_bytes / len(body) * 0.9))]
+            body = ndjson(rows, self.store.event_json, timebase)
+            lane.sizer.count = max(lane.sizer.min_events, min(lane.sizer.count, len(rows)))
+        key = idempotency_key(self.store.device_id, rows[0][0], rows[-1][0])
+        seqs = tuple(r[0] for r in rows) if exact else None
+        return _batch(PendingBatch(key, lane.name, rows[0][0], rows[-1][0], seqs), rows, body, timebase)
+
+    def _from_db(self, p: PendingBatch) -> Batch | None:
+        """A batch under its recorded key and range, read again (None when nothing of it is left)."""
+        rows = self.state.rows_of(p)
+        if not rows:
+            return None
+        timebase = self.state.timebase(self.cfg.clock == "trusted")
+        seqs = tuple(r[0] for r in rows) if p.seqs is not None else None
+        return _batch(replace(p, seqs=seqs), rows, ndjson(rows, self.store.event_json, timebase), timebase)
+
+    async def _rebuild(self, p: PendingBatch) -> Batch | None:
+        """What was in flight when the gateway stopped, to be sent again under the same key."""
+        batch = await asyncio.to_thread(self._from_db, p)
+        if batch is None:
+            await self.state.forget(p)
+        else:
+            log.info("sending batch %s again under the same key (its answer was not recorded)", p.key)
+        return batch
+
+    async def _refresh(self, batch: Batch) -> Batch:
+        """Before each send: if the clock was found synchronised since the batch was encoded, encode the same
+        events again under the same key, so that they carry corrected timestamps. (If upstream did keep the
+        first copy, it drops this one and corrects the first from the gateway.clock_synced event.)"""
+        if self.state.timebase(self.cfg.clock == "trusted") is batch.timebase:  # cached: no database read
+            return batch
+        return await asyncio.to_thread(self._from_db, batch.pending) or batch
+
+    async def _deliver(self, batch: Batch, lane: _Lane) -> bool:
+        """Send until upstream acknowledges or rejects the batch (True), or says it is too large (False)."""
+        await self.state.begin(batch)
+        while True:
+            if lane is self.backlog:
+                await self._urgent_idle.wait()  # strict priority: no backlog send while an SOS waits
+            batch = await self._refresh(batch)
+            self.stats.lanes[lane.name] = "sending"
+            t0 = self.clock.monotonic()
+            reply = await asyncio.to_thread(self.client.post_batch, batch.key, batch.body)
+            elapsed = self.clock.monotonic() - t0
+            if isinstance(reply, Acked):
+                await self._acked(batch, lane, elapsed)
+                return True
+            if isinstance(reply, Rejected) or (isinstance(reply, TooLarge) and batch.events == 1):
+                await self._rejected(batch, lane, getattr(reply, "status", 413), reply.reason)
+                return True
+            if isinstance(reply, TooLarge):
+                await self.state.forget(batch)
+                lane.sizer.shrink()
+                return False
+            await self._failed(batch, lane, reply, elapsed)
+
+    async def _acked(self, batch: Batch, lane: _Lane, elapsed: float) -> None:
+        n = await self.state.ack(batch)
+        self.stats.batches[lane.name, "acked"] += 1
+        self.stats.events[lane.name, "acked"] += n
+        self.stats.raw_bytes += batch.raw_bytes
+        self.stats.wire_bytes += len(batch.body)
+        self.stats.last_success_ts = time.time()
+        self.stats.lanes[lane.name] = "idle"
+        boot, mono = batch.newest
+        if boot == self.store.boot_row and mono is not None:
+            self.stats.lag_s = max(0.0, self.clock.monotonic() - mono)
+        lane.sizer.observe(batch.events, elapsed)
+        if lane.backoff.failures:
+            log.info("upstream acknowledged %s after %d failed attempts", batch.key, lane.backoff.failures)
+        for each in (self.urgent, self.backlog):  # the link is up: whoever was waiting may go now
+            each.backoff.reset()
+            each.wake.set()
+        if self.stats.refused is not None:
+            log.info("upstream accepts batches again")
+            self.stats.refused = None
+            await self.emit(NewEvent("sync.upstream_accepted", "sync", {"key": batch.key}))
+
+    async def _rejected(self, batch: Batch, lane: _Lane, status: int, reason: str) -> None:
+        n = await self.state.reject(batch, status, reason)
+        self.stats.batches[lane.name, "rejected"] += 1
+        self.stats.events[lane.name, "rejected"] += n
+        self.stats.lanes[lane.name] = "idle"
+        log.error("upstream rejected batch %s (%d events): %s; parked, sync goes on", batch.key, n, reason)
+        if not batch.only_sync_kinds:  # a rejected report of a rejection raises no further report
+            await self.emit(NewEvent("sync.batch_rejected", "sync", {
+                "key": batch.key, "status": status, "reason": reason[:300], "events": n,
+                "first_seq": batch.first_seq, "last_seq": batch.last_seq}, Priority.HIGH))
+
+    async def _failed(self, batch: Batch, lane: _Lane, reply: Reply, elapsed: float) -> None:
+        assert isinstance(reply, Retry | Refused)
+        self.stats.batches[lane.name, "retry"] += 1
+        (log.warning if lane.backoff.failures == 0 else log.debug)("sync %s: %s", batch.key, reply.reason)
+        await self._note_error(reply.reason)
+        if isinstance(reply, Refused) and self.stats.refused != reply.status:
+            self.stats.refused = reply.status
+            log.error("upstream refuses the gateway (%s); batches are kept and tried again", reply.reason)
+            await self.emit(NewEvent("sync.upstream_refused", "sync", {"status": reply.status,
+                                                                       "reason": reply.reason[:300]},
+                                     Priority.HIGH))
+        if isinstance(reply, Retry) and reply.timeout and elapsed >= self.cfg.read_timeout_s:
+            lane.sizer.shrink()  # the answer took longer than we wait: perhaps the batch is too big for the link
+        delay = lane.backoff.next_delay(reply.retry_after)
+        if reply.retry_after is not None:
+            lane.not_before = self.clock.monotonic() + reply.retry_after
+        self.stats.lanes[lane.name] = "waiting"
+        await self._pause(lane, delay)
+        if lane is self.urgent and isinstance(reply, Retry) and reply.link_down:
+            await self._until_reachable(lane)
+
+    async def _until_reachable(self, lane: _Lane) -> None:
+        """While the link is down, knock with a TCP connect (a tenth of a millisecond of CPU) instead of a whole
+        request (two), at the same pace: the SOS still leaves within a retry interval of the link coming back,
+        and a gateway offline for hours with alerts waiting stays near zero CPU."""
+        target = self.client.probe_target
+        deadline = self.clock.monotonic() + FULL_ATTEMPT_EVERY
+        while target and self.clock.monotonic() < deadline:
+            if await _connects(target, self.cfg.connect_timeout_s):
+                return
+            await self._pause(lane, lane.backoff.next_delay())
+
+    async def _pause(self, lane: _Lane, delay: float) -> None:
+        """Wait `delay`, or less when the other lane finds the link back; never before Retry-After allows."""
+        lane.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(lane.wake.wait(), delay)
+        rest = lane.not_before - self.clock.monotonic()
+        if rest > 0:
+            await asyncio.sleep(rest)
+
+    async def _note_error(self, text: str) -> None:
+        """Keep the last error in memory, and in the database when it changed or a minute has passed (while the
+        link is down the urgent lane fails twice a second; that is no reason to write twice a second)."""
+        self.stats.last_error, self.stats.last_error_ts = text, time.time()
+        last_text, last_at = self._error_persisted
+        now = self.clock.monotonic()
+        if text != last_text or now - last_at >= ERROR_PERSIST_EVERY:
+            self._error_persisted = (text, now)
+            await self.state.record_error(text)
+
+    @property
+    def urgent_waiting(self) -> int:
+        return len(self._queue) + len(self._inflight)
+
+
+def _batch(p: PendingBatch, rows: Sequence[Row], body: bytes, timebase: TimeBase) -> Batch:
+    return Batch(p.key, p.lane, p.first_seq, p.last_seq, p.seqs, len(rows), gzip_bytes(body), len(body),
+                 all(r[2].startswith("sync.") for r in rows), (rows[-1][6], rows[-1][7]), timebase)
+
+
+async def _connects(target: tuple[str, int], timeout: float) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(*target), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def _cancel(fut: asyncio.Future[object] | None) -> None:
+    if fut is not None:
+        fut.cancel()
+
+
+def _urgent_seqs(stored: Sequence[Event]) -> list[int]:
+    """Seqs of the critical and high events of a committed append, without building an Event per row."""
+    if isinstance(stored, Stored):
+        return [stored.first_seq + i for i, e in enumerate(stored.new) if e.priority.protected]
+    return [e.seq for e in stored if e.priority.protected]

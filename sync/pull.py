@@ -1,0 +1,132 @@
+"""Pull: central servers that cannot be reached from the building fetch batches themselves.
+
+Serving (`GET /api/v1/sync/batches`, `POST /api/v1/sync/ack`, see edge/api/sync.py) and the reference client
+(`edge sync pull`), which writes what it fetched durably before it acknowledges it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from edge.clock import Clock, rfc3339
+from edge.files import write_atomic
+from edge.reader import EventReader
+from edge.store import EventStore
+from sync.client import PullClient
+from sync.errors import PullError
+from sync.state import SYNC_COLUMNS, load_timebase
+from sync.wire import ndjson
+
+MAX_PULL_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes  # NDJSON, uncompressed
+    count: int
+    first_seq: int | None
+    last_seq: int | None
+
+
+def pull_cursor(reader: EventReader) -> int:
+    """The seq through which a puller has acknowledged (0 when none has)."""
+    rows = reader.query("SELECT value FROM meta WHERE key = 'sync.pull_through'")
+    return int(rows[0][0]) if rows else 0
+
+
+def page(reader: EventReader, after: int | None, limit: int, *, trusted_clock: bool) -> Page:
+    """Events with seq > after (default: after the last pull acknowledgement) in seq order, whatever their
+    push state: a puller sees the whole stream."""
+    start = pull_cursor(reader) if after is None else after
+    rows = reader.query(f"SELECT {SYNC_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (start, limit))
+    if not rows:
+        return Page(b"", 0, None, None)
+    body = ndjson(rows, reader.event_json, load_timebase(reader, trusted_clock))
+    return Page(body, len(rows), rows[0][0], rows[-1][0])
+
+
+def acknowledge(store: EventStore, through: int, clock: Clock) -> int:
+    """Mark every event with seq <= through acknowledged and move the pull cursor (never backwards); returns how
+    many events became synced. ValueError when `through` is beyond the newest event."""
+    now = rfc3339(clock.utcnow())
+
+    def run(conn: sqlite3.Connection) -> int:
+        newest = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        if through > newest:
+            raise ValueError(f"through {through} is beyond the newest event ({newest})")
+        n = conn.execute("UPDATE events SET synced = 1 WHERE seq <= ? AND synced = 0", (through,)).rowcount
+        conn.execute("INSERT INTO meta (key, value) VALUES ('sync.pull_through', ?) ON CONFLICT (key) DO UPDATE "
+                     "SET value = max(CAST(value AS INTEGER), excluded.value)", (str(through),))
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sync.pull_ts', ?)", (now,))
+        return n
+
+    return store.write(run)
+
+
+# ---- the reference client -------------------------------------------------------------------------------------
+
+Write = Callable[[bytes, str, int, int], None]  # (page, device_id, first seq, last seq)
+
+
+def pull_loop(client: PullClient, write: Write, *, after: int | None, limit: int, follow: bool,
+              interval: float, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Fetch pages, write each durably, then acknowledge it; returns how many events were written. With
+    `follow`, keeps going (and retries a failed fetch) until interrupted."""
+    written = 0
+    while True:
+        try:
+            body = client.fetch(after, limit)
+            if body:
+                device, first, last, n = _span(body)
+                write(body, device, first, last)  # raises unless it is durable: then nothing is acknowledged
+                client.ack(last)
+                written, after = written + n, last
+                continue
+        except PullError:
+            if not follow:
+                raise
+        if not follow:
+            return written
+        sleep(interval)
+
+
+def _span(body: bytes) -> tuple[str, int, int, int]:
+    lines = body.rstrip(b"\n").split(b"\n")
+    try:
+        head = json.loads(lines[0])
+        return str(head["device_id"]), int(head["seq"]), int(json.loads(lines[-1])["seq"]), len(lines)
+    except (ValueError, KeyError, TypeError) as e:
+        raise PullError(f"the gateway sent a page that is not NDJSON events: {e}") from None
+
+
+def file_writer(folder: Path) -> Write:
+    """One file per page, `<device_id>-<first>-<last>.ndjson`, written to a temporary name, fsynced and renamed,
+    so a file that exists is complete. Fetching a page again rewrites the same file."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(body: bytes, device: str, first: int, last: int) -> None:
+        write_atomic(folder / f"{device}-{first:012d}-{last:012d}.ndjson", body)
+
+    return write
+
+
+def stream_writer(out: BinaryIO | None = None) -> Write:
+    """Standard output: flushed, and fsynced when it is a file (a pipe's reader owns durability from there)."""
+    stream = out or sys.stdout.buffer
+
+    def write(body: bytes, device: str, first: int, last: int) -> None:
+        stream.write(body)
+        stream.flush()
+        with contextlib.suppress(OSError, ValueError):  # a pipe or a terminal cannot be fsynced
+            os.fsync(stream.fileno())
+
+    return write

@@ -1,0 +1,164 @@
+#!/bin/sh
+# Install edge-gateway on 64-bit Raspberry Pi OS (Bookworm or Trixie), as root:
+#   the Debian packages it needs, a virtual environment under /opt/edge-gateway/releases/<version> with a
+#   `current` link, `edge` in /usr/local/bin, the systemd units, accounts and folders, all enabled.
+# Idempotent: a second run with the same release changes nothing.
+#
+#   sudo systemd/install.sh                      # from this source tree
+#   sudo WHEEL=edge_gateway-0.2.0-py3-none-any.whl systemd/install.sh
+#
+# Settings (environment):
+#   WHEEL=PATH            install this wheel (default: build from this source tree)
+#   DESTDIR=DIR           install into DIR instead of / (tests, images): no apt-get, no accounts, no starting;
+#                         units are enabled offline with `systemctl --root=DIR`
+#   PIP_INSTALL_ARGS=...  extra pip arguments, e.g. "--no-index --find-links /media/usb/wheels" offline
+#   PYTHON=python3        the interpreter for the virtual environment
+#   APT_GET, SYSTEMCTL    the commands used (":" skips them)
+#   REINSTALL=1           rebuild the release even if it is already installed
+set -eu
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DESTDIR=${DESTDIR:-}
+DESTDIR=${DESTDIR%/}
+PREFIX=/opt/edge-gateway
+PYTHON=${PYTHON:-python3}
+PIP_INSTALL_ARGS=${PIP_INSTALL_ARGS:-}
+WHEEL=${WHEEL:-}
+REINSTALL=${REINSTALL:-}
+if [ -n "$DESTDIR" ]; then
+  APT_GET=${APT_GET:-:}
+  SYSTEMCTL=${SYSTEMCTL:-systemctl --root=$DESTDIR}
+else
+  APT_GET=${APT_GET:-apt-get}
+  SYSTEMCTL=${SYSTEMCTL:-systemctl}
+fi
+UNITS="edge-gateway.service edge-provision.service edge-kiosk.service"
+LIB=/usr/local/lib
+changed=""
+
+say() { echo "install: $*"; }
+
+# ---- Debian packages: only the missing ones, so a second run does not touch apt ------------------------------
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+available() { apt-cache show "$1" >/dev/null 2>&1; }
+
+debian_packages() {
+  [ "$APT_GET" = ":" ] && return 0
+  browser=chromium
+  available chromium || browser=chromium-browser  # the older Raspberry Pi OS name
+  want=""
+  for p in python3-venv bluez fonts-noto-cjk cage "$browser" python3-lgpio; do
+    installed "$p" && continue
+    if [ "$p" = python3-lgpio ] && ! available python3-lgpio; then continue; fi  # Raspberry Pi OS only
+    want="$want $p"
+  done
+  [ -z "$want" ] && return 0
+  say "Debian packages:$want"
+  DEBIAN_FRONTEND=noninteractive $APT_GET install -y --no-install-recommends $want
+}
+
+# ---- the release: a virtual environment that sees Debian's python3-lgpio (GPIO on the Pi) -------------------
+release_version() {
+  if [ -n "$WHEEL" ]; then
+    basename "$WHEEL" | sed -n 's/^edge_gateway-\([^-]*\)-.*\.whl$/\1/p'
+  else
+    sed -n 's/^version = "\(.*\)"$/\1/p' "$SRC/pyproject.toml"
+  fi
+}
+
+source_id() {
+  if [ -n "$WHEEL" ]; then sha256sum "$WHEEL" | cut -d' ' -f1; else echo "source $VERSION"; fi
+}
+
+build_release() {
+  rel=$DESTDIR$PREFIX/releases/$VERSION
+  want_id=$(source_id)
+  if [ -z "$REINSTALL" ] && [ -f "$rel/.edge-release" ] && [ "$(cat "$rel/.edge-release")" = "$want_id" ]; then
+    return 0
+  fi
+  say "building release $VERSION in $PREFIX/releases/$VERSION"
+  tmp=$rel.partial
+  rm -rf "$tmp"
+  mkdir -p "$(dirname "$rel")"
+  "$PYTHON" -m venv --system-site-packages "$tmp"
+  # shellcheck disable=SC2086
+  "$tmp/bin/pip" install --quiet --disable-pip-version-check $PIP_INSTALL_ARGS "${WHEEL:-$SRC}"
+  echo "$want_id" > "$tmp/.edge-release"
+  rm -rf "$rel"
+  mv "$tmp" "$rel"
+  changed=1
+}
+
+# a symlink replaced atomically, and only when it points elsewhere
+link() {
+  if [ "$(readlink "$2" 2>/dev/null || true)" != "$1" ]; then
+    mkdir -p "$(dirname "$2")"
+    ln -sfn "$1" "$2.new"
+    mv -T "$2.new" "$2"
+    changed=1
+  fi
+}
+
+# copy a file only when its content or mode differs (install -C keeps it untouched otherwise)
+put() {
+  mode=$1 from=$2 to=$DESTDIR$3
+  if ! cmp -s "$from" "$to" 2>/dev/null || [ "$(stat -c %a "$to")" != "$mode" ]; then
+    install -D -m "$mode" "$from" "$to"
+    changed=1
+  fi
+}
+
+install_files() {
+  link "releases/$VERSION" "$DESTDIR$PREFIX/current"
+  link "$PREFIX/current/bin/edge" "$DESTDIR/usr/local/bin/edge"
+  for u in $UNITS; do put 644 "$SRC/systemd/$u" "$LIB/systemd/system/$u"; done
+  put 644 "$SRC/systemd/sysusers.d/edge-gateway.conf" "$LIB/sysusers.d/edge-gateway.conf"
+  put 644 "$SRC/systemd/tmpfiles.d/edge-gateway.conf" "$LIB/tmpfiles.d/edge-gateway.conf"
+  put 755 "$SRC/systemd/kiosk.sh" "$LIB/edge-gateway/kiosk"
+  put 644 "$SRC/systemd/pam.d/edge-kiosk" /etc/pam.d/edge-kiosk
+  put 644 "$SRC/systemd/edge-gateway.toml.sample" /usr/local/share/edge-gateway/edge-gateway.toml.sample
+  put 644 "$SRC/systemd/cloud-init/user-data" /usr/local/share/edge-gateway/user-data
+  put 644 "$SRC/README.md" /usr/local/share/doc/edge-gateway/README.md
+}
+
+# accounts and folders (only on a live system: they need the real /etc/passwd)
+accounts() {
+  [ -n "$DESTDIR" ] && return 0
+  systemd-sysusers "$LIB/sysusers.d/edge-gateway.conf"
+  systemd-tmpfiles --create "$LIB/tmpfiles.d/edge-gateway.conf"
+}
+
+enable_units() {
+  [ "$SYSTEMCTL" = ":" ] && return 0
+  tool=${SYSTEMCTL%% *}
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    say "$tool not found: the units are installed but not enabled"
+    return 0
+  fi
+  if [ -z "$DESTDIR" ]; then $SYSTEMCTL daemon-reload; fi
+  # shellcheck disable=SC2086
+  $SYSTEMCTL enable --quiet $UNITS
+  if [ -z "$DESTDIR" ]; then
+    if [ -n "$changed" ]; then $SYSTEMCTL restart edge-gateway.service; else $SYSTEMCTL start edge-gateway.service; fi
+  fi
+}
+
+VERSION=$(release_version)
+if [ -z "$VERSION" ]; then
+  echo "install: cannot tell the version (WHEEL must be named edge_gateway-<version>-....whl)" >&2
+  exit 2
+fi
+if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
+  echo "install: run as root (sudo), or set DESTDIR to install into a folder" >&2
+  exit 2
+fi
+debian_packages
+build_release
+install_files
+accounts
+enable_units
+if [ -n "$changed" ]; then
+  say "edge-gateway $VERSION installed${DESTDIR:+ into $DESTDIR}; next: provision it (README, Installing on a Raspberry Pi)"
+else
+  say "edge-gateway $VERSION was already installed${DESTDIR:+ in $DESTDIR}; nothing changed"
+fi

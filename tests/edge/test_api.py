@@ -1,0 +1,144 @@
+"""The HTTP API of a real `edge run` on 127.0.0.1."""
+
+import gzip
+import json
+
+import pytest
+import requests
+
+
+def count(gw) -> int:
+    """Events stored, not counting the gateway's own health reports."""
+    return sum(e["kind"] != "gateway.health" for e in gw.get("/api/v1/events", params={"limit": 1000}).json())
+
+
+def test_health_and_metrics_are_public(gateway):
+    r = requests.get(gateway.url + "/healthz", timeout=5)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["device_id"] == "t-gw1"
+    assert body["subsystems"]["store"]["ok"] is True and body["subsystems"]["api"]["state"] == "running"
+    gateway.post({"kind": "bin.level", "source": "bin-1", "data": {"level_pct": 5}})
+    m = requests.get(gateway.url + "/metrics", timeout=5)
+    assert m.status_code == 200 and m.headers["content-type"].startswith("text/plain")
+    assert 'edge_events_written_total{kind="bin.level",priority="normal"} 1.0' in m.text
+    assert "edge_store_used_bytes" in m.text and "edge_store_max_bytes 6.7108864e+07" in m.text
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/api/v1/events"), ("POST", "/api/v1/events"),
+                                         ("GET", "/api/v1/alerts"), ("POST", "/api/v1/alerts/1/ack")])
+def test_token_required(gateway, method, path):
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": "Basic abc"}):
+        r = requests.request(method, gateway.url + path, headers=headers, json=[], timeout=5)
+        assert r.status_code == 401, (headers, r.text)
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_post_one_or_many_then_read_back_in_seq_order(gateway):
+    r = gateway.post({"kind": "wristband.seen", "source": "band-1", "data": {"flat": "3-201", "rssi": -70}})
+    assert r.status_code == 201 and r.json()["accepted"] == 1
+    [first] = r.json()["ids"]
+    n = int(first.split(":")[1])
+    assert first == f"t-gw1:{n}"
+    batch = [{"kind": "bin.level", "source": f"bin-{i}", "data": {"level_pct": i}, "ts": "2026-11-23T08:00:00+08:00"}
+             for i in range(5)]
+    r = gateway.post(batch)
+    assert r.status_code == 201 and r.json()["ids"] == [f"t-gw1:{i}" for i in range(n + 1, n + 6)]
+    got = gateway.get("/api/v1/events", params={"after": n + 1, "kind": "bin.level", "limit": 3}).json()
+    assert [e["seq"] for e in got] == [n + 2, n + 3, n + 4]
+    assert got[0]["ts"] == "2026-11-23T00:00:00.000Z" and got[0]["priority"] == "normal"
+    assert set(got[0]) == {"id", "device_id", "building_id", "seq", "ts", "kind", "source", "priority", "data"}
+
+
+BAD_BODIES = [
+    (b"not json", 400, "one event object or a JSON list"),
+    (b"", 400, "one event object"),
+    (b"[{]", 422, "not valid JSON"),
+    (b"[]", 422, "empty"),
+    (b'{"kind": "bin.level"}', 422, "source"),
+    (b'{"kind": "Bin Level", "source": "b"}', 422, "pattern"),
+    (b'{"kind": "bin.level", "source": "b", "priority": "urgent"}', 422, "critical"),
+    (b'{"kind": "bin.level", "source": "b", "data": [1, 2]}', 422, "should be an object"),
+    (b'{"kind": "bin.level", "source": "b", "colour": "red"}', 422, "Extra inputs"),
+    (b'{"kind": "bin.level", "source": "b", "ts": "2026-11-23T08:00:00"}', 422, "timezone"),
+    (b'{"kind": "bin.level", "source": "b", "ts": "yesterday"}', 422, "datetime"),
+    (b'{"kind": "bin.level", "source": "b", "data": {"v": NaN}}', 422, "JSON"),
+    (b'{"kind": "bin.level", "source": "b", "data": {"v": "' + b"x" * 20000 + b'"}}', 422, "at most 16384"),
+    (b'[1, 2]', 422, "should be an object"),
+]
+
+
+@pytest.fixture(scope="module")
+def quiet_gateway(tmp_path_factory):
+    """One gateway for the many bad requests below: none of them may store anything."""
+    from tests.conftest import Gateway, base_config, to_toml
+
+    folder = tmp_path_factory.mktemp("gw")
+    doc = base_config(folder)
+    (folder / "edge.toml").write_text(to_toml(doc))
+    gw = Gateway(folder / "edge.toml", doc).start()
+    yield gw
+    gw.stop()
+
+
+@pytest.mark.parametrize("body,status,reason", BAD_BODIES)
+def test_bad_requests_get_a_reason_and_store_nothing(quiet_gateway, body, status, reason):
+    gateway = quiet_gateway
+    good = b'{"kind": "bin.level", "source": "b", "data": {}}'
+    if body.startswith(b"[") and body not in (b"[]", b"[{]"):
+        body = b"[" + good + b"," + body[1:]  # a bad event after a good one: the good one is not stored either
+    r = requests.post(gateway.url + "/api/v1/events", data=body, headers=gateway.auth, timeout=5)
+    assert r.status_code == status, r.text
+    assert reason in r.text
+    assert count(gateway) == 0
+
+
+def test_too_many_events_in_one_request(gateway):
+    r = gateway.post([{"kind": "bin.level", "source": "b"}] * 1001)
+    assert r.status_code == 413 and "at most 1000" in r.json()["detail"]
+    assert count(gateway) == 0
+
+
+def test_bad_query_parameters_are_4xx(gateway):
+    for params in ({"after": -1}, {"limit": 0}, {"limit": 5000}, {"after": "x"}, {"kind": "DROP TABLE"}):
+        assert gateway.get("/api/v1/events", params=params).status_code == 422, params
+    assert gateway.get("/api/v1/alerts", params={"state": "maybe"}).status_code == 422
+    r = requests.post(gateway.url + "/api/v1/alerts/abc/ack", headers=gateway.auth, timeout=5)
+    assert r.status_code == 422
+    r = requests.post(gateway.url + "/api/v1/alerts/5/ack", headers=gateway.auth, timeout=5)
+    assert r.status_code == 404 and "no alert with id 5" in r.text
+    r = requests.post(gateway.url + "/api/v1/alerts/5/ack", headers=gateway.auth, data=b"{oops", timeout=5)
+    assert r.status_code == 422
+
+
+def test_gzip_request_body_is_refused_cleanly_not_500(gateway):
+    body = gzip.compress(json.dumps({"kind": "bin.level", "source": "b"}).encode())
+    r = requests.post(gateway.url + "/api/v1/events", data=body, timeout=5,
+                      headers={**gateway.auth, "Content-Encoding": "gzip"})
+    assert 400 <= r.status_code < 500
+
+
+def test_alerts_list_critical_first_and_ack(gateway):
+    gateway.post([{"kind": "bin.full", "source": "bin-1", "priority": "high", "data": {"level_pct": 85}},
+                  {"kind": "wristband.sos", "source": "band-9", "priority": "critical", "data": {"flat": "2-302"}}])
+    alerts = gateway.get("/api/v1/alerts").json()
+    assert [a["kind"] for a in alerts] == ["wristband.sos", "bin.full"]
+    assert alerts[0]["event_id"].startswith("t-gw1:") and alerts[0]["state"] == "open"
+    r = requests.post(f"{gateway.url}/api/v1/alerts/{alerts[0]['id']}/ack", json={"by": "staff-li"},
+                      headers=gateway.auth, timeout=5)
+    assert r.status_code == 200 and r.json()["state"] == "acked" and r.json()["acked_by"] == "staff-li"
+    assert [a["kind"] for a in gateway.get("/api/v1/alerts").json()] == ["bin.full"]
+    assert gateway.get("/api/v1/events", params={"kind": "alert.acked"}).json()[0]["data"]["by"] == "staff-li"
+
+
+def test_openapi_documents_the_contract(gateway):
+    spec = requests.get(gateway.url + "/openapi.json", timeout=5).json()
+    assert {"/healthz", "/metrics", "/api/v1/events", "/api/v1/alerts", "/api/v1/alerts/{alert_id}/ack", "/"} <= set(
+        spec["paths"])
+    assert "requestBody" in spec["paths"]["/api/v1/events"]["post"]
+    assert requests.get(gateway.url + "/docs", timeout=5).status_code == 200
+
+
+def test_kiosk_is_public_chinese_html(gateway):
+    r = requests.get(gateway.url + "/", timeout=5)
+    assert r.status_code == 200 and 'lang="zh-CN"' in r.text

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+from tests.sensors.bluez_mock import BluezControl
+from tests.sensors.conftest import bluez, load_hex, private_bus  # noqa: F401  (fixtures)
+
+
+def edge(*args: str, stdin: str = "", env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge", *args], input=stdin, capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=timeout, check=False)
+
+
+def test_decode_lines():
+    lines = [
+        {"address": "C0:FF:EE:00:00:01", "rssi": -60,
+         "manufacturer_data": {"65535": load_hex("wristband_v1_sos").hex()}},
+        {"address": "C0:FF:EE:00:00:02", "characteristic": "00002a37-0000-1000-8000-00805f9b34fb",
+         "value": load_hex("hr_polar_h7_rr").hex()},
+        {"address": "AA:BB:CC:DD:EE:FF", "rssi": -70, "service_data": {"fcd2": load_hex("bthome_pressure").hex()},
+         "manufacturer_data": {"76": load_hex("ibeacon_estimote").hex()}},
+        {"address": "AA:BB:CC:DD:EE:FF", "rssi": -70, "manufacturer_data": {"65535": "eb01"}},
+        {"address": "AA:BB:CC:DD:EE:FF", "rssi": -70, "manufacturer_data": {"6": "0109"}},
+    ]
+    text = "\n".join(json.dumps(x) for x in lines) + "\nnot json\n"
+    done = edge("ble", "decode", stdin=text)
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(out) == 6 and done.returncode == 1
+    assert out[0]["readings"][0]["data"]["sos"] is True
+    assert out[1]["readings"][0] == {"kind": "heart_rate",
+                                     "data": {"bpm": 60, "sensor_contact": True, "rr_intervals_ms": [1016.6]}}
+    assert [r["kind"] for r in out[2]["readings"]] == ["ibeacon", "bthome"]
+    assert "need 11 bytes" in out[3]["error"]
+    assert out[4] == {"readings": []}
+    assert "not JSON" in out[5]["error"]
+
+
+def test_decode_with_bind_keys_from_config(tmp_path):
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text('device_id = "t-gw1"\nbuilding_id = "b01"\n[api]\ntoken = "test-token-0123456789abcdef"\n'
+                   '[ble.bthome_keys]\n"54:48:E6:8F:80:A5" = "231d39c1d7cc1ab1aee224cd096db932"\n')
+    line = {"address": "54:48:E6:8F:80:A5", "rssi": -60,
+            "service_data": {"fcd2": load_hex("bthome_encrypted_shelly_sbht003c").hex()}}
+    done = edge("ble", "decode", "--config", str(cfg), stdin=json.dumps(line))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["readings"][0]["data"]["temperature_c"] == 25.06
+
+
+def test_scan_prints_decoded_wristbands(bluez):  # noqa: F811
+    async def scenario() -> subprocess.CompletedProcess:
+        control = await BluezControl.connect()
+        await control.add_adapter()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "edge", "ble", "scan", "--seconds", "4", cwd=REPO,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        await asyncio.sleep(2.0)  # the scanner is up
+        path = await control.add_device("C0:FF:EE:00:00:07", "EB-0007")
+        await control.advertise(path, {0xFFFF: load_hex("wristband_v1_sos")})
+        stdout, stderr = await proc.communicate()
+        control.disconnect()
+        return subprocess.CompletedProcess([], proc.returncode, stdout.decode(), stderr.decode())
+
+    done = asyncio.run(scenario())
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert any(x["address"] == "C0:FF:EE:00:00:07" and x["readings"][0]["data"]["band_id"] == "0a1b2c3d"
+               for x in lines)
+
+
+def test_scan_without_dbus_says_why(tmp_path):
+    import os
+
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/none"}
+    done = edge("ble", "scan", "--seconds", "5", env=env)
+    assert done.returncode == 1 and "no D-Bus system bus" in done.stderr

@@ -1,0 +1,109 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import load_config, parse_config, runtime_env
+from edge.errors import ConfigError
+from tests.conftest import REPO, TOKEN, base_config, to_toml
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "edge.toml"
+    p.write_text(text)
+    return p
+
+
+def problems(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text), environ or {})
+    return e.value.problems
+
+
+def test_contract_example_loads(tmp_path):
+    cfg = load_config(write(tmp_path, to_toml(base_config(tmp_path, upstream={
+        "url": "https://central.example/api", "token": "up-secret-123"}, simulate={"enabled": True}))), {})
+    assert cfg.device_id == "t-gw1"
+    assert cfg.storage.max_mb == 64 and cfg.storage.retention_days == 7
+    assert cfg.upstream is not None and cfg.upstream.url == "https://central.example/api"
+    assert cfg.simulate.enabled is True
+
+
+def test_unknown_key_names_file_key_and_allowed_keys(tmp_path):
+    doc = base_config(tmp_path, storage={"max_mbb": 3})
+    [line] = problems(tmp_path, to_toml(doc))
+    assert line.startswith(str(tmp_path / "edge.toml") + ": key storage.max_mbb: unknown key")
+    assert "max_mb" in line and "path" in line and "retention_days" in line
+
+
+def test_every_problem_gets_its_own_line(tmp_path):
+    doc = base_config(tmp_path, api={"port": 70000})
+    doc["device_id"] = "Bad ID!"
+    del doc["building_id"]
+    lines = problems(tmp_path, to_toml(doc))
+    assert len(lines) == 3
+    assert any("key device_id: found 'Bad ID!'" in x for x in lines)
+    assert any("key api.port: found 70000; allowed: Input should be less than or equal to 65535" in x for x in lines)
+    assert any("key building_id: missing" in x for x in lines)
+
+
+def test_wrong_type_says_what_was_found(tmp_path):
+    doc = base_config(tmp_path, storage={"max_mb": "lots"})
+    [line] = problems(tmp_path, to_toml(doc))
+    assert "key storage.max_mb: found 'lots'" in line and "number" in line
+
+
+def test_placeholder_token_is_refused_without_echoing_it(tmp_path):
+    doc = base_config(tmp_path, api={"token": "..."})
+    [line] = problems(tmp_path, to_toml(doc))
+    assert "key api.token" in line and "at least 16 characters" in line
+
+
+def test_token_from_environment_overrides_file(tmp_path):
+    doc = base_config(tmp_path, api={"token": "..."})
+    cfg = load_config(write(tmp_path, to_toml(doc)), {"EDGE_API_TOKEN": "from-env-0123456789"})
+    assert cfg.api.token == "from-env-0123456789"
+
+
+def test_upstream_token_from_environment(tmp_path):
+    doc = base_config(tmp_path, upstream={"url": "https://c.example/api"})
+    cfg = load_config(write(tmp_path, to_toml(doc)), {"EDGE_UPSTREAM_TOKEN": "up-from-env"})
+    assert cfg.upstream is not None and cfg.upstream.token == "up-from-env"
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    [line] = problems(tmp_path, 'device_id = "x\n')
+    assert "not valid TOML" in line and "line 1" in line
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path / "nope.toml", {})
+    assert "file not found" in e.value.problems[0]
+
+
+def test_config_path_precedence():
+    assert str(runtime_env("/a.toml", {"EDGE_CONFIG": "/b.toml"}).config_path) == "/a.toml"
+    assert str(runtime_env(None, {"EDGE_CONFIG": "/b.toml"}).config_path) == "/b.toml"
+    assert str(runtime_env(None, {}).config_path) == "/etc/edge-gateway/edge.toml"
+
+
+def test_parse_from_dict_for_tests(tmp_path):
+    cfg = parse_config(base_config(tmp_path), "dict", {})
+    assert cfg.api.token == TOKEN
+
+
+@pytest.mark.parametrize("command", [["run"], ["config", "check"], ["db", "stats"]])
+def test_cli_wrong_config_exits_2_without_traceback(tmp_path, command):
+    doc = base_config(tmp_path, storage={"max_mbb": 3})
+    path = write(tmp_path, to_toml(doc))
+    out = subprocess.run([sys.executable, "-m", "edge", *command, "--config", str(path)],
+                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip() == f"{path}: key storage.max_mbb: unknown key; allowed here: max_mb, path, retention_days"
+
+
+def test_site_time_zone_must_be_known(tmp_path):
+    [line] = problems(tmp_path, to_toml(base_config(tmp_path, site={"timezone": "Mars/Olympus"})))
+    assert "key site.timezone: found 'Mars/Olympus'; allowed: an IANA time zone" in line
+    cfg = load_config(write(tmp_path, to_toml(base_config(tmp_path, site={"latitude": 28.2, "longitude": 112.9}))), {})
+    assert cfg.site.timezone == "Asia/Shanghai" and cfg.site.latitude == 28.2

@@ -1,0 +1,56 @@
+"""A full disk: appends fail with a clear error, nothing acknowledged is lost, and writing resumes with space."""
+
+import os
+import subprocess
+
+import pytest
+
+from edge.errors import StoreFullError
+from edge.events import NewEvent, Priority
+from edge.store import EventStore
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def open_store(folder):
+    return EventStore.open(folder / "edge.db", device_id="t-gw1", building_id="b01", max_mb=16)
+
+
+def test_full_disk_refuses_cleanly_and_keeps_what_was_acknowledged(small_disk):
+    other = small_disk / "someone-elses-file"
+    other.write_bytes(b"\0" * 1024 * 1024)
+    store = open_store(small_disk)
+    assert store.reserve.path.stat().st_size == 1024 * 1024
+    acked = []
+    with pytest.raises(StoreFullError, match="disk full"):
+        for i in range(10_000):
+            acked += store.append([NewEvent("bin.level", "bin-1", {"i": i, "blob": "z" * 2000})]).ids
+    assert len(acked) > 100 and store.healthy()
+    assert not store.reserve.path.exists()  # given back to get the last writes and the alert through
+    [full] = store.events(kind="gateway.disk_full")
+    assert full.priority is Priority.HIGH and [a.kind for a in store.alerts()] == ["gateway.disk_full"]
+    other.unlink()  # the installer makes room
+    sos = store.append([NewEvent("wristband.sos", "band-1", {"flat": "1-101"}, Priority.CRITICAL)])
+    store.close()
+    store = open_store(small_disk)
+    kept = {e.id for e in store.events(limit=100_000)}
+    assert set(acked) <= kept and sos.ids[0] in kept
+    assert not list(small_disk.glob("edge.db.corrupt-*"))
+    store.close()
+
+
+def test_reserve_comes_back_when_there_is_room_and_closes_the_alert(small_disk):
+    store = open_store(small_disk)
+    store.reserve.release()
+    store.maintain()
+    assert store.reserve.path.exists() and store.events(kind="gateway.disk_ok")
+    store.close()

@@ -1,0 +1,148 @@
+"""Provisioning: the boot-partition file (a temporary folder stands in for /boot/firmware) and `edge provision`."""
+
+from __future__ import annotations
+
+import io
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.config import load_config
+from edge.errors import ProvisionError
+from edge.provision import (
+    BOOT_FILE,
+    DONE_FILE,
+    ERROR_FILE,
+    LAST_ERROR,
+    Provisioning,
+    parse_request,
+    provision,
+    provision_from_file,
+)
+from tests.conftest import REPO
+
+NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+TOKEN = "enrol-7f3a9c2e4b8d1f60"
+GOOD = f"""device_id = "b07-gw1"
+building_id = "b07"
+server = "https://central.example/api"
+token = "{TOKEN}"
+"""
+
+
+@pytest.fixture
+def boot(tmp_path: Path) -> Path:
+    folder = tmp_path / "boot-firmware"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def etc(tmp_path: Path) -> Path:
+    return tmp_path / "etc-edge-gateway" / "edge.toml"
+
+
+def test_boot_file_taken_in_and_token_removed_from_the_card(boot: Path, etc: Path) -> None:
+    (boot / BOOT_FILE).write_text(GOOD)
+    outcome = provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={})
+    assert (outcome.device_id, outcome.building_id, outcome.replaced) == ("b07-gw1", "b07", False)
+    config = load_config(etc, environ={})
+    assert (config.device_id, config.building_id) == ("b07-gw1", "b07")
+    assert config.upstream is not None
+    assert (config.upstream.url, config.upstream.token) == ("https://central.example/api", TOKEN)
+    assert len(config.api.token) >= 16  # a fresh API token
+    assert stat.S_IMODE(etc.stat().st_mode) == 0o640
+    assert not (boot / BOOT_FILE).exists()
+    on_card = "".join(p.read_text() for p in boot.iterdir())
+    assert TOKEN not in on_card and "b07-gw1" in (boot / DONE_FILE).read_text()
+
+
+def test_bad_boot_file_refused_clearly_and_old_config_kept(boot: Path, etc: Path) -> None:
+    (boot / BOOT_FILE).write_text(GOOD)
+    provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={})
+    kept = etc.read_bytes()
+    bad = GOOD.replace('"b07-gw1"', '"B07 GW1"').replace("https://central.example/api", "central.example")
+    (boot / BOOT_FILE).write_text(bad + 'wifi = "x"\n')
+    with pytest.raises(ProvisionError) as e:
+        provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={})
+    problems = "\n".join(e.value.problems)
+    assert "key device_id: found 'B07 GW1'; allowed: 3 to 40 lower-case letters" in problems
+    assert "key server: found 'central.example'" in problems
+    assert "key wifi: unknown key; allowed: device_id, building_id, server, token" in problems
+    assert etc.read_bytes() == kept
+    assert (boot / BOOT_FILE).read_text().startswith(bad)  # left for the installer to fix
+    beside = (boot / ERROR_FILE).read_text()
+    assert "key device_id" in beside and TOKEN not in beside
+    assert "key server" in (etc.parent / LAST_ERROR).read_text()  # for the "not provisioned" screen
+
+
+def test_boot_file_that_is_not_toml_is_refused(boot: Path, etc: Path) -> None:
+    (boot / BOOT_FILE).write_text('device_id = "b07-gw1\n')
+    with pytest.raises(ProvisionError, match="not valid TOML"):
+        provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={})
+    assert not etc.exists()
+
+
+def test_sample_file_refused_until_the_token_is_filled_in(boot: Path, etc: Path) -> None:
+    sample = (REPO / "systemd/edge-gateway.toml.sample").read_text()
+    (boot / BOOT_FILE).write_text(sample)
+    with pytest.raises(ProvisionError, match="key token: found <the token>; allowed: .*not the sample's placeholder"):
+        provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={})
+    (boot / BOOT_FILE).write_text(sample.replace("REPLACE-WITH-THE-ENROLMENT-TOKEN", TOKEN))
+    assert provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={}).device_id == "b07-gw1"
+
+
+def test_provisioning_again_keeps_the_rest_of_the_config(etc: Path) -> None:
+    etc.parent.mkdir(parents=True)
+    etc.write_text('# the installer\'s notes\ndevice_id = "old-gw"\nbuilding_id = "b01"\n\n[api]\n'
+                   'token = "kept-api-token-0123456789"\nport = 8181\n\n[simulate]\nenabled = true\n')
+    req = parse_request({"device_id": "b07-gw1", "building_id": "b07", "server": "https://c.example/api/",
+                         "token": TOKEN}, "test")
+    assert provision(req, etc, now=NOW, environ={}).replaced
+    text = etc.read_text()
+    assert "# the installer's notes" in text
+    config = load_config(etc, environ={})
+    assert (config.device_id, config.api.token, config.api.port) == ("b07-gw1", "kept-api-token-0123456789", 8181)
+    assert config.simulate.enabled and config.upstream and config.upstream.url == "https://c.example/api"
+    assert 'device_id = "old-gw"' in etc.with_name("edge.toml.previous").read_text()
+
+
+def test_a_result_that_would_not_be_a_valid_config_is_refused(etc: Path) -> None:
+    etc.parent.mkdir(parents=True)
+    etc.write_text('device_id = "old-gw"\nbuilding_id = "b01"\n[api]\ntoken = "kept-api-token-0123456789"\n'
+                   "[storage]\nmax_mbb = 3\n")
+    before = etc.read_bytes()
+    req = Provisioning(device_id="b07-gw1", building_id="b07", server="https://c.example", token=TOKEN)
+    with pytest.raises(ProvisionError) as e:
+        provision(req, etc, now=NOW, environ={})
+    assert any("storage.max_mbb: unknown key" in p for p in e.value.problems)
+    assert etc.read_bytes() == before
+
+
+def test_cli_provision_with_flags_and_token_from_stdin(etc: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(TOKEN + "\n"))
+    status = main(["provision", "--config", str(etc), "--device-id", "b07-gw1", "--building", "b07",
+                   "--server", "https://central.example/api", "--token", "-"])
+    assert status == 0
+    assert "provisioned b07-gw1 in building b07" in capsys.readouterr().out
+    assert load_config(etc).upstream.token == TOKEN  # type: ignore[union-attr]
+
+
+def test_cli_refuses_bad_values_naming_the_flags(etc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["provision", "--config", str(etc), "--device-id", "GW", "--building", "b07",
+                   "--server", "https://central.example/api", "--token", "short"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "refused; nothing was changed" in err
+    assert "--device-id: found 'GW'" in err and "--token: found <the token>" in err and "short" not in err
+    assert not etc.exists()
+
+
+def test_cli_from_file_refusal_exits_2(boot: Path, etc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (boot / BOOT_FILE).write_text(GOOD.replace("b07-gw1", "x"))
+    assert main(["provision", "--config", str(etc), "--from-file", str(boot / BOOT_FILE)]) == 2
+    assert "key device_id: found 'x'" in capsys.readouterr().err

@@ -1,0 +1,40 @@
+"""Pushing a settings section (the wristband registry) over the local API, without a restart."""
+
+import requests
+
+BANDS = [{"band": "0a1b2c3d", "flat": "3-201", "hr_min": 50, "hr_max": 110},
+         {"band": "000000b1", "flat": "1-101"}]
+
+
+def put(gw, section, body):
+    return requests.put(f"{gw.url}/api/v1/settings/{section}", json=body, headers=gw.auth, timeout=10)
+
+
+def test_push_registry_applies_persists_and_survives_restart(make_gateway):
+    gw = make_gateway(simulate={"enabled": True, "speed": 1.0}).start()
+    assert requests.put(f"{gw.url}/api/v1/settings/wristbands", json=BANDS, timeout=5).status_code == 401
+    r = put(gw, "wristbands", BANDS)
+    assert r.status_code == 200 and r.json() == {"section": "wristbands", "applied": {"bands": 2}}
+    applied = gw.get("/api/v1/events", params={"kind": "gateway.config_applied"}).json()
+    assert applied[-1]["data"]["applied"] == {"wristbands": {"bands": 2}} and applied[-1]["source"] == "api"
+    assert gw.get("/api/v1/settings").json()["sections"]["wristbands"]["pushed_ts"]
+    health = requests.get(gw.url + "/healthz", timeout=5).json()
+    assert health["subsystems"]["ble"]["bands"] == 2
+    gw.stop()
+    gw.start()
+    health = requests.get(gw.url + "/healthz", timeout=5).json()
+    assert health["subsystems"]["ble"]["bands"] == 2  # the pushed registry came back from disk
+
+
+def test_bad_pushes_are_4xx_and_change_nothing(make_gateway):
+    gw = make_gateway(simulate={"enabled": True, "speed": 1.0}).start()
+    before = requests.get(gw.url + "/healthz", timeout=5).json()["subsystems"]["ble"]["bands"]
+    r = put(gw, "wristbands", [{"band": "0a1b2c3d"}])  # no flat
+    assert r.status_code == 422 and "flat" in r.text
+    r = put(gw, "wristbands", {"not": "a list"})
+    assert r.status_code == 422
+    r = put(gw, "colours", ["red"])
+    assert r.status_code == 404 and "wristbands" in r.json()["detail"]
+    r = requests.put(f"{gw.url}/api/v1/settings/wristbands", data=b"{oops", headers=gw.auth, timeout=5)
+    assert r.status_code == 422
+    assert requests.get(gw.url + "/healthz", timeout=5).json()["subsystems"]["ble"]["bands"] == before

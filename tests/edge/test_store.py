@@ -1,0 +1,204 @@
+import sqlite3
+import threading
+from datetime import timedelta
+
+import pytest
+
+from edge.errors import EventError, StoreFullError
+from edge.events import NewEvent, Priority
+from edge.reader import EventReader
+from edge.store import EventStore
+
+
+def ev(kind="bin.level", source="bin-1", priority=Priority.NORMAL, **data):
+    return NewEvent(kind, source, data or {"level_pct": 42.0}, priority)
+
+
+def open_store(path, clock, **kw):
+    return EventStore.open(path, device_id="t-gw1", building_id="b01", clock=clock, **kw)
+
+
+def test_append_returns_contract_events_in_seq_order(store):
+    stored = store.append([ev(), ev(source="bin-2")])
+    assert stored.ids == ["t-gw1:1", "t-gw1:2"]
+    got = [e.to_dict() for e in store.events()]
+    assert [e["seq"] for e in got] == [1, 2]
+    assert got[0] == {
+        "id": "t-gw1:1", "device_id": "t-gw1", "building_id": "b01", "seq": 1, "ts": "2026-01-01T00:00:00.000Z",
+        "kind": "bin.level", "source": "bin-1", "priority": "normal", "data": {"level_pct": 42.0},
+    }
+    assert [e.seq for e in store.events(after=1)] == [2]
+    assert store.events(kind="bin.full") == []
+
+
+def test_a_bad_event_stores_nothing_of_its_batch(store):
+    with pytest.raises(EventError, match="kind 'Bad Kind'"):
+        store.append([ev(), NewEvent("Bad Kind", "x")])
+    with pytest.raises(EventError, match="not JSON"):
+        store.append([ev(), NewEvent("a.b", "x", {"v": float("nan")})])
+    assert store.events() == []
+
+
+def test_seq_is_never_reused_across_restarts_even_when_newest_rows_are_gone(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock)
+    s.append([ev() for _ in range(5)])
+    s.write(lambda conn: conn.execute("DELETE FROM events WHERE seq >= 3"))  # as eviction might
+    s.close()
+    s = open_store(path, clock)
+    assert s.append([ev()])[0].seq == 6
+    s.close()
+
+
+def test_seq_survives_a_lost_database_through_the_lease(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock)
+    s.append([ev() for _ in range(10)])
+    s.close()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"edge.db{suffix}").unlink(missing_ok=True)
+    s = open_store(path, clock)
+    assert s.append([ev()])[0].seq > 10
+    s.close()
+
+
+def test_concurrent_appends_are_group_committed_and_all_stored(store):
+    out: list[list[str]] = []
+
+    def worker():
+        ids = []
+        for _ in range(50):
+            ids += store.append([ev() for _ in range(10)]).ids
+        out.append(ids)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    all_ids = [i for ids in out for i in ids]
+    assert len(all_ids) == len(set(all_ids)) == 4000
+    seqs = [r[0] for r in store.query("SELECT seq FROM events ORDER BY seq")]
+    assert seqs == list(range(1, 4001))
+    for ids in out:  # each caller's seqs increase in the order it appended
+        nums = [int(i.split(":")[1]) for i in ids]
+        assert nums == sorted(nums)
+
+
+def test_corrupt_database_is_moved_aside_and_a_fresh_one_started(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock)
+    s.append([ev() for _ in range(3)])
+    s.close()
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    s = open_store(path, clock)
+    aside = list(tmp_path.glob("edge.db.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not sqlite")
+    [recovered] = s.events(kind="gateway.storage_recovered")
+    assert recovered.priority is Priority.HIGH and recovered.data["moved_to"] == str(aside[0])
+    assert recovered.seq > 3  # the lease kept seqs going forward
+    assert [a.kind for a in s.alerts()] == ["gateway.storage_recovered"]
+    s.close()
+
+
+def test_damaged_pages_fail_quick_check_and_are_moved_aside(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock)
+    s.append([ev(blob="x" * 2000) for _ in range(200)])
+    s.close()
+    data = bytearray(path.read_bytes())
+    for page in range(2, 12):  # smash b-tree page headers: structure damage that quick_check finds
+        data[page * 4096: page * 4096 + 12] = b"\x0d\xff\xff\x7f\xff" + b"\xee" * 7
+    path.write_bytes(bytes(data))
+    s = open_store(path, clock)
+    assert len(list(tmp_path.glob("edge.db.corrupt-*"))) == 1
+    assert s.events(kind="gateway.storage_recovered")
+    s.close()
+
+
+def test_eviction_keeps_every_critical_and_high_event(tmp_path, clock):
+    s = open_store(tmp_path / "edge.db", clock, max_mb=1)
+    blob = "x" * 1000
+    for i in range(40):
+        batch = [ev(priority=Priority.LOW, blob=blob) for _ in range(20)] + [ev(priority=Priority.NORMAL, blob=blob)]
+        if i % 4 == 0:
+            batch.append(ev("wristband.sos", f"band-{i}", Priority.CRITICAL, flat="1-101"))
+            batch.append(ev("bin.full", f"bin-{i}", Priority.HIGH, level_pct=85))
+        s.append(batch)
+    s.maintain()
+    st = s.stats()
+    assert st.used_bytes <= 1024 * 1024
+    assert st.evicted > 0
+    assert st.by_priority["critical"] == 10 and st.by_priority["high"] == 10
+    assert st.by_priority.get("low", 0) < 40 * 20  # low went first
+    s.close()
+
+
+def test_store_full_of_protected_events_refuses_low_priority_but_takes_sos(tmp_path, clock):
+    s = open_store(tmp_path / "edge.db", clock, max_mb=1)
+    blob = "y" * 4000
+    for i in range(60):
+        s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob=blob) for _ in range(5)])
+    s.maintain()
+    with pytest.raises(StoreFullError, match="refused"):
+        s.append([ev(priority=Priority.LOW)])
+    assert s.append([ev("wristband.sos", "band-x", Priority.CRITICAL)])  # SOS is never refused
+    assert s.stats().by_priority == {"critical": 301}
+    s.close()
+
+
+def test_retention_removes_only_synced_events_older_than_the_period(tmp_path, clock):
+    s = open_store(tmp_path / "edge.db", clock, retention_days=7)
+    s.append([ev() for _ in range(4)])
+    s.mark_synced(through=2)
+    clock.advance(timedelta(days=8).total_seconds())
+    s.append([ev()])
+    assert s.maintain()["expired"] == 2
+    assert [e.seq for e in s.events()] == [3, 4, 5]
+    s.close()
+
+
+def test_alerts_open_count_ack_and_resolve(store):
+    store.append([ev("wristband.sos", "band-1", Priority.CRITICAL, flat="3-201")])
+    store.append([ev("wristband.sos", "band-1", Priority.CRITICAL, flat="3-201")])  # same incident
+    store.append([ev("bin.full", "bin-1", Priority.HIGH, level_pct=81)])
+    sos, full = store.alerts()
+    assert (sos.kind, sos.count, sos.state) == ("wristband.sos", 2, "open")  # critical first
+    assert full.kind == "bin.full"
+    acked = store.ack_alert(sos.id, by="staff-wang")
+    assert acked is not None and acked.state == "acked" and acked.acked_by == "staff-wang"
+    assert store.events(kind="alert.acked")[0].data["alert_id"] == sos.id
+    store.append([ev("bin.emptied", "bin-1", level_pct=2)])
+    assert store.alerts() == []
+    assert {a.state for a in store.alerts(state=None)} == {"acked", "resolved"}
+    store.append([ev("wristband.sos", "band-1", Priority.CRITICAL)])  # a new press after ack: a new alert
+    assert [a.count for a in store.alerts()] == [1]
+    assert store.ack_alert(999, by="x") is None
+
+
+def test_reader_sees_what_the_writer_committed(tmp_path, clock):
+    s = open_store(tmp_path / "edge.db", clock)
+    s.append([ev() for _ in range(3)])
+    r = EventReader.open(tmp_path / "edge.db", device_id="t-gw1", building_id="b01")
+    assert [e.seq for e in r.events()] == [1, 2, 3]
+    assert r.stats().next_seq == 4
+    with pytest.raises(sqlite3.OperationalError):
+        r.query("DELETE FROM events")  # the reader cannot write
+    r.close()
+    s.close()
+
+
+def test_listeners_see_each_commit(store):
+    seen = []
+    store.add_listener(lambda stored: seen.extend(e.seq for e in stored))
+    store.append([ev(), ev()])
+    store.ack_alert(1, by="x")
+    assert seen == [1, 2]
+
+
+def test_close_is_idempotent_and_refuses_later_writes(tmp_path, clock):
+    s = open_store(tmp_path / "edge.db", clock)
+    s.close()
+    s.close()
+    with pytest.raises(Exception, match="closed"):
+        s.append([ev()])

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from edge.config import WristbandConfig
+from edge.events import Priority
+from edge.wristbands import Band, Registry, Settings, WristbandRules
+from sensors.wristband import WristbandState
+
+BAND = Band("0a1b2c3d", "3-201", hr_min=50, hr_max=110)
+SETTINGS = Settings(heart_rate_every_s=300, seen_every_s=900, heart_rate_sustained_s=120, battery_low_pct=20,
+                    missing_after_s=12 * 3600)
+
+
+def adv(sos=False, counter=0, bpm: int | None = 70, battery: int | None = 80) -> WristbandState:
+    return WristbandState("0a1b2c3d", sos, counter, 0, battery, bpm, True, False, False)
+
+
+def kinds(events) -> list[str]:
+    return [e.kind for e in events]
+
+
+def test_first_advertisement_is_seen_and_heart_rate():
+    events = WristbandRules(SETTINGS, started=0).evaluate(adv(), BAND, 10.0, -60)
+    assert kinds(events) == ["wristband.seen", "wristband.heart_rate"]
+    assert events[0].data == {"band": "0a1b2c3d", "flat": "3-201", "rssi": -60, "battery_pct": 80}
+    assert events[0].source == "band-0a1b2c3d"
+    assert all("resident" not in e.data for e in events)
+
+
+def test_one_alert_per_sos_incident():
+    rules = WristbandRules(SETTINGS, started=0)
+    sos = [rules.evaluate(adv(sos=True, counter=4), BAND, t, -50) for t in (1.0, 1.1, 1.2, 5.0)]
+    assert [kinds(e).count("wristband.sos") for e in sos] == [1, 0, 0, 0]
+    event = next(e for e in sos[0] if e.kind == "wristband.sos")
+    assert event.priority is Priority.CRITICAL and event.data["sos_counter"] == 4
+    assert kinds(sos[0])[0] == "wristband.sos"  # first, ahead of the readings
+    rules.evaluate(adv(sos=False, counter=4), BAND, 70.0, -50)
+    again = rules.evaluate(adv(sos=True, counter=5), BAND, 80.0, -50)
+    assert kinds(again).count("wristband.sos") == 1  # a new incident
+
+
+def test_sos_with_the_same_counter_after_a_clear_is_alerted():
+    """A band that rebooted restarts its counter; after the flag was clear, SOS is a new incident."""
+    rules = WristbandRules(SETTINGS, started=0)
+    rules.evaluate(adv(sos=True, counter=1), BAND, 1.0, -50)
+    rules.evaluate(adv(sos=False, counter=0), BAND, 100.0, -50)
+    assert kinds(rules.evaluate(adv(sos=True, counter=1), BAND, 200.0, -50)).count("wristband.sos") == 1
+
+
+def test_heart_rate_and_seen_are_rate_limited():
+    rules = WristbandRules(SETTINGS, started=0)
+    counts = {"wristband.heart_rate": 0, "wristband.seen": 0}
+    for t in range(0, 1800):  # half an hour at 1 Hz
+        for k in kinds(rules.evaluate(adv(), BAND, float(t), -60)):
+            counts[k] += 1
+    assert counts == {"wristband.heart_rate": 6, "wristband.seen": 2}
+
+
+def test_sustained_out_of_range_heart_rate():
+    rules = WristbandRules(SETTINGS, started=0)
+    alerts = []
+    for t in range(0, 200):
+        alerts += [e for e in rules.evaluate(adv(bpm=140), BAND, float(t), -60) if e.priority is Priority.HIGH]
+    assert len(alerts) == 1 and alerts[0].kind == "wristband.heart_rate_alert"
+    assert alerts[0].data["for_s"] == 120 and alerts[0].data["bpm"] == 140
+    assert "wristband.heart_rate_normal" in kinds(rules.evaluate(adv(bpm=80), BAND, 201.0, -60))
+
+
+def test_a_short_spike_is_not_an_alert():
+    rules = WristbandRules(SETTINGS, started=0)
+    events = [e for t in range(0, 100) for e in rules.evaluate(adv(bpm=140 if t < 60 else 75), BAND, float(t), -60)]
+    events += [e for t in range(100, 160) for e in rules.evaluate(adv(bpm=140), BAND, float(t), -60)]
+    assert "wristband.heart_rate_alert" not in kinds(events)
+
+
+def test_battery_low_once_then_ok_with_hysteresis():
+    rules = WristbandRules(SETTINGS, started=0)
+    seq = [25, 19, 18, 21, 24, 26, 15]
+    out = [k for i, pct in enumerate(seq) for k in kinds(rules.evaluate(adv(battery=pct), BAND, float(i), -60))
+           if k.startswith("wristband.battery")]
+    assert out == ["wristband.battery_low", "wristband.battery_ok", "wristband.battery_low"]
+
+
+def test_missing_once_per_absence_and_seen_again():
+    rules = WristbandRules(SETTINGS, started=0)
+    other = Band("00000002", "1-101")
+    rules.evaluate(adv(), BAND, 100.0, -60)
+    hour = 3600.0
+    assert rules.check_missing([BAND, other], 11 * hour) == []
+    first = rules.check_missing([BAND, other], 12 * hour + 50)
+    assert [(e.kind, e.data["band"]) for e in first] == [("wristband.missing", "00000002")]
+    second = rules.check_missing([BAND, other], 12 * hour + 200)
+    assert [e.data["band"] for e in second] == ["0a1b2c3d"] and second[0].priority is Priority.HIGH
+    assert rules.check_missing([BAND, other], 20 * hour) == []  # exactly one per absence
+    back = rules.evaluate(adv(), BAND, 20 * hour + 1, -70)
+    assert "wristband.seen" in kinds(back)  # closes the missing alert (edge/alerts.py)
+    assert [e.data["band"] for e in rules.check_missing([BAND, other], 33 * hour)] == ["0a1b2c3d"]
+
+
+def test_registry_by_id_or_address_and_unknown_counted():
+    reg = Registry([WristbandConfig(band="0A1B2C3D".lower(), flat="3-201"),
+                    WristbandConfig(band="C0:FF:EE:00:00:09", flat="1-101", resident="Wang Fang")])
+    assert reg.lookup("0a1b2c3d", "11:22:33:44:55:66").flat == "3-201"
+    assert reg.lookup("ffffffff", "c0:ff:ee:00:00:09").flat == "1-101"
+    assert reg.lookup("deadbeef", "11:22:33:44:55:66") is None
+    assert reg.lookup("deadbeef", "11:22:33:44:55:77") is None
+    assert reg.unknown == {"deadbeef"}
+    assert all("Wang" not in repr(b) for b in reg.bands())

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+
+from sensors.bthome import bthome
+from sensors.errors import DecodeError, DecryptionError, TruncatedError
+
+SHELLY = "54:48:E6:8F:80:A5"
+SHELLY_KEY = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
+
+
+def test_shelly_blu_ht_display(hexfix):
+    data = bthome(hexfix("bthome_shelly_blu_ht_display"), SHELLY)
+    assert data["packet_id"] == 46
+    assert data["battery_pct"] == 100
+    assert data["humidity_pct"] == 52
+    assert data["temperature_c"] == 27.8
+    assert data["encrypted"] is False
+
+
+def test_temperature_humidity_and_pressure(hexfix):
+    data = bthome(hexfix("bthome_plain_temp_humidity"))
+    assert (data["temperature_c"], data["humidity_pct"]) == (25.06, 50.55)
+    assert bthome(hexfix("bthome_pressure"))["pressure_hpa"] == 1008.83
+
+
+def test_button_events(hexfix):
+    data = bthome(hexfix("bthome_triple_button"))
+    assert data["events"] == [
+        {"type": "button", "index": 1, "event": None},
+        {"type": "button", "index": 2, "event": "press"},
+        {"type": "button", "index": 3, "event": "triple_press"},
+    ]
+
+
+def test_encrypted_with_bind_key(hexfix):
+    data = bthome(hexfix("bthome_encrypted_shelly_sbht003c"), SHELLY, {SHELLY: SHELLY_KEY})
+    assert data["encrypted"] is True
+    assert (data["temperature_c"], data["humidity_pct"]) == (25.06, 50.55)
+    assert data["counter"] == 0x33221100
+
+
+def test_encrypted_without_or_with_wrong_key(hexfix):
+    payload = hexfix("bthome_encrypted_atc")
+    with pytest.raises(DecryptionError, match="no bind key"):
+        bthome(payload, "A4:C1:38:8D:18:B2")
+    wrong = bytes.fromhex("814aac74c4f17b6c1581e1ab87816b99")
+    with pytest.raises(DecryptionError, match="wrong bind key"):
+        bthome(payload, "A4:C1:38:8D:18:B2", {"A4:C1:38:8D:18:B2": wrong})
+
+
+def test_encrypted_data_from_another_address_does_not_decrypt(hexfix):
+    # the MAC is part of the nonce: a replay from another address fails authentication
+    payload = hexfix("bthome_encrypted_shelly_sbht003c")
+    with pytest.raises(DecryptionError):
+        bthome(payload, "54:48:E6:8F:80:A6", {"54:48:E6:8F:80:A6": SHELLY_KEY})
+
+
+def test_repeated_ids_and_firmware():
+    data = bthome(bytes.fromhex("40" "0234 08" "0235 08" "f1 00010204"))
+    assert data["temperature_c"] == 21.0
+    assert data["temperature_c_2"] == 21.01
+    assert data["firmware_version"] == "4.2.1.0"
+
+
+def test_signed_and_text_objects():
+    data = bthome(bytes.fromhex("40" "57f6" "5303414243"))
+    assert data["temperature_c"] == -10
+    assert data["text"] == "ABC"
+
+
+@pytest.mark.parametrize(("raw", "error", "message"), [
+    ("", TruncatedError, "need 1"),
+    ("20", DecodeError, "version 1"),
+    ("4002ca", TruncatedError, "temperature"),
+    ("40f8", DecodeError, "unknown object id 0xf8"),
+    ("403a", TruncatedError, "button"),
+    ("403a07", DecodeError, "unknown button event"),
+    ("405305414243", TruncatedError, "text"),
+    ("41aabbcc", TruncatedError, "encrypted"),
+])
+def test_malformed(raw, error, message):
+    with pytest.raises(error, match=message):
+        bthome(bytes.fromhex(raw), "A4:C1:38:8D:18:B2", {"A4:C1:38:8D:18:B2": SHELLY_KEY})

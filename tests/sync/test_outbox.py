@@ -1,0 +1,159 @@
+"""Push against a real HTTP server on 127.0.0.1 that fails on purpose: nothing lost, nothing twice, SOS first."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from edge.events import NewEvent, Priority
+from sync.status import snapshot
+from tests.sync.central import Central
+from tests.sync.conftest import Pusher
+
+
+def readings(n: int, source: str = "bin-1", **data: object) -> list[NewEvent]:
+    return [NewEvent("bin.level", source, {"level_pct": i % 100, **data}) for i in range(n)]
+
+
+def sos(band: str = "band-0a1b2c3d") -> NewEvent:
+    return NewEvent("wristband.sos", band, {"band": band[5:], "flat": "3-201"}, Priority.CRITICAL)
+
+
+def assert_exactly_once(central: Central, pusher: Pusher, ids: list[str]) -> None:
+    """Every stored event arrived; an event that arrived twice came both times under the same key."""
+    assert not central.violations, central.violations
+    held = central.events()
+    missing = [i for i in ids if i not in held]
+    assert not missing, f"{len(missing)} events never arrived, e.g. {missing[:3]}"
+    twice = {i: keys for i, keys in central.keys_by_id().items() if len(keys) > 1}
+    assert not twice, f"events sent under more than one key: {list(twice.items())[:3]}"
+    assert pusher.unsynced() == 0
+
+
+def test_every_fault_retried_under_the_same_key_until_acknowledged(pusher: Pusher, central: Central):
+    central.faults.extend([("status", 503, None), ("status", 503, 1), ("drop",), ("lost",), ("slow", 1.6),
+                           ("status", 429, None), ("status", 500, None)])
+    ids = pusher.append(readings(1200)) + pusher.append([sos()]) + pusher.append(readings(800, "bin-2"))
+
+    async def scenario() -> None:
+        pusher.start()
+        await pusher.drained()
+        await pusher.stop()
+
+    asyncio.run(scenario())
+    assert_exactly_once(central, pusher, ids)
+    faults = [(a.fault, a.answer) for a in central.arrivals]
+    assert [f for f, _ in faults[:7]] == ["status", "status", "drop", "lost", "slow", "status", "status"], faults
+    assert ("ok", "409") in faults  # what was stored but not answered in time came again: the server dropped it
+    after = [a for a in central.arrivals if a.answer == "503"][1]
+    nxt = central.arrivals[central.arrivals.index(after) + 1]
+    assert nxt.at - after.at >= 1.0, "Retry-After: 1 was not honoured"
+    stats = pusher.outbox.stats
+    assert stats.events["backlog", "acked"] == 2000 and stats.events["urgent", "acked"] == 1
+    assert stats.last_error and stats.last_success_ts
+
+
+def test_a_rejected_batch_is_parked_reported_and_sync_goes_on(pusher: Pusher, central: Central):
+    central.rule = lambda key, events: ("status", 400) if any(e["data"].get("poison") for e in events) else None
+    ids = pusher.append(readings(700)) + pusher.append(readings(1, poison=True)) + pusher.append(readings(1300))
+
+    async def scenario() -> None:
+        pusher.start()
+        await pusher.drained()
+        await asyncio.sleep(0.3)  # the report of the rejection goes out on the urgent lane
+        await pusher.stop()
+
+    asyncio.run(scenario())
+    rejected = [a for a in central.arrivals if a.answer == "400"]
+    assert len(rejected) == 1 and len({a.key for a in rejected}) == 1
+    parked = {e["id"] for e in rejected[0].events}
+    held = central.events()
+    assert not parked & set(held) and set(ids) - parked <= set(held)
+    assert pusher.store.query("SELECT count(*) FROM events WHERE synced = 2")[0][0] == len(parked)
+    [report] = [e for e in held.values() if e["kind"] == "sync.batch_rejected"]
+    assert report["priority"] == "high" and report["data"]["key"] == rejected[0].key
+    assert report["data"]["status"] == 400 and report["data"]["events"] == len(parked)
+    s = snapshot(pusher.store, pusher.clock.utcnow(), trusted_clock=True)
+    assert (s.rejected_batches, s.rejected_events, s.backlog) == (1, len(parked), 0)
+    assert s.rejected[0]["key"] == rejected[0].key and "400" in s.rejected[0]["reason"]
+    [alert] = pusher.store.alerts()
+    assert alert.kind == "sync.batch_rejected"
+
+
+def test_a_critical_event_behind_a_backlog_goes_first_when_the_link_returns(pusher: Pusher, central: Central):
+    central.stop()
+    ids = pusher.append(readings(5000))
+
+    async def scenario() -> float:
+        pusher.start()
+        await asyncio.sleep(1.5)  # the backlog lane is failing and backing off
+        ids.extend(pusher.append([sos()]))
+        await asyncio.sleep(1.0)
+        central.start()
+        back = time.monotonic()
+        await pusher.drained()
+        await pusher.stop()
+        return back
+
+    back = asyncio.run(scenario())
+    first = next(a for a in central.arrivals if a.answer in ("200", "409"))
+    assert [e["kind"] for e in first.events] == ["wristband.sos"]
+    assert first.at - back < 1.0
+    assert_exactly_once(central, pusher, ids)
+
+
+def test_a_batch_in_flight_at_a_crash_is_sent_again_under_its_key(pusher: Pusher, central: Central):
+    central.faults.append(("lost",))
+    ids = pusher.append(readings(300))
+
+    async def scenario() -> None:
+        pusher.start()
+        while not central.arrivals:
+            await asyncio.sleep(0.01)
+        await pusher.stop()  # "crash" while the answer is lost: the ack was never recorded
+        ids.extend(pusher.append(readings(300)))  # more events: a new batch would have another range
+        pusher.start()
+        await pusher.drained()
+        await pusher.stop()
+
+    asyncio.run(scenario())
+    first, again = central.arrivals[0], central.arrivals[1]
+    assert (first.answer, again.answer) == ("lost", "409") and first.key == again.key
+    assert_exactly_once(central, pusher, ids)
+
+
+def test_too_large_batches_are_split(pusher: Pusher, central: Central):
+    central.rule = lambda key, events: ("status", 413) if len(events) > 150 else None
+    ids = pusher.append(readings(1000))
+
+    async def scenario() -> None:
+        pusher.start()
+        await pusher.drained()
+        await pusher.stop()
+
+    asyncio.run(scenario())
+    assert_exactly_once(central, pusher, ids)
+    assert all(len(e) <= 150 for e in central.stored.values())
+    assert pusher.store.query("SELECT count(*) FROM sync_batches")[0][0] == 0
+
+
+def test_a_wrong_token_keeps_the_batches_and_says_so(pusher: Pusher, central: Central):
+    central.token = "another-token-entirely"
+    ids = pusher.append(readings(50))
+
+    async def scenario() -> None:
+        pusher.start()
+        await asyncio.sleep(1.0)
+        assert pusher.outbox.stats.refused == 401
+        central.token = "central-token-0123456789"  # the operator fixes the central side
+        await pusher.drained()
+        await asyncio.sleep(0.3)
+        await pusher.stop()
+
+    asyncio.run(scenario())
+    assert not [a for a in central.arrivals if a.answer == "400"]
+    held = central.events()
+    assert set(ids) <= set(held)
+    kinds = [e["kind"] for e in held.values()]
+    assert "sync.upstream_refused" in kinds and "sync.upstream_accepted" in kinds
+    assert pusher.store.query("SELECT count(*) FROM events WHERE synced = 2")[0][0] == 0

@@ -1,0 +1,76 @@
+"""The pull API of a real `edge run`, and `edge sync pull`, the reference client."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.conftest import REPO
+
+CONTRACT = {"id", "device_id", "building_id", "seq", "ts", "kind", "source", "priority", "data"}
+
+
+@pytest.fixture
+def gw(make_gateway):
+    g = make_gateway(sync={"clock": "trusted"}).start()
+    r = g.post([{"kind": "bin.level", "source": "bin-1", "data": {"level_pct": i, "名": "垃圾桶"}} for i in range(25)])
+    assert r.status_code == 201
+    return g
+
+
+def lines(body: bytes) -> list[dict]:
+    return [json.loads(x) for x in body.decode().splitlines()]
+
+
+def test_batches_and_ack(gw):
+    assert requests.get(gw.url + "/api/v1/sync/batches", timeout=5).status_code == 401
+    assert requests.post(gw.url + "/api/v1/sync/ack", json={"through": 1}, timeout=5).status_code == 401
+    r = requests.get(gw.url + "/api/v1/sync/batches", params={"after": 0, "limit": 10},
+                     headers=gw.auth | {"Accept-Encoding": "identity"}, timeout=5)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+    assert "content-encoding" not in r.headers
+    page = lines(r.content)
+    assert len(page) == 10 and [e["seq"] for e in page] == sorted(e["seq"] for e in page)
+    assert all(set(e) == CONTRACT for e in page)
+    assert (r.headers["x-edge-first-seq"], r.headers["x-edge-last-seq"]) == (str(page[0]["seq"]),
+                                                                              str(page[-1]["seq"]))
+    zipped = requests.get(gw.url + "/api/v1/sync/batches", params={"after": 0, "limit": 10},
+                          headers=gw.auth | {"Accept-Encoding": "gzip"}, stream=True, timeout=5)
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert lines(gzip.decompress(zipped.raw.read())) == page
+    ack = requests.post(gw.url + "/api/v1/sync/ack", json={"through": page[-1]["seq"]}, headers=gw.auth, timeout=5)
+    assert ack.status_code == 200 and ack.json() == {"through": page[-1]["seq"], "acknowledged": 10}
+    rest = lines(gw.get("/api/v1/sync/batches").content)  # no `after`: after the last acknowledgement
+    assert rest[0]["seq"] == page[-1]["seq"] + 1
+    for bad in ({"through": rest[-1]["seq"] + 100}, {"through": -1}, {"thru": 3}, [1]):
+        r = requests.post(gw.url + "/api/v1/sync/ack", json=bad, headers=gw.auth, timeout=5)
+        assert r.status_code == 422, (bad, r.text)
+    assert gw.get("/api/v1/sync/batches", params={"after": rest[-1]["seq"]}).content == b""
+
+
+def test_reference_client_writes_durably_then_acknowledges(gw, tmp_path):
+    out = tmp_path / "pulled"
+    cmd = [sys.executable, "-m", "edge", "sync", "pull", "--from", gw.url, "--token", gw.token, "--limit", "7"]
+    r = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stderr
+    files = sorted(out.glob("*.ndjson"))
+    got = [e for f in files for e in lines(f.read_bytes())]
+    assert files[0].name.startswith("t-gw1-") and not list(out.glob("*.tmp"))
+    assert [e["seq"] for e in got] == list(range(1, len(got) + 1)) and len(got) >= 25
+    assert all(len(lines(f.read_bytes())) <= 7 for f in files)
+    status = subprocess.run([sys.executable, "-m", "edge", "sync", "status", "--json", "--config",
+                             str(gw.config_path)], capture_output=True, text=True, cwd=REPO, timeout=30)
+    s = json.loads(status.stdout)
+    assert s["pull_through"] == got[-1]["seq"] and s["backlog"] == 0 and s["mode"].startswith("pull-only")
+    gw.post({"kind": "bin.level", "source": "bin-9", "data": {}})
+    again = subprocess.run(cmd, capture_output=True, cwd=REPO, timeout=60)  # stdout, after the acknowledgement
+    assert again.returncode == 0
+    assert [e["source"] for e in lines(again.stdout)] == ["bin-9"]
+    wrong = subprocess.run([*cmd[:-4], "--token", "wrong-token-0123456789"], capture_output=True, text=True,
+                           cwd=REPO, timeout=60)
+    assert wrong.returncode == 1 and "401" in wrong.stderr
