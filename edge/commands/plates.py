@@ -7,10 +7,6 @@ import json
 import sys
 from typing import TextIO
 
-from vision.errors import VisionError
-from vision.plate_cli import read_files
-from vision.plates import PlateReader
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     plates = sub.add_parser("plates", help="licence plates")
@@ -31,6 +27,10 @@ def _line(result: dict) -> str:
 
 def cmd_read(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print one line per image; exit status 1 if any image could not be read."""
+    from vision.errors import VisionError  # OpenCV loads only for this command
+    from vision.plate_cli import read_files
+    from vision.plates import PlateReader
+
     out = out or sys.stdout
     try:
         reader = PlateReader()

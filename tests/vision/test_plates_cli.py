@@ -37,3 +37,12 @@ def test_all_readable_exits_zero_and_prints_plain_lines() -> None:
     scene = str(next(FIXTURES.glob("ccpd_*.jpg")))
     status, lines = _run(["plates", "read", scene])
     assert status == 0 and len(lines) == 1 and lines[0].startswith(scene + ": ")
+
+
+def test_registered_in_edge_cli(capsys) -> None:
+    from edge.cli import main
+
+    scene = str(next(FIXTURES.glob("ccpd_*.jpg")))
+    assert main(["plates", "read", "--json", scene]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["image"] == scene and result["plates"]

@@ -134,12 +134,15 @@ def train(args: argparse.Namespace) -> Recogniser:
     if args.init:
         model.load_state_dict(torch.load(args.init))
     steps = args.epochs * (len(synth["images"]) // int(args.batch * (1 - args.real_share)))
+    steps = min(steps, args.max_steps)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps + 10, pct_start=0.15)
     ctc, ce = nn.CTCLoss(blank=0, zero_infinity=True), nn.CrossEntropyLoss()
     t0, step = time.time(), 0
     for epoch in range(args.epochs):
         for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng):
+            if step >= steps:
+                break
             logits, color = model(x)
             lengths = (labels > 0).sum(1)
             targets = labels[labels > 0]
@@ -175,6 +178,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--real-share", type=float, default=0.1)
+    ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", type=Path, help="start from these weights (.pt)")
