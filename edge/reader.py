@@ -3,10 +3,12 @@ processes (the CLI reads the live database of a running gateway; WAL lets it rea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +20,8 @@ from edge.errors import StoreError
 from edge.events import Event, NewEvent, Priority
 
 EVENT_COLUMNS = "seq, ts, kind, source, priority, data"
+READERS = 4  # reading connections at most; more readers at once wait their turn (reads take milliseconds)
+READER_CACHE_KB = 1024
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ class EventReader:
         self.path = path
         self.device_id = device_id
         self.building_id = building_id
-        self._local = threading.local()
+        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._slots = threading.BoundedSemaphore(READERS)
         self._lock = threading.Lock()
         self._readers: list[sqlite3.Connection] = []
         self.max_bytes = 0  # unknown to a reader; the store sets its bound
@@ -98,18 +103,34 @@ class EventReader:
 
     # ---- reading (any thread) -----------------------------------------------------------------------
 
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A reading connection from a small pool. A pool, not one per thread: the API's worker threads come and
+        go, and a connection per thread would stay open (and hold its page cache) after its thread is gone."""
+        with self._slots:
             try:
-                conn = sqlite3.connect(self.path, check_same_thread=False)
-                conn.execute("PRAGMA query_only = ON")
-            except sqlite3.Error as e:
-                raise StoreError(f"{self.path}: cannot open for reading: {e}") from None
-            self._local.conn = conn
-            with self._lock:
-                self._readers.append(conn)
+                conn = self._pool.get_nowait()
+            except queue.Empty:
+                conn = self._connect()
+            try:
+                yield conn
+            finally:
+                self._pool.put(conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KB}")
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot open for reading: {e}") from None
+        with self._lock:
+            self._readers.append(conn)
         return conn
+
+    def _all(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._reader() as conn:
+            return conn.execute(sql, args).fetchall()
 
     def events(self, *, after: int = 0, kind: str | None = None, limit: int = 100) -> list[Event]:
         """Events with seq > after, in seq order, optionally of one kind."""
@@ -127,7 +148,7 @@ class EventReader:
             sql += " AND synced = 0"
         sql += " ORDER BY seq LIMIT ?"
         args.append(limit)
-        return self._reader().execute(sql, args).fetchall()
+        return self._all(sql, args)
 
     def _event_from_row(self, r: tuple[Any, ...]) -> Event:
         return Event(self.device_id, self.building_id, r[0], parse_rfc3339(r[1]), r[2], r[3],
@@ -154,14 +175,17 @@ class EventReader:
             args.append(state)
         sql += " ORDER BY priority, updated_ts DESC LIMIT ?"
         args.append(limit)
-        return [_alert_from_row(r) for r in self._reader().execute(sql, args).fetchall()]
+        return [_alert_from_row(r) for r in self._all(sql, args)]
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Read-only SQL for the other packages' views (sync state, kiosk summaries)."""
-        return self._reader().execute(sql, args).fetchall()
+        return self._all(sql, args)
 
     def stats(self) -> StoreStats:
-        conn = self._reader()
+        with self._reader() as conn:
+            return self._stats(conn)
+
+    def _stats(self, conn: sqlite3.Connection) -> StoreStats:
         by_prio = dict(conn.execute("SELECT priority, count(*) FROM events GROUP BY priority").fetchall())
         first, last = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
         return StoreStats(

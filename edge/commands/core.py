@@ -12,6 +12,7 @@ from edge import logs
 from edge.commands import load
 from edge.config import load_config, parse_toml, runtime_env
 from edge.errors import ConfigError
+from edge.memory import tune_malloc
 
 DEMO_DIR = Path(".demo")
 
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    tune_malloc()  # before the service's threads start
     from edge import main  # the service's imports (FastAPI, uvicorn) only when it runs
 
     env = runtime_env(getattr(args, "config", None))
@@ -56,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    tune_malloc()
     from edge import main
 
     path = write_demo_config(args.dir, port=args.port, speed=args.speed)
