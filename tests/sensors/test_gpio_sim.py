@@ -85,3 +85,16 @@ def test_building_drives_the_mock_pins(pins):
     assert pins.pin(25).echo_pin is not pins.pin(12)  # bin-2's echo wire is loose
     building.apply(script().at(900.0))
     assert pins.pin(25).echo_pin is pins.pin(12)
+
+
+def test_a_long_simulation_does_not_keep_every_pin_change(pins):
+    cfg = demo_config(SITE)
+    building = MockBuilding(cfg, pins, script(), ScaledClock(10.0, start=script().start, base=FakeClock()))
+    building.prepare()
+    button = pins.pin(17)
+    for _ in range(50):
+        button.drive_low()
+        button.drive_high()
+    assert len(button.states) >= 100  # gpiozero's mock records every change
+    building.forget_pin_history()
+    assert len(button.states) == 1 and button.state is True  # the history goes, the level stays
