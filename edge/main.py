@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from edge import ble, gate, gpio, selfcheck
+from edge import ble, gpio, selfcheck
 from edge.api import create_app
 from edge.api.deps import Services
 from edge.bus import EventBus
@@ -221,6 +221,10 @@ def start_gate(config: Config, svc: Services) -> None:
     """The car-park gate: its cameras, the plate reader, the whitelist and the barrier relay (via GPIO). In
     simulation without [gate], the demo clip plays the gate camera (not critical: a demo extra). The whitelist's
     pushed list is the `plate_whitelist` section (local settings API and the central server's downlink)."""
+    if config.gate is None and not config.simulate.enabled:
+        return  # no gate camera: OpenCV and numpy are not even imported (about 50 MB less resident memory)
+    from edge import gate
+
     opener = svc.gpio.pulse if svc.gpio else None
     svc.gate = gate.build(config, svc.store.emit, svc.supervisor.clock, opener=opener)
     if svc.gate is None:
