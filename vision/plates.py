@@ -22,6 +22,7 @@ import numpy as np
 from vision.errors import BadImageError, ModelError
 from vision.plate_geometry import (
     DOUBLE_ROW_ASPECT,
+    ctc_constrained,
     ctc_greedy,
     expand_quad,
     order_quad,
@@ -37,6 +38,14 @@ MAX_CANDIDATES = 10  # regions read per photo, largest first: bounds the time on
 COLOUR_RANGES = [((90, 80, 40), (130, 255, 255)), ((12, 90, 90), (35, 255, 255)),
                  ((35, 35, 90), (85, 255, 255))]
 _P = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_L = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_D = "0123456789"
+# The layouts PLATE_PATTERN allows, one set of characters per position, for constrained decoding.
+TEMPLATES = [
+    [_P, _L] + [_L + _D] * 4 + [_L + _D + "警学挂港澳领"],
+    [_P, _L] + [_L + _D] * 6,
+    ["使"] + [_D] * 6,
+]
 PLATE_PATTERN = re.compile(
     rf"^(?:[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9警学挂港澳领]"  # blue, yellow, white, black
     rf"|[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{6}}"  # green new-energy
@@ -192,6 +201,9 @@ class PlateReader:
         out = []
         for p, c in zip(probs, colors, strict=True):
             text, conf = ctc_greedy(p, self._chars)
+            if not PLATE_PATTERN.match(text):  # the best path is no plate: the best path that is one
+                fits = [ctc_constrained(p, self._chars, tpl) for tpl in TEMPLATES]
+                text, conf, _ = max(fits, key=lambda f: f[2])
             out.append((text, conf, COLORS[int(np.argmax(c))]))
         return out
 
