@@ -33,6 +33,7 @@ from vision.plate_geometry import (
 COLORS = ("blue", "yellow", "green", "white", "black")
 DET_SIDE = 512  # long side of the detector's input
 MIN_AREA = 24.0  # smallest painted region (input pixels) worth reading
+MAX_FIT_COST = 3.0  # log-likelihood (nats) a read may lose to the best path to fit a plate layout
 MAX_CANDIDATES = 10  # regions read per photo, largest first: bounds the time on busy scenes
 # HSV ranges (OpenCV hue 0-180) of blue, yellow and green plates, loose enough for tinted photos
 COLOUR_RANGES = [((90, 80, 40), (130, 255, 255)), ((12, 90, 90), (35, 255, 255)),
@@ -201,9 +202,12 @@ class PlateReader:
         out = []
         for p, c in zip(probs, colors, strict=True):
             text, conf = ctc_greedy(p, self._chars)
-            if not PLATE_PATTERN.match(text):  # the best path is no plate: the best path that is one
+            if not PLATE_PATTERN.match(text) and len(text) >= 5:
+                # the best path is no plate: take the best path that is one, if it is nearly as likely
                 fits = [ctc_constrained(p, self._chars, tpl) for tpl in TEMPLATES]
-                text, conf, _ = max(fits, key=lambda f: f[2])
+                fit, fit_conf, fit_score = max(fits, key=lambda f: f[2])
+                if len(p) * (np.log(np.maximum(p.max(axis=1), 1e-12)).mean() - fit_score) <= MAX_FIT_COST:
+                    text, conf = fit, fit_conf
             out.append((text, conf, COLORS[int(np.argmax(c))]))
         return out
 
