@@ -120,6 +120,26 @@ def load_onnx(model: Recogniser, path: Path, calib: np.ndarray) -> None:
     model.train()
 
 
+def recolour(img: np.ndarray, rng: random.Random) -> tuple[np.ndarray, int]:
+    """A real light-on-blue crop redrawn as dark characters on a new-energy (or yellow) plate, and that
+    colour's index: the real plate font (and real 皖) in the dark-on-light plates the real set lacks."""
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    lo, hi = np.percentile(g, (5, 95))
+    m = np.clip((g - lo) / max(hi - lo, 1.0), 0, 1)[..., None] ** rng.uniform(0.8, 1.4)
+    h = img.shape[0]
+    if rng.random() < 0.75:
+        color = COLORS.index("green")
+        top = np.float32([rng.uniform(200, 250), rng.uniform(225, 255), rng.uniform(200, 245)])
+        bottom = np.float32([rng.uniform(70, 180), rng.uniform(170, 235), rng.uniform(40, 170)])
+    else:
+        color = COLORS.index("yellow")
+        top = bottom = np.float32([rng.uniform(0, 50), rng.uniform(160, 215), rng.uniform(210, 255)])
+    t = np.linspace(rng.uniform(-0.2, 0.2), rng.uniform(0.8, 1.2), h, dtype=np.float32).clip(0, 1)[:, None, None]
+    bg = top * (1 - t) + bottom * t
+    fg = np.float32([rng.uniform(0, 50)] * 3)
+    return np.clip(bg * (1 - m) + fg * m, 0, 255).astype(np.uint8), color
+
+
 def augment_real(img: np.ndarray, rng: random.Random) -> np.ndarray:
     """Light damage for real crops: shift/scale, colour cast, blur, noise."""
     h, w = img.shape[:2]
@@ -157,9 +177,10 @@ def evaluate(model: Recogniser, data: dict[str, np.ndarray]) -> tuple[float, flo
 
 
 def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.Random,
-            other_weight: float = 1.0):
+            other_weight: float = 1.0, recolour_share: float = 0.0):
     """Batches of synthetic samples topped up with augmented real crops; real crops of provinces other
-    than 皖 (a few per cent of the real set) are drawn `other_weight` times as often as 皖 ones."""
+    than 皖 (a few per cent of the real set) are drawn `other_weight` times as often as 皖 ones, and
+    `recolour_share` of the real crops are redrawn as new-energy or yellow plates (`recolour`)."""
     n = len(synth["images"])
     order = np.random.default_rng(rng.getrandbits(32)).permutation(n)
     n_real = int(batch * real_share)
@@ -168,10 +189,15 @@ def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.
     for i in range(0, n - batch + 1, batch - n_real):
         idx = order[i: i + batch - n_real]
         ridx = rng.choices(range(len(real["images"])), weights, k=n_real)
-        imgs = np.concatenate([synth["images"][idx],
-                               np.stack([augment_real(real["images"][k], rng) for k in ridx])])
+        real_imgs, real_colors = [], real["colors"][ridx].copy()
+        for j, k in enumerate(ridx):
+            img = real["images"][k]
+            if rng.random() < recolour_share:
+                img, real_colors[j] = recolour(img, rng)
+            real_imgs.append(augment_real(img, rng))
+        imgs = np.concatenate([synth["images"][idx], np.stack(real_imgs)])
         labels = np.concatenate([synth["labels"][idx], real["labels"][ridx]])
-        colors = np.concatenate([synth["colors"][idx], real["colors"][ridx]])
+        colors = np.concatenate([synth["colors"][idx], real_colors])
         yield (to_tensor(imgs), torch.from_numpy(labels.astype(np.int64)),
                torch.from_numpy(colors.astype(np.int64)))
 
@@ -201,7 +227,8 @@ def train(args: argparse.Namespace) -> Recogniser:
     ctc, ce = nn.CTCLoss(blank=0, zero_infinity=True), nn.CrossEntropyLoss()
     t0, step = time.time(), 0
     for epoch in range(args.epochs):
-        for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng, args.other_weight):
+        for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng, args.other_weight,
+                                           args.recolour_share):
             if step >= steps:
                 break
             logits, color = model(x)
@@ -241,6 +268,8 @@ def main() -> None:
     ap.add_argument("--real-share", type=float, default=0.1)
     ap.add_argument("--other-weight", type=float, default=1.0,
                     help="how much more often real crops of provinces other than 皖 are drawn")
+    ap.add_argument("--recolour-share", type=float, default=0.0,
+                    help="share of real crops redrawn as dark-on-light (new-energy, yellow) plates")
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
