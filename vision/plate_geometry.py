@@ -87,3 +87,51 @@ def ctc_greedy(probs: np.ndarray, chars: str) -> tuple[str, float]:
             run_probs.append(float(probs[t, k]))
         prev = k
     return "".join(text), (min(run_probs) if run_probs else 0.0)
+
+
+def ctc_constrained(probs: np.ndarray, chars: str, template: list[str]) -> tuple[str, float, float]:
+    """Best CTC path whose i-th character is one of template[i]: text, confidence and the path's mean
+    log-probability per frame (to compare templates).
+
+    Used when the unconstrained best path is not a valid plate (e.g. a digit where the province goes).
+    Within a position the path may use different members of its set; the character read is the one with
+    the highest summed probability over that position's frames.
+    """
+    T, n_states = probs.shape[0], 2 * len(template) + 1
+    logp = np.log(np.maximum(probs, 1e-12))
+    idx = [np.array([chars.index(c) + 1 for c in allowed]) for allowed in template]
+    emit = np.empty((T, n_states), np.float64)
+    emit[:, 0::2] = logp[:, :1]
+    top = np.empty((T, len(template)), np.int64)  # the likeliest allowed character per frame and position
+    for i, ix in enumerate(idx):
+        emit[:, 2 * i + 1] = logp[:, ix].max(axis=1)
+        top[:, i] = ix[logp[:, ix].argmax(axis=1)]
+    score = np.full(n_states, -np.inf)
+    score[:2] = emit[0, :2]
+    back = np.zeros((T, n_states), np.int64)
+    for t in range(1, T):
+        stay = score
+        step = np.concatenate([[-np.inf], score[:-1]])
+        # a character may follow the previous one without a blank only if it differs (else CTC merges them)
+        skip = np.zeros(n_states, bool)
+        skip[3::2] = top[t, 1:] != top[t - 1, :-1]
+        jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
+        options = np.stack([stay, step, jump])
+        best = options.argmax(axis=0)
+        score = options[best, np.arange(n_states)] + emit[t]
+        back[t] = best
+    state = n_states - 1 if score[-1] >= score[-2] else n_states - 2
+    total = score[state]
+    frames: list[list[int]] = [[] for _ in template]
+    for t in range(T - 1, -1, -1):
+        if state % 2:
+            frames[state // 2].append(t)
+        state -= back[t, state]
+    text, confs = [], []
+    for ix, fr in zip(idx, frames, strict=True):
+        if not fr:
+            return "", 0.0, -np.inf
+        k = int(ix[probs[fr][:, ix].sum(axis=0).argmax()])
+        text.append(chars[k - 1])
+        confs.append(float(probs[fr, k].max()))
+    return "".join(text), min(confs), float(total / T)

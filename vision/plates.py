@@ -22,6 +22,7 @@ import numpy as np
 from vision.errors import BadImageError, ModelError
 from vision.plate_geometry import (
     DOUBLE_ROW_ASPECT,
+    ctc_constrained,
     ctc_greedy,
     expand_quad,
     order_quad,
@@ -32,11 +33,20 @@ from vision.plate_geometry import (
 COLORS = ("blue", "yellow", "green", "white", "black")
 DET_SIDE = 512  # long side of the detector's input
 MIN_AREA = 24.0  # smallest painted region (input pixels) worth reading
+MAX_FIT_COST = 3.0  # log-likelihood (nats) a read may lose to the best path to fit a plate layout
 MAX_CANDIDATES = 10  # regions read per photo, largest first: bounds the time on busy scenes
 # HSV ranges (OpenCV hue 0-180) of blue, yellow and green plates, loose enough for tinted photos
 COLOUR_RANGES = [((90, 80, 40), (130, 255, 255)), ((12, 90, 90), (35, 255, 255)),
                  ((35, 35, 90), (85, 255, 255))]
 _P = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_L = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_D = "0123456789"
+# The layouts PLATE_PATTERN allows, one set of characters per position, for constrained decoding.
+TEMPLATES = [
+    [_P, _L] + [_L + _D] * 4 + [_L + _D + "警学挂港澳领"],
+    [_P, _L] + [_L + _D] * 6,
+    ["使"] + [_D] * 6,
+]
 PLATE_PATTERN = re.compile(
     rf"^(?:[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9警学挂港澳领]"  # blue, yellow, white, black
     rf"|[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{6}}"  # green new-energy
@@ -192,6 +202,12 @@ class PlateReader:
         out = []
         for p, c in zip(probs, colors, strict=True):
             text, conf = ctc_greedy(p, self._chars)
+            if not PLATE_PATTERN.match(text) and len(text) >= 5:
+                # the best path is no plate: take the best path that is one, if it is nearly as likely
+                fits = [ctc_constrained(p, self._chars, tpl) for tpl in TEMPLATES]
+                fit, fit_conf, fit_score = max(fits, key=lambda f: f[2])
+                if len(p) * (np.log(np.maximum(p.max(axis=1), 1e-12)).mean() - fit_score) <= MAX_FIT_COST:
+                    text, conf = fit, fit_conf
             out.append((text, conf, COLORS[int(np.argmax(c))]))
         return out
 

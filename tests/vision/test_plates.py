@@ -11,7 +11,7 @@ import pytest
 
 from vision.errors import BadImageError, VisionError
 from vision.plate_cli import load_image, read_files
-from vision.plate_geometry import REC_H, REC_W, ctc_greedy, expand_quad, order_quad, rectify
+from vision.plate_geometry import REC_H, REC_W, ctc_constrained, ctc_greedy, expand_quad, order_quad, rectify
 from vision.plates import PLATE_PATTERN, PlateRead, PlateReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
@@ -110,6 +110,19 @@ def test_ctc_greedy_collapses_repeats_and_blanks() -> None:
     probs[4, 2] = 0.6
     text, conf = ctc_greedy(probs, chars)
     assert text == "AAB1" and conf == pytest.approx(0.9)  # B's best column counts
+
+
+def test_ctc_constrained_fits_the_layout() -> None:
+    chars = "京AB01"
+    # best path "0AB1": a digit where the province goes; 京 is the runner-up in that column
+    seq = [4, 0, 2, 0, 3, 0, 5, 0]
+    probs = np.full((len(seq), 6), 0.01, np.float32)
+    for t, k in enumerate(seq):
+        probs[t, k] = 0.9
+    probs[0, 1] = 0.4
+    assert ctc_greedy(probs, chars)[0] == "0AB1"
+    text, conf, _ = ctc_constrained(probs, chars, ["京", "AB", "AB01", "AB01"])
+    assert text == "京AB1" and conf == pytest.approx(0.4)
 
 
 def test_order_quad() -> None:

@@ -73,9 +73,17 @@ def make_sample(renderer: PlateRenderer, bgs: list, rng: random.Random,
     cut = order_quad(quad * f)
     qw, qh = pw * f, ph * f
     jitter = np.float32([[rng.gauss(0, 0.012 * qw), rng.gauss(0, 0.05 * qh)] for _ in range(4)])
-    grow = np.float32([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * [rng.uniform(0.0, 0.05) * qw,
-                                                               rng.uniform(-0.02, 0.15) * qh]
-    img = rectify(small, cut + jitter + grow, spec.double_row)
+    if spec.double_row:
+        gx, gy = rng.uniform(0.0, 0.05), rng.uniform(-0.02, 0.15)
+    else:  # from a loose cut to one inside the plate's margins, as tight real crops are
+        gx, gy = rng.uniform(-0.03, 0.05), rng.uniform(-0.13, 0.1)
+    grow = np.float32([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * [gx * qw, gy * qh]
+    quad_cut = cut + jitter + grow
+    if not spec.double_row and rng.random() < 0.25:  # an upright box around a tilted plate, as in bbox crops
+        x0, y0 = quad_cut.min(axis=0)
+        x1, y1 = quad_cut.max(axis=0)
+        quad_cut = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    img = rectify(small, quad_cut, spec.double_row)
     return img, spec.text, COLORS.index(spec.color)
 
 

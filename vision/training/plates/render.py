@@ -151,9 +151,10 @@ class PlateRenderer:
             self._fonts[key] = ImageFont.truetype(path, 96, index=index)
         return self._fonts[key]
 
-    def glyph(self, ch: str, w: int, h: int, font: tuple) -> np.ndarray:
-        """Alpha mask (float32, 0..1) of `ch` stretched into a w x h box."""
-        key = (ch, w, h, font)
+    def glyph(self, ch: str, w: int, h: int, font: tuple, weight: int = 0) -> np.ndarray:
+        """Alpha mask (float32, 0..1) of `ch` stretched into a w x h box; `weight` -1 thins the strokes
+        by a pixel, +1 thickens them (plate fonts vary by issue year and wear)."""
+        key = (ch, w, h, font, weight)
         mask = self._glyphs.get(key)
         if mask is None:
             path, index, stroke = font
@@ -170,6 +171,8 @@ class PlateRenderer:
                 a[:, (w - bw) // 2: (w - bw) // 2 + bw] = inner
             else:
                 a = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
+            if weight and min(w, h) >= 12:
+                a = (cv2.dilate if weight > 0 else cv2.erode)(a, np.ones((2, 2), np.uint8))
             mask = a.astype(np.float32) / 255.0
             if len(self._glyphs) < 40000:
                 self._glyphs[key] = mask
@@ -191,20 +194,22 @@ class PlateRenderer:
         img = (top * (1 - t) + bottom * t) * np.ones((H, W, 3), np.float32)
         img += np.random.default_rng(rng.getrandbits(32)).normal(0, 3, img.shape).astype(np.float32)
         self._rim(img, spec, fg, scale, rng)
-        light = rng.random() < (0.85 if spec.color == "green" else 0.15)
+        light = rng.random() < (0.85 if spec.color == "green" else 0.35)
         cjk = rng.choice(self.light_cjk if light else self.cjk)
         latin = rng.choice(self.light_latin if light else self.latin)
         dx, dy = rng.uniform(-3, 3), rng.uniform(-3, 3)
+        weight = rng.choices((-1, 0, 1), (0.25, 0.5, 0.25))[0]
+        cjk_shrink = rng.uniform(0.86, 1.0)
         for ch, (x, y, w, h) in zip(spec.text, boxes, strict=True):
             color = fg
             if ch in "警" or (ch in "使领" and rng.random() < 0.8):
                 color = np.array((30, 30, 210), np.float32)
             font = cjk if ch in PROVINCES + SPECIALS else latin
-            shrink = 0.92 if ch in PROVINCES + SPECIALS else 1.0
+            shrink = cjk_shrink if ch in PROVINCES + SPECIALS else 1.0
             gw, gh = max(2, round(w * scale * shrink)), max(2, round(h * scale * shrink))
             x0 = round((x + dx) * scale + (w * scale - gw) / 2)
             y0 = round((y + dy) * scale + (h * scale - gh) / 2)
-            m = self.glyph(ch, gw, gh, font)[..., None]
+            m = self.glyph(ch, gw, gh, font, weight)[..., None]
             roi = img[y0: y0 + gh, x0: x0 + gw]
             roi[:] = roi * (1 - m[: roi.shape[0], : roi.shape[1]]) + color * m[: roi.shape[0], : roi.shape[1]]
         if dot is not None and rng.random() < 0.85:

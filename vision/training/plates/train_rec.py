@@ -67,6 +67,79 @@ class Exported(nn.Module):
         return torch.softmax(logits, dim=2), torch.softmax(color, dim=1)
 
 
+def load_onnx(model: Recogniser, path: Path, calib: np.ndarray) -> None:
+    """Start from a shipped ONNX recogniser, whose batch norms were folded into the convolutions.
+
+    The folded weights go back into the convolutions; each batch norm is then set from the statistics
+    of `calib` images so that it reproduces the folded model exactly and trains like a fresh one.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    nodes = [n for n in graph.node if n.op_type == "Conv"]
+    if len(convs) != len(nodes):
+        raise ValueError(f"{path}: {len(nodes)} convolutions, the recogniser has {len(convs)}")
+    norms = {id(m[0]): m[1] for m in zip(model.modules(), list(model.modules())[1:], strict=False)
+             if isinstance(m[0], nn.Conv2d) and isinstance(m[1], nn.BatchNorm2d)}
+    folded_bias = {}
+    with torch.no_grad():
+        for conv, node in zip(convs, nodes, strict=True):
+            conv.weight.copy_(torch.from_numpy(weights[node.input[1]]))
+            bias = torch.from_numpy(weights[node.input[2]])
+            if conv.bias is not None:
+                conv.bias.copy_(bias)
+                continue
+            bn = norms[id(conv)]
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(bias)
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+            folded_bias[id(conv)] = bias
+        model.color.weight.copy_(torch.from_numpy(weights["model.color.weight"]))
+        model.color.bias.copy_(torch.from_numpy(weights["model.color.bias"]))
+        stats: dict[int, torch.Tensor] = {}
+        hooks = [c.register_forward_hook(lambda m, i, o: stats.__setitem__(id(m), o))
+                 for c in convs if id(c) in folded_bias]
+        model.eval()
+        model(to_tensor(calib))
+        for h in hooks:
+            h.remove()
+        for conv in convs:
+            if id(conv) not in folded_bias:
+                continue
+            z = stats[id(conv)]
+            mean, var = z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False)
+            bn = norms[id(conv)]
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+            bn.weight.copy_(torch.sqrt(var + bn.eps))
+            bn.bias.copy_(folded_bias[id(conv)] + mean)
+    model.train()
+
+
+def recolour(img: np.ndarray, rng: random.Random) -> tuple[np.ndarray, int]:
+    """A real light-on-blue crop redrawn as dark characters on a new-energy (or yellow) plate, and that
+    colour's index: the real plate font (and real 皖) in the dark-on-light plates the real set lacks."""
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    lo, hi = np.percentile(g, (5, 95))
+    m = np.clip((g - lo) / max(hi - lo, 1.0), 0, 1)[..., None] ** rng.uniform(0.8, 1.4)
+    h = img.shape[0]
+    if rng.random() < 0.75:
+        color = COLORS.index("green")
+        top = np.float32([rng.uniform(200, 250), rng.uniform(225, 255), rng.uniform(200, 245)])
+        bottom = np.float32([rng.uniform(70, 180), rng.uniform(170, 235), rng.uniform(40, 170)])
+    else:
+        color = COLORS.index("yellow")
+        top = bottom = np.float32([rng.uniform(0, 50), rng.uniform(160, 215), rng.uniform(210, 255)])
+    t = np.linspace(rng.uniform(-0.2, 0.2), rng.uniform(0.8, 1.2), h, dtype=np.float32).clip(0, 1)[:, None, None]
+    bg = top * (1 - t) + bottom * t
+    fg = np.float32([rng.uniform(0, 50)] * 3)
+    return np.clip(bg * (1 - m) + fg * m, 0, 255).astype(np.uint8), color
+
+
 def augment_real(img: np.ndarray, rng: random.Random) -> np.ndarray:
     """Light damage for real crops: shift/scale, colour cast, blur, noise."""
     h, w = img.shape[:2]
@@ -103,17 +176,28 @@ def evaluate(model: Recogniser, data: dict[str, np.ndarray]) -> tuple[float, flo
     return ok / n, cok / n
 
 
-def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.Random):
+def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.Random,
+            other_weight: float = 1.0, recolour_share: float = 0.0):
+    """Batches of synthetic samples topped up with augmented real crops; real crops of provinces other
+    than 皖 (a few per cent of the real set) are drawn `other_weight` times as often as 皖 ones, and
+    `recolour_share` of the real crops are redrawn as new-energy or yellow plates (`recolour`)."""
     n = len(synth["images"])
     order = np.random.default_rng(rng.getrandbits(32)).permutation(n)
     n_real = int(batch * real_share)
+    wan = CHARS.index("皖") + 1
+    weights = [1.0 if label[0] == wan else other_weight for label in real["labels"]]
     for i in range(0, n - batch + 1, batch - n_real):
         idx = order[i: i + batch - n_real]
-        ridx = [rng.randrange(len(real["images"])) for _ in range(n_real)]
-        imgs = np.concatenate([synth["images"][idx],
-                               np.stack([augment_real(real["images"][k], rng) for k in ridx])])
+        ridx = rng.choices(range(len(real["images"])), weights, k=n_real)
+        real_imgs, real_colors = [], real["colors"][ridx].copy()
+        for j, k in enumerate(ridx):
+            img = real["images"][k]
+            if rng.random() < recolour_share:
+                img, real_colors[j] = recolour(img, rng)
+            real_imgs.append(augment_real(img, rng))
+        imgs = np.concatenate([synth["images"][idx], np.stack(real_imgs)])
         labels = np.concatenate([synth["labels"][idx], real["labels"][ridx]])
-        colors = np.concatenate([synth["colors"][idx], real["colors"][ridx]])
+        colors = np.concatenate([synth["colors"][idx], real_colors])
         yield (to_tensor(imgs), torch.from_numpy(labels.astype(np.int64)),
                torch.from_numpy(colors.astype(np.int64)))
 
@@ -131,7 +215,10 @@ def train(args: argparse.Namespace) -> Recogniser:
     print(f"synthetic {len(synth['images'])}, real train {len(real['images'])}, "
           f"holdout {len(holdout['images'])}")
     model = Recogniser()
-    if args.init:
+    if args.init and args.init.suffix == ".onnx":
+        pick = np.random.default_rng(args.seed).choice(len(synth["images"]), 448, replace=False)
+        load_onnx(model, args.init, np.concatenate([synth["images"][pick], real["images"][:64]]))
+    elif args.init:
         model.load_state_dict(torch.load(args.init))
     steps = args.epochs * (len(synth["images"]) // int(args.batch * (1 - args.real_share)))
     steps = min(steps, args.max_steps)
@@ -140,7 +227,8 @@ def train(args: argparse.Namespace) -> Recogniser:
     ctc, ce = nn.CTCLoss(blank=0, zero_infinity=True), nn.CrossEntropyLoss()
     t0, step = time.time(), 0
     for epoch in range(args.epochs):
-        for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng):
+        for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng, args.other_weight,
+                                           args.recolour_share):
             if step >= steps:
                 break
             logits, color = model(x)
@@ -178,10 +266,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--real-share", type=float, default=0.1)
+    ap.add_argument("--other-weight", type=float, default=1.0,
+                    help="how much more often real crops of provinces other than 皖 are drawn")
+    ap.add_argument("--recolour-share", type=float, default=0.0,
+                    help="share of real crops redrawn as dark-on-light (new-energy, yellow) plates")
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--init", type=Path, help="start from these weights (.pt)")
+    ap.add_argument("--init", type=Path, help="start from these weights (.pt, or a shipped .onnx)")
     ap.add_argument("--out", type=Path, default=Path("vision/models/plate_rec.onnx"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
