@@ -1,0 +1,86 @@
+"""Damage that a new camera brings: other angles and framing, sun and shadow, night, rain, blur, noise, colour
+casts, and a neighbour's car reaching into an empty space. Works on BASE x BASE BGR patches, gives PATCH x PATCH."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vision.occupancy import PATCH
+
+
+def geometry(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dihedral turn, then a random rotation, scale, shift and perspective, cut to PATCH x PATCH."""
+    k = int(rng.integers(0, 4))
+    img = np.rot90(img, k)
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    s = img.shape[0]
+    src = np.float32([[0, 0], [s, 0], [s, s], [0, s]])
+    zoom = rng.uniform(0.75, 1.15)  # below 1: more of the surroundings, above: tighter than the lines
+    angle = np.deg2rad(rng.uniform(-15, 15))
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    c = np.float32([s / 2, s / 2]) + rng.uniform(-0.08, 0.08, 2).astype(np.float32) * s
+    quad = (src - s / 2) @ rot.T * zoom + c + rng.uniform(-0.07, 0.07, (4, 2)).astype(np.float32) * s
+    dst = np.float32([[0, 0], [PATCH, 0], [PATCH, PATCH], [0, PATCH]])
+    m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    return cv2.warpPerspective(np.ascontiguousarray(img), m, (PATCH, PATCH), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = img.astype(np.float32) / 255.0
+    if rng.random() < 0.3:  # grey or a colour cast (white balance, sodium lamps)
+        g = x.mean(axis=2, keepdims=True)
+        x = g + (x - g) * rng.uniform(0.0, 1.3)
+    x = x * rng.uniform(0.85, 1.15, 3).astype(np.float32)
+    x = (x - 0.5) * rng.uniform(0.6, 1.4) + 0.5 + rng.uniform(-0.25, 0.25)  # contrast, brightness
+    x = np.clip(x, 0, 1) ** rng.uniform(0.6, 1.7)  # gamma
+    if rng.random() < 0.35:  # a shadow edge across the space (a building, a tree, the car beside)
+        h, w = x.shape[:2]
+        a = rng.uniform(0, np.pi)
+        yy, xx = np.mgrid[0:h, 0:w]
+        side = (np.cos(a) * (xx - w / 2) + np.sin(a) * (yy - h / 2)) > rng.uniform(-w / 3, w / 3)
+        x = np.where(side[..., None], x * rng.uniform(0.35, 0.75), x)
+    if rng.random() < 0.12:  # night: dark, noisy, maybe lit from one side
+        x = x * rng.uniform(0.1, 0.35)
+    if rng.random() < 0.15:  # rain streaks
+        streaks = np.zeros(x.shape[:2], np.float32)
+        for _ in range(int(rng.integers(5, 25))):
+            x0, y0 = int(rng.integers(0, PATCH)), int(rng.integers(0, PATCH))
+            cv2.line(streaks, (x0, y0), (x0 + int(rng.integers(-3, 4)), y0 + int(rng.integers(4, 12))),
+                     float(rng.uniform(0.1, 0.35)), 1)
+        x = x + streaks[..., None]
+    if rng.random() < 0.3:
+        k = int(rng.choice([3, 5]))
+        x = cv2.GaussianBlur(x, (k, k), 0)
+    if rng.random() < 0.4:
+        x = x + rng.normal(0, rng.uniform(0.01, 0.06), x.shape).astype(np.float32)
+    out = (np.clip(x, 0, 1) * 255).astype(np.uint8)
+    if rng.random() < 0.3:  # JPEG
+        ok, enc = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 80))])
+        out = cv2.imdecode(enc, cv2.IMREAD_COLOR) if ok else out
+    return out
+
+
+def neighbour(empty: np.ndarray, car: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A strip of an occupied patch over one side of an empty one: the car next door leans into the view, the
+    space is still free."""
+    out = empty.copy()
+    s = out.shape[0]
+    depth = int(s * rng.uniform(0.1, 0.3))
+    side = int(rng.integers(0, 4))
+    out = np.rot90(out, side).copy()
+    out[:, :depth] = np.rot90(car, side)[:, -depth:]
+    return np.rot90(out, -side).copy()
+
+
+def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """BASE patches -> augmented PATCH patches (labels are not changed by any of it)."""
+    occupied = np.flatnonzero(labels == 1)
+    out = np.empty((len(batch), PATCH, PATCH, 3), np.uint8)
+    for i, (img, y) in enumerate(zip(batch, labels, strict=True)):
+        if y == 0 and len(occupied) and rng.random() < 0.15:
+            img = neighbour(img, batch[rng.choice(occupied)], rng)
+        out[i] = photometric(geometry(img, rng), rng)
+    return out
