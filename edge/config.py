@@ -85,6 +85,7 @@ class SimulateConfig(StrictModel):
     enabled: bool = False
     speed: float = Field(1.0, gt=0, le=1000, description="simulated seconds per real second")
     seed: int = 7
+    parking: bool = Field(True, description="a drawn car-park camera when there is no [parking] section")
 
 
 class WristbandConfig(StrictModel):

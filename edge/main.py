@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from edge import ble, gate, gpio, selfcheck
+from edge import ble, gate, gpio, parking, selfcheck
 from edge.api import create_app
 from edge.api.deps import Services
 from edge.bus import EventBus
@@ -102,6 +102,7 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
             start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
         start_gpio(config, svc, str(env.config_path))
         start_gate(config, svc)  # before the settings load: it takes the plate_whitelist section
+        start_parking(config, svc)
         svc.settings = PushedSettings(config.storage.path.with_name("pushed-settings.json"), svc.config_appliers,
                                       emit=store.emit, clock=clock)
         svc.settings.load()  # before sync's downlink applies its copy: the central server has the last word
@@ -124,6 +125,8 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
             svc.gpio.close()  # outputs to their safe state, also if the task was between restarts
         if svc.gate:
             await asyncio.to_thread(svc.gate.close)  # cameras released, also if the task was between restarts
+        if svc.parking:
+            await asyncio.to_thread(svc.parking.close)
         await asyncio.to_thread(store.close)
         api.close()
     return 0
@@ -230,6 +233,16 @@ def start_gate(config: Config, svc: Services) -> None:
     whitelist = svc.gate.whitelist
     svc.config_appliers[WHITELIST] = Applier(whitelist_section,
                                              lambda plates: whitelist.replace(plates, now=svc.clock.utcnow()))
+
+
+def start_parking(config: Config, svc: Services) -> None:
+    """The car-park cameras: occupancy, guidance, parking events. In simulation without [parking], the drawn demo
+    car park (not critical: a demo extra)."""
+    svc.parking = parking.build(config, svc.store.emit, svc.supervisor.clock)
+    if svc.parking is None:
+        return
+    svc.supervisor.start("parking", svc.parking.run, probe=svc.parking.health, critical=config.parking is not None)
+    svc.metrics.register(parking.ParkingCollector(svc.parking))
 
 
 async def _maintain(store: EventStore) -> None:

@@ -130,8 +130,9 @@ class ParkingSubsystem:
     """Every parking camera; run() is the supervised task, health() feeds /healthz, view() the API."""
 
     def __init__(self, cfg: ParkingConfig, lanes: list[ParkingLane], emit: EventSink, clock: Clock, *,
-                 classifier: Callable[[], Classifying]) -> None:
+                 classifier: Callable[[], Classifying], prepare: Callable[[], object] | None = None) -> None:
         self.cfg, self.lanes, self._emit_to_store, self.clock = cfg, lanes, emit, clock
+        self._prepare = prepare
         self._make_classifier, self._classifier = classifier, None
         self.classifier_error: str | None = None
         self._started = clock.monotonic()
@@ -141,6 +142,9 @@ class ParkingSubsystem:
         return next((lane for lane in self.lanes if lane.cfg.name == name), None)
 
     async def run(self) -> None:
+        if self._prepare is not None:
+            await asyncio.to_thread(self._prepare)
+            self._prepare = None
         if self._classifier is None:
             try:
                 self._classifier = await asyncio.to_thread(self._make_classifier)
@@ -331,15 +335,14 @@ def parking_config(config: Config) -> ParkingConfig | None:
     """The [parking] section; in simulation without one, the demo building's car-park camera; else None."""
     if config.parking is not None:
         return config.parking
-    if not config.simulate.enabled:
+    if not (config.simulate.enabled and config.simulate.parking):
         return None
     from vision.demo import carpark
 
-    folder = config.storage.path.parent / "carpark"
-    frames, spaces = carpark.prepare(folder, seed=config.simulate.seed)
+    frames, spaces = carpark.paths(config.storage.path.parent / "carpark")
     return ParkingConfig.model_validate({
         "cameras": [{"name": "carpark", "source": str(frames), "spaces": str(spaces), "loop": True,
-                     "fps": carpark.FPS * config.simulate.speed}],
+                     "fps": carpark.FPS}],  # real time whatever the speed: cars come and go every ten seconds or so
         "check_s": 1.0 / carpark.FPS, "frames": 2, "summary_s": 30})
 
 
@@ -356,4 +359,10 @@ def build(config: Config, emit: EventSink, clock: Clock,
     if cfg is None:
         return None
     lanes = [make_lane(cfg, camera, clock) for camera in cfg.cameras]
-    return ParkingSubsystem(cfg, lanes, emit, clock, classifier=classifier)
+    prepare = None
+    if config.parking is None:  # the simulated car park: its frames are drawn when it first runs (in a thread)
+        from vision.demo import carpark
+
+        folder, seed = config.storage.path.parent / "carpark", config.simulate.seed
+        prepare = lambda: carpark.prepare(folder, seed=seed)  # noqa: E731
+    return ParkingSubsystem(cfg, lanes, emit, clock, classifier=classifier, prepare=prepare)

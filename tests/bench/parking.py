@@ -56,7 +56,8 @@ def tune_threshold(feature: np.ndarray, labels: np.ndarray) -> float:
 
 
 def scores(pred: np.ndarray, labels: np.ndarray) -> dict:
-    return {"n": len(labels), "acc": float((pred == labels).mean()), "false_occ": int(((pred == 1) & (labels == 0)).sum()),
+    return {"n": len(labels), "acc": float((pred == labels).mean()),
+            "false_occ": int(((pred == 1) & (labels == 0)).sum()),
             "false_free": int(((pred == 0) & (labels == 1)).sum())}
 
 

@@ -129,20 +129,24 @@ def space_map() -> dict:
             "metres_per_pixel": 0.035}
 
 
+def paths(folder: Path) -> tuple[str, Path]:
+    """The frames' pattern for CameraStream and the map's path in folder."""
+    return str(folder / "frame-%04d.jpg"), folder / "SPACES.json"
+
+
 def prepare(folder: Path, seed: int = 7) -> tuple[str, Path]:
-    """Render the loop into folder (once per seed and version) and write its map unless one is there; returns the
-    frames' pattern for CameraStream and the map's path."""
+    """Render the loop into folder (once per seed and version) and write its map unless one is there; returns
+    `paths(folder)`."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = folder / "frames.version"
-    pattern = folder / "frame-%04d.jpg"
+    pattern, spaces = paths(folder)
     if not stamp.exists() or stamp.read_text() != f"{RENDER_VERSION}:{seed}":
         rng = np.random.default_rng(seed)
         stays, ground = schedule(seed), _ground(rng)
         for n in range(int(LENGTH_S * FPS)):
-            cv2.imwrite(str(pattern).replace("%04d", f"{n:04d}"), render(n / FPS, stays, ground, rng),
+            cv2.imwrite(pattern.replace("%04d", f"{n:04d}"), render(n / FPS, stays, ground, rng),
                         [cv2.IMWRITE_JPEG_QUALITY, 85])
         stamp.write_text(f"{RENDER_VERSION}:{seed}")
-    spaces = folder / "SPACES.json"
     if not spaces.exists():
         spaces.write_text(json.dumps(space_map(), indent=1))
-    return str(pattern), spaces
+    return pattern, spaces

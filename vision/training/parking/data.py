@@ -33,8 +33,8 @@ class LabelledFrame:
 def frames(camera: str, root: Path = SHARED) -> list[LabelledFrame]:
     """The labelled frames of UFPR05 or CNR-EXT3, in a fixed order."""
     if camera == "UFPR05":
-        pairs = [(img, img.parent.parent / "bounding_boxes" / f"{img.stem}.xml")
-                 for img in sorted((root / "pklot_ufpr05").glob("sequence*/frames/*")) if img.suffix in (".jpg", ".png")]
+        images = [p for p in sorted((root / "pklot_ufpr05").glob("sequence*/frames/*")) if p.suffix in (".jpg", ".png")]
+        pairs = [(img, img.parent.parent / "bounding_boxes" / f"{img.stem}.xml") for img in images]
     elif camera == "CNR-EXT3":
         pairs = [(img, img.with_suffix(".xml")) for img in sorted((root / "cnrpark_ext_camera3").glob("*.jpg"))]
     else:
