@@ -75,11 +75,44 @@ def neighbour(empty: np.ndarray, car: np.ndarray, rng: np.random.Generator) -> n
     return np.rot90(out, -side).copy()
 
 
+def markings(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Painted lines, a kerb or paving stones: what an empty space of another car park has and a car has not
+    (the classifier must not take them for a car)."""
+    out = img.copy()
+    s = out.shape[0]
+    for _ in range(int(rng.integers(1, 4))):
+        paint = tuple(float(c) for c in (rng.uniform(150, 255, 3) if rng.random() < 0.7 else
+                                          (rng.uniform(0, 60), rng.uniform(150, 230), rng.uniform(180, 255))))
+        edge = int(rng.integers(0, 4))
+        a = rng.uniform(0.05, 0.95) * s
+        b = a + rng.uniform(-0.25, 0.25) * s
+        p0, p1 = ((a, 0), (b, s)) if edge % 2 else ((0, a), (s, b))
+        layer = out.copy()
+        cv2.line(layer, (int(p0[0]), int(p0[1])), (int(p1[0]), int(p1[1])), paint, int(rng.integers(1, 5)))
+        alpha = float(rng.uniform(0.4, 1.0))
+        out = cv2.addWeighted(layer, alpha, out, 1 - alpha, 0)
+    if rng.random() < 0.25:  # a kerb or a strip of grass along one side
+        depth = int(s * rng.uniform(0.08, 0.25))
+        k = int(rng.integers(0, 4))
+        band = np.rot90(out, k).copy()
+        band[:, :depth] = np.clip(rng.uniform(40, 200, 3) + rng.normal(0, 12, band[:, :depth].shape), 0, 255)
+        out = np.rot90(band, -k).copy()
+    if rng.random() < 0.15:  # paving stones
+        step = int(rng.integers(4, 10))
+        grid = out.astype(np.float32)
+        grid[::step] *= 0.75
+        grid[:, ::step] *= 0.75
+        out = np.clip(grid, 0, 255).astype(np.uint8)
+    return out
+
+
 def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """BASE patches -> augmented PATCH patches (labels are not changed by any of it)."""
     occupied = np.flatnonzero(labels == 1)
     out = np.empty((len(batch), PATCH, PATCH, 3), np.uint8)
     for i, (img, y) in enumerate(zip(batch, labels, strict=True)):
+        if rng.random() < (0.5 if y == 0 else 0.1):
+            img = markings(img, rng)
         if y == 0 and len(occupied) and rng.random() < 0.15:
             img = neighbour(img, batch[rng.choice(occupied)], rng)
         out[i] = photometric(geometry(img, rng), rng)
