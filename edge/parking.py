@@ -339,10 +339,10 @@ def parking_config(config: Config) -> ParkingConfig | None:
         return None
     from vision.demo import carpark
 
-    frames, spaces = carpark.paths(config.storage.path.parent / "carpark")
+    spaces = config.storage.path.parent / "carpark" / "SPACES.json"
     return ParkingConfig.model_validate({
-        "cameras": [{"name": "carpark", "source": str(frames), "spaces": str(spaces), "loop": True,
-                     "fps": carpark.FPS}],  # real time whatever the speed: cars come and go every ten seconds or so
+        "cameras": [{"name": "carpark", "source": str(carpark.CLIP), "spaces": str(spaces), "loop": True}],
+        # the clip plays in real time whatever the speed: cars come and go every ten seconds or so
         "check_s": 1.0 / carpark.FPS, "frames": 2, "summary_s": 30})
 
 
@@ -360,9 +360,9 @@ def build(config: Config, emit: EventSink, clock: Clock,
         return None
     lanes = [make_lane(cfg, camera, clock) for camera in cfg.cameras]
     prepare = None
-    if config.parking is None:  # the simulated car park: its frames are drawn when it first runs (in a thread)
+    if config.parking is None:  # the simulated car park: its map is written when it first runs
         from vision.demo import carpark
 
-        folder, seed = config.storage.path.parent / "carpark", config.simulate.seed
-        prepare = lambda: carpark.prepare(folder, seed=seed)  # noqa: E731
+        folder = config.storage.path.parent / "carpark"
+        prepare = lambda: carpark.prepare(folder)  # noqa: E731
     return ParkingSubsystem(cfg, lanes, emit, clock, classifier=classifier, prepare=prepare)

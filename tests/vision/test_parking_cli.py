@@ -71,7 +71,8 @@ def test_the_shipped_model_reads_the_simulated_car_park(tmp_path: Path) -> None:
     images = []
     for t in (0, 40, 80, 120):
         image = tmp_path / f"t{t}.jpg"
-        cv2.imwrite(str(image), carpark.render(t, stays, ground, rng))
+        frame = carpark.render(t, stays, ground, rng)
+        cv2.imwrite(str(image), cv2.resize(frame, carpark.CLIP_SIZE, interpolation=cv2.INTER_AREA))
         images.append(str(image))
     status, lines = _run(["parking", "detect", "--spaces", str(path), "--json", *images])
     assert status == 0

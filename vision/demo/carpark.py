@@ -1,9 +1,9 @@
 """The simulated building's car-park camera: a surface car park drawn with OpenCV, cars arriving and leaving.
 
-`prepare(folder)` renders one loop (LENGTH_S seconds at FPS frames a second) as JPEG frames into `folder` once, and
-writes the camera's space map beside them (unless the installer has already saved one from the calibration page):
-two rows of ten spaces, zone A above the aisle and zone B below it, entrances west and east. Nothing here comes
-from a data set: asphalt, lines, cars, their shadows and a passing cloud are drawn.
+`carpark.mp4` (one loop: LENGTH_S seconds at FPS frames a second, 640x360) was made by `python -m vision.demo.carpark`;
+`prepare(folder)` writes the camera's space map there (unless the installer has already saved one from the
+calibration page): two rows of ten spaces, zone A above the aisle and zone B below it, entrances west and east.
+Nothing here comes from a data set: asphalt, lines, cars, their shadows and a passing cloud are drawn.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import numpy as np
 
 FPS = 1.0
 LENGTH_S = 150
-SIZE = (960, 540)
+SIZE = (960, 540)  # drawn at this size
+SCALE = 2 / 3
+CLIP_SIZE = (640, 360)  # and played at this one
+CLIP = Path(__file__).with_name("carpark.mp4")
 COLUMNS = 10
 SPACE_W, SPACE_L = 76, 150  # pixels
 X0, ROW_A_Y, ROW_B_Y = 100, 40, 350  # left edge of the rows, top of row A, top of row B
-RENDER_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -118,35 +120,46 @@ def render(t: float, stays: list[Stay], ground: np.ndarray, rng: np.random.Gener
 
 
 def space_map() -> dict:
+    """The clip's map (in the clip's pixels: the drawing scaled by SCALE)."""
     spaces = []
     for i in range(2 * COLUMNS):
-        x, y, sw, sl = space_rect(i)
+        x, y, sw, sl = (round(v * SCALE, 1) for v in space_rect(i))
         zone = "A" if i < COLUMNS else "B"
         spaces.append({"id": f"{zone}-{i % COLUMNS + 1:02d}", "zone": zone,
                        "polygon": [[x, y], [x + sw, y], [x + sw, y + sl], [x, y + sl]]})
-    return {"spaces": spaces, "image": {"width": SIZE[0], "height": SIZE[1]},
-            "entrances": [{"id": "west", "point": [0, 270]}, {"id": "east", "point": [SIZE[0], 270]}],
-            "metres_per_pixel": 0.035}
+    return {"spaces": spaces, "image": {"width": CLIP_SIZE[0], "height": CLIP_SIZE[1]},
+            "entrances": [{"id": "west", "point": [0, 180]}, {"id": "east", "point": [CLIP_SIZE[0], 180]}],
+            "metres_per_pixel": 0.05}
 
 
-def paths(folder: Path) -> tuple[str, Path]:
-    """The frames' pattern for CameraStream and the map's path in folder."""
-    return str(folder / "frame-%04d.jpg"), folder / "SPACES.json"
+def frames(seed: int = 7) -> list[np.ndarray]:
+    """The loop, one frame a second, in the clip's size."""
+    rng = np.random.default_rng(seed)
+    stays, ground = schedule(seed), _ground(rng)
+    return [cv2.resize(render(n / FPS, stays, ground, rng), CLIP_SIZE, interpolation=cv2.INTER_AREA)
+            for n in range(int(LENGTH_S * FPS))]
 
 
-def prepare(folder: Path, seed: int = 7) -> tuple[str, Path]:
-    """Render the loop into folder (once per seed and version) and write its map unless one is there; returns
-    `paths(folder)`."""
+def prepare(folder: Path) -> Path:
+    """The simulated camera's map in folder (written once: the installer may redraw it on the calibration page)."""
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = folder / "frames.version"
-    pattern, spaces = paths(folder)
-    if not stamp.exists() or stamp.read_text() != f"{RENDER_VERSION}:{seed}":
-        rng = np.random.default_rng(seed)
-        stays, ground = schedule(seed), _ground(rng)
-        for n in range(int(LENGTH_S * FPS)):
-            cv2.imwrite(pattern.replace("%04d", f"{n:04d}"), render(n / FPS, stays, ground, rng),
-                        [cv2.IMWRITE_JPEG_QUALITY, 85])
-        stamp.write_text(f"{RENDER_VERSION}:{seed}")
+    spaces = folder / "SPACES.json"
     if not spaces.exists():
         spaces.write_text(json.dumps(space_map(), indent=1))
-    return pattern, spaces
+    return spaces
+
+
+def main() -> None:
+    """Render the clip: python -m vision.demo.carpark [OUT]."""
+    import sys
+
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else CLIP
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), FPS, CLIP_SIZE)
+    for f in frames():
+        writer.write(f)
+    writer.release()
+    print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
+
+
+if __name__ == "__main__":
+    main()
