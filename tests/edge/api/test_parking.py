@@ -116,3 +116,16 @@ def test_no_parking_camera_is_a_404(make_gateway: Callable[..., Gateway]) -> Non
     gw = make_gateway().start()
     r = requests.get(gw.url + "/api/v1/parking", timeout=5)
     assert r.status_code == 404 and "[parking]" in r.json()["detail"]
+
+
+def test_the_simulated_car_park_changes_within_the_first_minute(make_gateway: Callable[..., Gateway]) -> None:
+    gw = make_gateway(simulate={"enabled": True}).start()
+    first = wait_for(lambda: public(gw) if requests.get(gw.url + "/api/v1/parking", timeout=5).ok else None,
+                     lambda s: s is not None and len(s["spaces"]) == 20)
+    assert [z["zone"] for z in first["zones"]] == ["A", "B"] and first["total"] == 20
+    assert {n["entrance"] for n in first["nearest"]} == {"west", "east"}
+    changes = wait_for(lambda: gw.get("/api/v1/events?kind=parking.space").json(), lambda e: e, seconds=60)
+    assert changes and changes[0]["source"] == "carpark"
+    assert set(changes[0]["data"]) == {"space", "zone", "occupied", "confidence", "camera"}
+    kiosk = requests.get(gw.url + "/api/v1/kiosk", timeout=5).json()["parking"]
+    assert [z["zone"] for z in kiosk["zones"]] == ["A", "B"] and kiosk["nearest"]

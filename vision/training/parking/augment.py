@@ -106,6 +106,30 @@ def markings(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def texture(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Stains, patches of repair and worn asphalt: low-frequency noise and blotches at a random scale (the empty
+    spaces of another car park are seldom as clean as those of the training cameras)."""
+    s = img.shape[0]
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (s, s)).astype(np.float32), (0, 0), float(rng.uniform(1, 6)))
+    noise *= float(rng.uniform(6, 28)) / (noise.std() + 1e-6)
+    out = img.astype(np.float32) + noise[..., None]
+    for _ in range(int(rng.integers(0, 4))):
+        mask = np.zeros((s, s), np.float32)
+        centre = (int(rng.integers(0, s)), int(rng.integers(0, s)))
+        axes = (int(rng.integers(2, s // 3)), int(rng.integers(2, s // 3)))
+        cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), 1.5)
+        out += mask[..., None] * float(rng.uniform(-45, 35))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def resolution(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A camera farther away or of fewer pixels: down to 12-32 pixels and back up."""
+    small = int(rng.integers(12, 33))
+    down = cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA)
+    return cv2.resize(down, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """BASE patches -> augmented PATCH patches (labels are not changed by any of it)."""
     occupied = np.flatnonzero(labels == 1)
@@ -115,5 +139,10 @@ def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> 
             img = markings(img, rng)
         if y == 0 and len(occupied) and rng.random() < 0.15:
             img = neighbour(img, batch[rng.choice(occupied)], rng)
-        out[i] = photometric(geometry(img, rng), rng)
+        if rng.random() < (0.5 if y == 0 else 0.2):
+            img = texture(img, rng)
+        patch = geometry(img, rng)
+        if rng.random() < 0.3:
+            patch = resolution(patch, rng)
+        out[i] = photometric(patch, rng)
     return out
