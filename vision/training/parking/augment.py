@@ -17,7 +17,8 @@ def geometry(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = img[:, ::-1]
     s = img.shape[0]
     src = np.float32([[0, 0], [s, 0], [s, s], [0, s]])
-    zoom = rng.uniform(0.75, 1.15)  # below 1: more of the surroundings, above: tighter than the lines
+    zoom = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))  # below 1: more of the surroundings; above: part
+    # of the space only, as when a car close to an oblique camera is larger than the box drawn for it
     angle = np.deg2rad(rng.uniform(-15, 15))
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
     c = np.float32([s / 2, s / 2]) + rng.uniform(-0.08, 0.08, 2).astype(np.float32) * s
@@ -130,6 +131,22 @@ def resolution(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(down, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
+def branches(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Bare twigs of a tree between the camera and the space: thin dark or light lines branching over it."""
+    out = img.copy()
+    s = out.shape[0]
+    tone = tuple(float(v) for v in (rng.uniform(20, 90, 3) if rng.random() < 0.7 else rng.uniform(150, 230, 3)))
+    for _ in range(int(rng.integers(3, 12))):
+        x, y = float(rng.uniform(0, s)), float(rng.uniform(0, s))
+        a = rng.uniform(0, 2 * np.pi)
+        for _ in range(int(rng.integers(2, 6))):
+            a += rng.uniform(-0.6, 0.6)
+            n = (x + np.cos(a) * rng.uniform(3, 12), y + np.sin(a) * rng.uniform(3, 12))
+            cv2.line(out, (int(x), int(y)), (int(n[0]), int(n[1])), tone, 1, cv2.LINE_AA)
+            x, y = n
+    return out
+
+
 def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """BASE patches -> augmented PATCH patches (labels are not changed by any of it)."""
     occupied = np.flatnonzero(labels == 1)
@@ -141,6 +158,8 @@ def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> 
             img = neighbour(img, batch[rng.choice(occupied)], rng)
         if rng.random() < (0.5 if y == 0 else 0.2):
             img = texture(img, rng)
+        if rng.random() < 0.15:
+            img = branches(img, rng)
         patch = geometry(img, rng)
         if rng.random() < 0.3:
             patch = resolution(patch, rng)

@@ -41,22 +41,24 @@ def make_net() -> nn.Module:
                          nn.Linear(64, 2))
 
 
-def training_set(fold: str, jitter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(patches, labels, sample weights): frames' spaces weigh as much as the crops in total, per camera."""
+def training_set(fold: str, jitter: int, frame_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(patches, labels, sampling weights): a frame space (and each of its jittered copies) weighs `frame_weight`
+    times a labelled crop."""
     frame_cams, patch_cams = FOLDS[fold]
     xs, ys, ws = [], [], []
     x, y, _ = shared_patches(patch_cams)
     xs.append(x), ys.append(y), ws.append(np.ones(len(y)))
     for cam in frame_cams:
         x, y = frame_patches(cam, jitter=jitter, seed=hash(cam) % 1000)
-        xs.append(x), ys.append(y), ws.append(np.full(len(y), 1.0))
+        xs.append(x), ys.append(y), ws.append(np.full(len(y), frame_weight))
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
 
-def train(fold: str, out: Path, *, epochs: int, batch: int, lr: float, jitter: int, seed: int) -> None:
+def train(fold: str, out: Path, *, epochs: int, batch: int, lr: float, jitter: int, frame_weight: float,
+          seed: int) -> None:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    x, y, w = training_set(fold, jitter)
+    x, y, w = training_set(fold, jitter, frame_weight)
     print(f"fold {fold}: {len(y)} patches, {int(y.sum())} occupied", flush=True)
     net = make_net()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -97,11 +99,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--jitter", type=int, default=4, help="extra copies of each frame space with moved corners")
+    ap.add_argument("--frame-weight", type=float, default=1.0, help="a frame space weighs this many crops")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    train(args.fold, args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, jitter=args.jitter, seed=args.seed)
+    train(args.fold, args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, jitter=args.jitter,
+          frame_weight=args.frame_weight, seed=args.seed)
 
 
 if __name__ == "__main__":
