@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from edge import __version__
-from edge.commands import ble, core, db, doctor, events, gpio, plates, provision, sync, update
+from edge.commands import ble, core, db, doctor, events, gpio, parking, plates, provision, sync, update
 
 # every module in edge/commands registers its subcommands here
-COMMANDS = (core, events, db, ble, sync, provision, doctor, update, gpio, plates)
+COMMANDS = (core, events, db, ble, sync, provision, doctor, update, gpio, plates, parking)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,6 +85,8 @@ class SimulateConfig(StrictModel):
     enabled: bool = False
     speed: float = Field(1.0, gt=0, le=1000, description="simulated seconds per real second")
     seed: int = 7
+    parking: bool = Field(True, description="a drawn car-park camera when there is no [parking] section")
+    gate: bool = Field(True, description="the demo clip plays the gate camera when there is no [gate] section")
 
 
 class WristbandConfig(StrictModel):
@@ -390,6 +392,38 @@ class GateConfig(StrictModel):
         return self
 
 
+# ---- [parking]: car-park cameras, their space maps, smoothing and guidance (see README, "Parking") --------------
+
+class ParkingCameraConfig(StrictModel):
+    """A fixed camera over the car park and its space map (SPACES.json, drawn on the calibration page)."""
+
+    name: DeviceName = Field("carpark", description="the source of its events")
+    source: str = Field(min_length=1, description="device number or /dev/videoN, rtsp:// or http:// URL, a video "
+                        "file or an image sequence such as frames/%04d.jpg")
+    spaces: Path = Field(description="the space map (SPACES.json); may not exist yet: draw it at /staff/parking")
+    loop: bool = Field(False, description="video files: from the start again at the end (simulation)")
+    fps: float | None = Field(None, gt=0, le=60, description="video files: play at this rate (default: their own)")
+
+
+class ParkingConfig(StrictModel):
+    cameras: list[ParkingCameraConfig] = Field(min_length=1, max_length=8)
+    check_s: float = Field(2.0, ge=0.1, le=600, description="classify the newest frame this often")
+    frames: int = Field(3, ge=1, le=100, description="consistent frames before a space changes state")
+    min_confidence: float = Field(0.6, ge=0.5, lt=1, description="a less sure frame neither confirms nor breaks a "
+                                  "change")
+    summary_s: float = Field(60, ge=5, le=3600, description="parking.summary every this often (and soon after a "
+                             "change)")
+
+    @model_validator(mode="after")
+    def _unique(self) -> ParkingConfig:
+        names: set[str] = set()
+        for i, camera in enumerate(self.cameras):
+            if camera.name in names:
+                _fail(f"cameras.{i}.name", camera.name, "a name no other parking camera has")
+            names.add(camera.name)
+        return self
+
+
 class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -407,6 +441,7 @@ class Config(StrictModel):
     ble: BleConfig = BleConfig()
     gpio: GpioConfig | None = None
     gate: GateConfig | None = None
+    parking: ParkingConfig | None = None
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")

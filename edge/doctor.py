@@ -408,7 +408,8 @@ def gpio_pin_result(row: dict[str, Any], faulty: bool) -> CheckResult:
     return CheckResult("gpio", Status.PASS, detail)
 
 
-CAMERA_SUBSYSTEMS = {"gate": "gate"}  # subsystem in /healthz -> config section with `cameras` (name, source)
+# subsystem in /healthz -> config section with `cameras` (name, source)
+CAMERA_SUBSYSTEMS = {"gate": "gate", "parking": "parking"}
 
 
 def check_cameras(ctx: DoctorContext) -> list[CheckResult]:
@@ -437,6 +438,8 @@ def _configured_cameras(config: Config, section: str) -> list[tuple[str, str]]:
 
         cfg = gate_config(config)
         return [(c.name, c.source) for c in cfg.cameras] if cfg else []
+    if section == "parking" and config.parking is not None:  # the simulated car park is only opened by the gateway
+        return [(c.name, c.source) for c in config.parking.cameras]
     return []
 
 

@@ -300,7 +300,7 @@ def gate_config(config: Config) -> GateConfig | None:
     """The [gate] section; in simulation without one, the demo building's gate camera; else None."""
     if config.gate is not None:
         return config.gate
-    if not config.simulate.enabled:
+    if not (config.simulate.enabled and config.simulate.gate):
         return None
     from edge.gpio import gpio_config
 

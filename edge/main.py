@@ -102,6 +102,7 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
             start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
         start_gpio(config, svc, str(env.config_path))
         start_gate(config, svc)  # before the settings load: it takes the plate_whitelist section
+        start_parking(config, svc)
         svc.settings = PushedSettings(config.storage.path.with_name("pushed-settings.json"), svc.config_appliers,
                                       emit=store.emit, clock=clock)
         svc.settings.load()  # before sync's downlink applies its copy: the central server has the last word
@@ -124,6 +125,8 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
             svc.gpio.close()  # outputs to their safe state, also if the task was between restarts
         if svc.gate:
             await asyncio.to_thread(svc.gate.close)  # cameras released, also if the task was between restarts
+        if svc.parking:
+            await asyncio.to_thread(svc.parking.close)
         await asyncio.to_thread(store.close)
         api.close()
     return 0
@@ -221,7 +224,7 @@ def start_gate(config: Config, svc: Services) -> None:
     """The car-park gate: its cameras, the plate reader, the whitelist and the barrier relay (via GPIO). In
     simulation without [gate], the demo clip plays the gate camera (not critical: a demo extra). The whitelist's
     pushed list is the `plate_whitelist` section (local settings API and the central server's downlink)."""
-    if config.gate is None and not config.simulate.enabled:
+    if config.gate is None and not (config.simulate.enabled and config.simulate.gate):
         return  # no gate camera: OpenCV and numpy are not even imported (about 50 MB less resident memory)
     from edge import gate
 
@@ -234,6 +237,20 @@ def start_gate(config: Config, svc: Services) -> None:
     whitelist = svc.gate.whitelist
     svc.config_appliers[WHITELIST] = Applier(whitelist_section,
                                              lambda plates: whitelist.replace(plates, now=svc.clock.utcnow()))
+
+
+def start_parking(config: Config, svc: Services) -> None:
+    """The car-park cameras: occupancy, guidance, parking events. In simulation without [parking], the drawn demo
+    car park (not critical: a demo extra)."""
+    if config.parking is None and not (config.simulate.enabled and config.simulate.parking):
+        return  # no car-park camera: OpenCV is not imported for it
+    from edge import parking
+
+    svc.parking = parking.build(config, svc.store.emit, svc.supervisor.clock)
+    if svc.parking is None:
+        return
+    svc.supervisor.start("parking", svc.parking.run, probe=svc.parking.health, critical=config.parking is not None)
+    svc.metrics.register(parking.ParkingCollector(svc.parking))
 
 
 async def _maintain(store: EventStore) -> None:

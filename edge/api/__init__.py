@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from edge import __version__
-from edge.api import alerts, events, gate, gpio, health, kiosk, settings, staff, sync
+from edge.api import alerts, events, gate, gpio, health, kiosk, parking, settings, staff, sync
 from edge.api.deps import Services
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def create_app(svc: Services, extra_routers: tuple = ()) -> FastAPI:
         version=__version__,
         description="Building gateway: events, alerts, parking, kiosk. Bearer token unless marked public.",
     )
-    for module in (health, kiosk, staff, events, alerts, settings, gpio, sync, gate):
+    for module in (health, kiosk, staff, events, alerts, settings, gpio, sync, gate, parking):
         app.include_router(module.router(svc))
     for make in extra_routers:
         app.include_router(make(svc))

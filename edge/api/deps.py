@@ -21,6 +21,7 @@ from sync.downlink import Applier
 if TYPE_CHECKING:
     from edge.gate import GateSubsystem
     from edge.gpio import GpioSubsystem
+    from edge.parking import ParkingSubsystem
     from edge.settings import PushedSettings
 
 
@@ -38,6 +39,7 @@ class Services:
     health_probes: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     gpio: GpioSubsystem | None = None  # bins, lights, buttons, outputs and relays, when configured
     gate: GateSubsystem | None = None  # the car-park gate's cameras and whitelist, when configured
+    parking: ParkingSubsystem | None = None  # the car-park cameras, their maps and occupancy, when configured
     clock: Clock = field(default_factory=Clock)
     # downlink config sections a subsystem takes: section name -> sync.downlink.Applier (see README, Sync)
     config_appliers: dict[str, Applier] = field(default_factory=dict)

@@ -126,6 +126,10 @@ title_en = "Xingfuli Community, Building 7"
 [kiosk.places]
 "bin-1" = {{ zh = "东侧 厨余垃圾", en = "East, food waste" }}
 "bin-2" = {{ zh = "西侧 其他垃圾", en = "West, other waste" }}
+A = {{ zh = "地面 A 区", en = "Surface A", arrow = "left" }}
+B = {{ zh = "地面 B 区", en = "Surface B", arrow = "ahead-left" }}
+west = {{ zh = "西门", en = "West gate" }}
+east = {{ zh = "东门", en = "East gate" }}
 [[kiosk.notices]]
 zh = "这是演示楼栋：数据都是模拟的。"
 en = "A demo building: all data is simulated."

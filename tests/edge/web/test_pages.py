@@ -38,7 +38,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def building(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """One simulated building for the tests that do not stop it."""
-    gw = gateway(tmp_path_factory.mktemp("building"), simulate={"enabled": True}).start()
+    gw = gateway(tmp_path_factory.mktemp("building"), simulate={"enabled": True, "parking": False}).start()
     assert gw.post(history()).status_code == 201
     assert gw.post(SCENE).status_code == 201
     yield gw
@@ -188,7 +188,7 @@ def test_a_new_event_shows_within_two_seconds_without_a_reload(building, open_pa
 
 
 def test_the_kiosk_recovers_by_itself_after_the_gateway_restarts(make_gateway, open_page):
-    gw = make_gateway(simulate={"enabled": True}, kiosk=KIOSK).start()
+    gw = make_gateway(simulate={"enabled": True, "parking": False}, kiosk=KIOSK).start()
     assert gw.post([parking(12), *SCENE[6:7]]).status_code == 201
     page = open_page(gw.url + "/", "landscape")
     wait_rendered(page)

@@ -1,0 +1,368 @@
+"""Parking: car-park cameras -> occupancy per space (vision/occupancy.py) -> smoothing (vision/smoothing.py) ->
+free spaces per zone and the nearest free space from each entrance -> events, `GET /api/v1/parking` and the sign.
+
+One supervised task per gateway, one loop per camera; OpenCV runs in worker threads so the event loop never waits.
+Guidance is pure and lives here (`zone_counts`, `nearest_free`).
+
+Events (source: the camera's name):
+- `parking.space` when a space changes state (after `frames` consistent frames): `space`, `zone`, `occupied`,
+  `confidence`, `camera`;
+- `parking.summary` every `summary_s`, and a few seconds after a change: `zones` [{zone, free, total}], `nearest`
+  [{entrance, space, zone, distance_m?}], `spaces` [{space, zone, occupied, confidence}], `camera`;
+- `parking.camera_fault` (high) when a camera gives no frame for CAMERA_FAULT_AFTER_S, `parking.camera_ok` when it
+  is back (closes that alert).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from edge.clock import Clock, rfc3339
+from edge.config import Config, ParkingCameraConfig, ParkingConfig
+from edge.errors import StoreFullError
+from edge.events import EventSink, NewEvent, Priority
+from edge.files import write_atomic
+from vision.camera import CameraStream
+from vision.errors import VisionError
+from vision.smoothing import Smoother, SpaceState
+from vision.spaces import SpaceMap, SpaceMapError, dumps, load_space_map
+
+log = logging.getLogger(__name__)
+
+CAMERA_FAULT_AFTER_S = 60.0
+STALE_S = 30.0  # no frame this long: the camera is unhealthy in /healthz
+WAIT_S = 0.5
+CHANGE_SUMMARY_S = 3.0  # a summary this soon after a change (not at every change: several cars come at once)
+
+
+class Classifying(Protocol):
+    """What parking needs of a classifier (vision.occupancy.OccupancyClassifier)."""
+
+    def classify(self, frame: np.ndarray, spaces: Sequence[Any]) -> Sequence[Any]: ...
+
+
+# ---- guidance: pure ---------------------------------------------------------------------------------------------
+
+def zone_counts(space_map: SpaceMap, states: dict[str, SpaceState]) -> list[dict[str, Any]]:
+    """[{zone, free, total}] in zone order; a space not known yet is not free."""
+    out = []
+    for zone in space_map.zones:
+        ids = [s.id for s in space_map.spaces if s.zone == zone]
+        free = sum(1 for i in ids if i in states and states[i].occupied is False)
+        out.append({"zone": zone, "free": free, "total": len(ids)})
+    return out
+
+
+def nearest_free(space_map: SpaceMap, states: dict[str, SpaceState]) -> list[dict[str, Any]]:
+    """Per entrance, the closest free space: by the map's `distances`, else the straight line in the picture
+    (`distance_m` only when the map gives metres). An entrance without any free space gets `space: None`."""
+    out = []
+    for e in space_map.entrances:
+        best: tuple[float, Any, bool] | None = None
+        for s in space_map.spaces:
+            st = states.get(s.id)
+            d = space_map.distance(e, s) if st is not None and st.occupied is False else None
+            if d is not None and (best is None or d[0] < best[0]):
+                best = (d[0], s, d[1])
+        if best is None:
+            out.append({"entrance": e.id, "space": None, "zone": None})
+        else:
+            d, s, metres = best
+            out.append({"entrance": e.id, "space": s.id, "zone": s.zone,
+                        **({"distance_m": round(d, 1)} if metres else {})})
+    return out
+
+
+def sign_text(zones: Iterable[dict[str, Any]]) -> str:
+    """For an entrance sign: one `ZONE FREE/TOTAL` line per zone, then `FREE n`."""
+    zones = list(zones)
+    lines = [f"{z['zone']} {z['free']}/{z['total']}" for z in zones]
+    return "\n".join([*lines, f"FREE {sum(z['free'] for z in zones)}"]) + "\n"
+
+
+# ---- the cameras ------------------------------------------------------------------------------------------------
+
+@dataclass
+class ParkingLane:
+    """One camera, its map and what it has seen."""
+
+    cfg: ParkingCameraConfig
+    stream: CameraStream
+    smoother: Smoother
+    space_map: SpaceMap | None = None
+    map_error: str | None = None
+    states: dict[str, SpaceState] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: {"classified": 0, "changes": 0, "errors": 0})
+    last_frame: float | None = None
+    last_ms: float | None = None
+    faulted: bool = False
+    summary_due: float = 0.0  # monotonic time of the next summary
+
+    def load_map(self) -> None:
+        try:
+            self.set_map(load_space_map(self.cfg.spaces))
+        except SpaceMapError as e:
+            self.space_map, self.map_error = None, str(e)
+            if Path(self.cfg.spaces).exists():
+                log.error("parking %s: space map not used: %s", self.cfg.name, e)
+            else:
+                self.map_error = f"{self.cfg.spaces}: no space map yet (draw it at /staff/parking)"
+                log.warning("parking %s: %s", self.cfg.name, self.map_error)
+
+    def set_map(self, space_map: SpaceMap) -> None:
+        self.space_map, self.map_error = space_map, None
+        keep = {s.id for s in space_map.spaces}
+        self.smoother.forget(keep)
+        self.states = {k: v for k, v in self.states.items() if k in keep}
+
+
+class ParkingSubsystem:
+    """Every parking camera; run() is the supervised task, health() feeds /healthz, view() the API."""
+
+    def __init__(self, cfg: ParkingConfig, lanes: list[ParkingLane], emit: EventSink, clock: Clock, *,
+                 classifier: Callable[[], Classifying], prepare: Callable[[], object] | None = None) -> None:
+        self.cfg, self.lanes, self._emit_to_store, self.clock = cfg, lanes, emit, clock
+        self._prepare = prepare
+        self._make_classifier, self._classifier = classifier, None
+        self.classifier_error: str | None = None
+        self._started = clock.monotonic()
+        self.updated: str | None = None
+
+    def lane(self, name: str) -> ParkingLane | None:
+        return next((lane for lane in self.lanes if lane.cfg.name == name), None)
+
+    async def run(self) -> None:
+        if self._prepare is not None:
+            await asyncio.to_thread(self._prepare)
+            self._prepare = None
+        if self._classifier is None:
+            try:
+                self._classifier = await asyncio.to_thread(self._make_classifier)
+                self.classifier_error = None
+            except VisionError as e:
+                self.classifier_error = str(e)
+                raise
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for lane in self.lanes:
+                    tg.create_task(self._watch(lane))
+        finally:
+            await asyncio.to_thread(self.close)
+
+    async def _watch(self, lane: ParkingLane) -> None:
+        await asyncio.to_thread(lane.load_map)
+        lane.stream.start()
+        seq = 0
+        while True:
+            frame = await asyncio.to_thread(lane.stream.wait, seq, WAIT_S)
+            now = self.clock.monotonic()
+            await self._camera_state(lane, now)
+            if frame is None:
+                continue
+            seq, lane.last_frame = frame.seq, frame.t
+            if lane.space_map is not None:
+                changed = await asyncio.to_thread(self._look, lane, frame.image)
+                await self.publish(lane, changed, now)
+            await asyncio.sleep(max(0.0, frame.t + self.cfg.check_s - self.clock.monotonic()))
+
+    def _look(self, lane: ParkingLane, image: np.ndarray) -> list[SpaceState]:
+        """In a worker thread: classify every space, smooth; the states that changed."""
+        space_map = lane.space_map
+        assert space_map is not None and self._classifier is not None
+        t0 = self.clock.monotonic()
+        try:
+            result = self._classifier.classify(image, space_map.spaces)
+        except (VisionError, cv2.error) as e:
+            lane.counts["errors"] += 1
+            log.warning("parking %s: frame not classified: %s", lane.cfg.name, e)
+            return []
+        lane.last_ms = round((self.clock.monotonic() - t0) * 1000, 1)
+        lane.counts["classified"] += 1
+        changed = []
+        for r in result:
+            before = lane.states.get(r.space)
+            st = lane.smoother.update(r.space, r.p_occupied)
+            lane.states[r.space] = st
+            if st.changed and before is not None and before.occupied is not None:
+                changed.append(st)
+        return changed
+
+    async def publish(self, lane: ParkingLane, changed: list[SpaceState], now: float) -> None:
+        """parking.space for each change; parking.summary when due (and soon after changes)."""
+        assert lane.space_map is not None
+        zones = {s.id: s.zone for s in lane.space_map.spaces}
+        for st in changed:
+            lane.counts["changes"] += 1
+            await self._emit(NewEvent("parking.space", lane.cfg.name, {
+                "space": st.space, "zone": zones.get(st.space), "occupied": st.occupied,
+                "confidence": st.confidence, "camera": lane.cfg.name}))
+        if changed:
+            lane.summary_due = min(lane.summary_due, now + CHANGE_SUMMARY_S)
+        if now >= lane.summary_due:
+            lane.summary_due = now + self.cfg.summary_s
+            await self._emit(NewEvent("parking.summary", lane.cfg.name, {**self.summary(lane),
+                                                                        "camera": lane.cfg.name}))
+        self.updated = rfc3339(self.clock.utcnow())
+
+    def summary(self, lane: ParkingLane) -> dict[str, Any]:
+        if lane.space_map is None:
+            return {"zones": [], "nearest": [], "spaces": []}
+        return {
+            "zones": zone_counts(lane.space_map, lane.states),
+            "nearest": nearest_free(lane.space_map, lane.states),
+            "spaces": [{"space": s.id, "zone": s.zone, "occupied": lane.states[s.id].occupied,
+                        "confidence": lane.states[s.id].confidence}
+                       for s in lane.space_map.spaces if s.id in lane.states],
+        }
+
+    def view(self) -> dict[str, Any]:
+        """Every camera together, for `GET /api/v1/parking`: zones, the nearest free space per entrance (the
+        closest any camera offers), every space."""
+        zones: list[dict[str, Any]] = []
+        nearest: dict[str, dict[str, Any]] = {}
+        spaces: list[dict[str, Any]] = []
+        for lane in self.lanes:
+            s = self.summary(lane)
+            zones += [{**z, "camera": lane.cfg.name} for z in s["zones"]]
+            spaces += [{**sp, "camera": lane.cfg.name} for sp in s["spaces"]]
+            for n in s["nearest"]:
+                old = nearest.get(n["entrance"])
+                if old is None or (n["space"] and (not old["space"] or _far(n) < _far(old))):
+                    nearest[n["entrance"]] = n
+        return {"updated": self.updated, "free": sum(z["free"] for z in zones),
+                "total": sum(z["total"] for z in zones), "zones": zones, "nearest": list(nearest.values()),
+                "spaces": spaces}
+
+    def save_map(self, name: str, space_map: SpaceMap) -> None:
+        """Write the camera's map (atomically: a power cut leaves the old map or the new) and use it at once."""
+        lane = self.lane(name)
+        if lane is None:
+            raise KeyError(name)
+        path = Path(lane.cfg.spaces)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, dumps(space_map))
+        lane.set_map(space_map)
+        lane.summary_due = 0.0  # a new map: a fresh summary with the next frame
+        log.info("parking %s: space map saved to %s (%d spaces)", name, path, len(space_map.spaces))
+
+    def snapshot(self, name: str) -> bytes | None:
+        """The camera's newest frame as JPEG, or None when it has none."""
+        lane = self.lane(name)
+        frame = lane.stream.latest() if lane else None
+        if frame is None:
+            return None
+        ok, jpeg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return jpeg.tobytes() if ok else None
+
+    async def _camera_state(self, lane: ParkingLane, now: float) -> None:
+        since = lane.last_frame if lane.last_frame is not None else self._started
+        down = now - since >= CAMERA_FAULT_AFTER_S
+        if down != lane.faulted:
+            lane.faulted = down
+            stats = lane.stream.stats()
+            kind, prio = ("parking.camera_fault", Priority.HIGH) if down else ("parking.camera_ok", Priority.NORMAL)
+            await self._emit(NewEvent(kind, lane.cfg.name, {"camera": lane.cfg.name, "source": stats["source"],
+                                                            "error": stats["error"]}, prio))
+
+    async def _emit(self, event: NewEvent) -> None:
+        try:
+            await self._emit_to_store(event)
+        except StoreFullError as e:
+            log.warning("parking: %s from %s not stored: %s", event.kind, event.source, e)
+
+    def health(self) -> dict[str, Any]:
+        """ok while the model is loaded and every camera has a map and gave a frame in the last STALE_S."""
+        starting = self.clock.monotonic() - self._started < STALE_S
+        cameras = {}
+        ok = self.classifier_error is None
+        for lane in self.lanes:
+            c = {**lane.stream.stats(), **lane.counts, "spaces": len(lane.space_map.spaces) if lane.space_map else 0,
+                 "map": str(lane.cfg.spaces), "map_error": lane.map_error, "ms": lane.last_ms}
+            fresh = c["last_frame_age_s"] is not None and c["last_frame_age_s"] <= STALE_S
+            ok = ok and (fresh or (starting and c["last_frame_age_s"] is None and not c["open_failures"]))
+            ok = ok and lane.map_error is None
+            cameras[lane.cfg.name] = c
+        return {"ok": ok, "cameras": cameras, "classifier_error": self.classifier_error}
+
+    def close(self) -> None:
+        for lane in self.lanes:
+            lane.stream.close()
+
+
+def _far(n: dict[str, Any]) -> float:
+    return n.get("distance_m", float("inf"))
+
+
+class ParkingCollector(Collector):
+    """Prometheus: free and total spaces per zone, frames classified and state changes per camera."""
+
+    def __init__(self, parking: ParkingSubsystem) -> None:
+        self._parking = parking
+
+    def collect(self) -> Iterable[Metric]:
+        free = GaugeMetricFamily("edge_parking_free", "Free spaces by zone", labels=["camera", "zone"])
+        total = GaugeMetricFamily("edge_parking_spaces", "Spaces by zone", labels=["camera", "zone"])
+        frames = CounterMetricFamily("edge_parking_frames", "Frames classified", labels=["camera"])
+        changes = CounterMetricFamily("edge_parking_changes", "Space state changes", labels=["camera"])
+        for lane in self._parking.lanes:
+            for z in self._parking.summary(lane)["zones"]:
+                free.add_metric([lane.cfg.name, z["zone"]], z["free"])
+                total.add_metric([lane.cfg.name, z["zone"]], z["total"])
+            frames.add_metric([lane.cfg.name], lane.counts["classified"])
+            changes.add_metric([lane.cfg.name], lane.counts["changes"])
+        yield from (free, total, frames, changes)
+
+
+# ---- building it ----------------------------------------------------------------------------------------------
+
+def make_lane(cfg: ParkingConfig, camera: ParkingCameraConfig, clock: Clock) -> ParkingLane:
+    stream = CameraStream(camera.source, name=camera.name, loop=camera.loop, fps=camera.fps,
+                          monotonic=clock.monotonic)
+    return ParkingLane(camera, stream, Smoother(cfg.frames, cfg.min_confidence))
+
+
+def parking_config(config: Config) -> ParkingConfig | None:
+    """The [parking] section; in simulation without one, the demo building's car-park camera; else None."""
+    if config.parking is not None:
+        return config.parking
+    if not (config.simulate.enabled and config.simulate.parking):
+        return None
+    from vision.demo import carpark
+
+    spaces = config.storage.path.parent / "carpark" / "SPACES.json"
+    return ParkingConfig.model_validate({
+        "cameras": [{"name": "carpark", "source": str(carpark.CLIP), "spaces": str(spaces), "loop": True}],
+        # the clip plays in real time whatever the speed: cars come and go every ten seconds or so
+        "check_s": 1.0 / carpark.FPS, "frames": 2, "summary_s": 30})
+
+
+def default_classifier() -> Classifying:
+    from vision.occupancy import OccupancyClassifier
+
+    return OccupancyClassifier()
+
+
+def build(config: Config, emit: EventSink, clock: Clock,
+          classifier: Callable[[], Classifying] = default_classifier) -> ParkingSubsystem | None:
+    """The parking subsystem for this configuration, or None. Cameras open and maps load when it runs."""
+    cfg = parking_config(config)
+    if cfg is None:
+        return None
+    lanes = [make_lane(cfg, camera, clock) for camera in cfg.cameras]
+    prepare = None
+    if config.parking is None:  # the simulated car park: its map is written when it first runs
+        from vision.demo import carpark
+
+        folder = config.storage.path.parent / "carpark"
+        prepare = lambda: carpark.prepare(folder)  # noqa: E731
+    return ParkingSubsystem(cfg, lanes, emit, clock, classifier=classifier, prepare=prepare)

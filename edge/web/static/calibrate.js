@@ -1,0 +1,163 @@
+// Parking calibration: draw, edit and delete the space polygons over the camera's snapshot, then save the map.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const SVG = 'http://www.w3.org/2000/svg';
+  const api = '/staff/api/parking/cameras';
+  let cameras = [], cam = null, doc = {spaces: []}, states = {}, selected = -1, drawing = null, drag = null;
+
+  function el(name, attrs, parent) {
+    const e = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    parent.appendChild(e);
+    return e;
+  }
+
+  function say(text, ok) {
+    const m = $('message');
+    m.textContent = '';
+    const p = document.createElement('p');
+    p.className = ok ? 'ok' : 'error';
+    p.textContent = text;
+    m.appendChild(p);
+  }
+
+  function point(ev) {  // the mouse position in image pixels
+    const svg = $('overlay'), box = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal;
+    const x = (ev.clientX - box.left) / box.width * vb.width, y = (ev.clientY - box.top) / box.height * vb.height;
+    return [Math.round(Math.max(0, Math.min(vb.width, x)) * 10) / 10, Math.round(Math.max(0, Math.min(vb.height, y)) * 10) / 10];
+  }
+
+  function draw() {
+    const svg = $('overlay');
+    svg.textContent = '';
+    doc.spaces.forEach((s, i) => {
+      const poly = el('polygon', {points: s.polygon.map(p => p.join(',')).join(' '), 'data-space': s.id,
+        class: (states[s.id] ? 'occupied' : '') + (i === selected ? ' selected' : '')}, svg);
+      poly.addEventListener('mousedown', (ev) => { if (!drawing) { ev.stopPropagation(); select(i); } });
+      const xs = s.polygon.map(p => p[0]), ys = s.polygon.map(p => p[1]);
+      const t = el('text', {x: xs.reduce((a, b) => a + b) / xs.length, y: ys.reduce((a, b) => a + b) / ys.length,
+        'text-anchor': 'middle'}, svg);
+      t.textContent = s.id;
+    });
+    if (selected >= 0) {
+      doc.spaces[selected].polygon.forEach((p, j) => {
+        const c = el('circle', {cx: p[0], cy: p[1], r: 6, 'data-vertex': j}, svg);
+        c.addEventListener('mousedown', (ev) => { ev.stopPropagation(); drag = j; });
+      });
+    }
+    if (drawing) {
+      el('polyline', {points: drawing.map(p => p.join(',')).join(' ')}, svg);
+      drawing.forEach((p, j) => el('circle', {cx: p[0], cy: p[1], r: 6, 'data-new': j}, svg));
+    }
+    const list = $('spaces');
+    list.textContent = '';
+    doc.spaces.forEach((s, i) => {
+      const li = document.createElement('li'), b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = `${s.id} · ${s.zone}` + (s.id in states ? (states[s.id] ? ' · 有车' : ' · 空') : '');
+      b.addEventListener('click', () => select(i));
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+    $('count').textContent = doc.spaces.length;
+  }
+
+  function select(i) {
+    selected = i;
+    $('edit').hidden = i < 0;
+    if (i >= 0) {
+      $('space-id').value = doc.spaces[i].id;
+      $('space-zone').value = doc.spaces[i].zone;
+    }
+    draw();
+  }
+
+  function nextId(zone) {
+    for (let n = 1; ; n++) {
+      const id = `${zone}-${String(n).padStart(2, '0')}`;
+      if (!doc.spaces.some(s => s.id === id)) return id;
+    }
+  }
+
+  function finish() {
+    if (drawing && drawing.length >= 3) {
+      const zone = selected >= 0 ? doc.spaces[selected].zone : (doc.spaces.at(-1)?.zone || 'A');
+      doc.spaces.push({id: nextId(zone), zone, polygon: drawing});
+      drawing = null;
+      select(doc.spaces.length - 1);
+    } else {
+      drawing = null;
+      draw();
+    }
+    $('finish').hidden = true;
+    $('add').disabled = false;
+  }
+
+  async function load() {
+    const r = await fetch(api);
+    if (!r.ok) { say(`${r.status}: ${(await r.json()).detail}`); return; }
+    cameras = await r.json();
+    const sel = $('camera');
+    sel.textContent = '';
+    for (const c of cameras) { const o = document.createElement('option'); o.value = o.textContent = c.name; sel.appendChild(o); }
+    if (cameras.length) show(cameras[0].name);
+  }
+
+  function show(name) {
+    cam = cameras.find(c => c.name === name);
+    doc = cam.map ? JSON.parse(JSON.stringify(cam.map)) : {spaces: []};
+    states = cam.states || {};
+    if (cam.map_error) say(cam.map_error);
+    selected = -1;
+    $('edit').hidden = true;
+    snapshot();
+  }
+
+  function snapshot() {
+    const img = $('snapshot');
+    img.onload = () => {
+      $('overlay').setAttribute('viewBox', `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
+      doc.image = {width: img.naturalWidth, height: img.naturalHeight};
+      draw();
+      document.body.dataset.ready = 'yes';
+    };
+    img.onerror = () => say('还没有画面 No frame from this camera yet; try again in a moment.');
+    img.src = `${api}/${encodeURIComponent(cam.name)}/snapshot?t=${Date.now()}`;
+  }
+
+  async function save() {
+    const r = await fetch(`${api}/${encodeURIComponent(cam.name)}/spaces`, {method: 'PUT',
+      headers: {'Content-Type': 'application/json'}, body: JSON.stringify(doc)});
+    const body = await r.json();
+    if (r.ok) {
+      say(`已保存 ${body.saved} 个车位 Saved ${body.saved} spaces.`, true);
+      cam.map = body.map;
+    } else {
+      const problems = body.detail && body.detail.problems ? body.detail.problems.join('\n') : JSON.stringify(body.detail);
+      say(`未保存 Not saved:\n${problems}`);
+    }
+  }
+
+  $('overlay').addEventListener('mousedown', (ev) => {
+    if (drawing) { drawing.push(point(ev)); draw(); } else { select(-1); }
+  });
+  window.addEventListener('mousemove', (ev) => {
+    if (drag !== null && selected >= 0) { doc.spaces[selected].polygon[drag] = point(ev); draw(); }
+  });
+  window.addEventListener('mouseup', () => { drag = null; });
+  window.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && drawing) { ev.preventDefault(); finish(); }
+    if (ev.key === 'Escape' && drawing) { drawing = null; $('finish').hidden = true; $('add').disabled = false; draw(); }
+  });
+  $('add').addEventListener('click', () => { drawing = []; $('finish').hidden = false; $('add').disabled = true; draw(); });
+  $('finish').addEventListener('click', finish);
+  $('refresh').addEventListener('click', snapshot);
+  $('camera').addEventListener('change', (ev) => show(ev.target.value));
+  $('space-id').addEventListener('input', (ev) => { doc.spaces[selected].id = ev.target.value.trim(); draw(); });
+  $('space-zone').addEventListener('input', (ev) => { doc.spaces[selected].zone = ev.target.value.trim(); draw(); });
+  $('delete').addEventListener('click', () => { doc.spaces.splice(selected, 1); select(-1); });
+  $('edit').addEventListener('submit', (ev) => ev.preventDefault());
+  $('save').addEventListener('click', save);
+  load();
+})();

@@ -1,0 +1,49 @@
+"""Guidance on a small hand-made map: free per zone, the nearest free space from each entrance, the sign."""
+
+from __future__ import annotations
+
+from edge.parking import nearest_free, sign_text, zone_counts
+from vision.smoothing import SpaceState
+from vision.spaces import parse_space_map
+
+# A row of three spaces in zone A and two in zone B; the gate is at the left, the lift at the right.
+MAP = parse_space_map({
+    "spaces": [{"id": f"A-0{i}", "zone": "A", "polygon": [[x, 0], [x + 10, 0], [x + 10, 20], [x, 20]]}
+               for i, x in ((1, 0), (2, 10), (3, 20))]
+    + [{"id": f"B-0{i}", "zone": "B", "polygon": [[x, 50], [x + 10, 50], [x + 10, 70], [x, 70]]}
+       for i, x in ((1, 0), (2, 40))],
+    "entrances": [{"id": "gate", "point": [0, 30]}, {"id": "lift", "point": [50, 30]}, {"id": "stairs"}],
+    "distances": {"stairs": {"A-01": 40, "B-02": 5}},
+    "metres_per_pixel": 0.5,
+})
+
+
+def states(**occupied: bool | None) -> dict[str, SpaceState]:
+    return {k.replace("_", "-"): SpaceState(k.replace("_", "-"), v, 0.9) for k, v in occupied.items()}
+
+
+def test_free_and_total_per_zone_count_unknown_spaces_as_taken() -> None:
+    st = states(A_01=False, A_02=True, A_03=None, B_01=False)
+    assert zone_counts(MAP, st) == [{"zone": "A", "free": 1, "total": 3}, {"zone": "B", "free": 1, "total": 2}]
+
+
+def test_the_nearest_free_space_from_each_entrance() -> None:
+    st = states(A_01=True, A_02=False, A_03=False, B_01=False, B_02=True)
+    got = {n["entrance"]: n for n in nearest_free(MAP, st)}
+    assert got["gate"]["space"] == "A-02" and got["gate"]["zone"] == "A"
+    assert got["gate"]["distance_m"] == round(((15 - 0) ** 2 + (10 - 30) ** 2) ** 0.5 * 0.5, 1)
+    assert got["lift"]["space"] == "A-03"  # (25, 10) is nearer (50, 30) than B-01 at (5, 60)
+    assert got["stairs"] == {"entrance": "stairs", "space": None, "zone": None}  # only taken spaces are listed
+
+
+def test_a_listed_distance_wins_over_the_picture_and_none_when_all_are_taken() -> None:
+    st = states(A_01=False, A_02=True, A_03=True, B_01=True, B_02=False)
+    got = {n["entrance"]: n for n in nearest_free(MAP, st)}
+    assert got["stairs"] == {"entrance": "stairs", "space": "B-02", "zone": "B", "distance_m": 5.0}
+    full = states(A_01=True, A_02=True, A_03=True, B_01=True, B_02=True)
+    assert all(n["space"] is None for n in nearest_free(MAP, full))
+
+
+def test_sign_text() -> None:
+    assert sign_text([{"zone": "A", "free": 3, "total": 40}, {"zone": "B", "free": 0, "total": 8}]) == \
+        "A 3/40\nB 0/8\nFREE 3\n"

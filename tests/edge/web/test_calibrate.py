@@ -1,0 +1,100 @@
+"""The parking calibration page in a real browser (Debian's Chromium, Playwright) against `edge run` with a parking
+camera: refused without a login; with one, select and rename a space, drag a corner, delete a space, draw a new one,
+save (the file on disk changes); a self-crossing polygon is refused naming the space, and the file stays."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.conftest import Gateway
+from tests.edge.api.test_parking import parking_gateway
+from tests.edge.web.test_pages import ARTIFACTS, browser  # noqa: F401 - the fixture
+
+W, H = 1280, 720  # the fixture frame
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:  # noqa: F811
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+    yield ctx.new_page()
+    ctx.close()
+
+
+def at(page: Page, x: float, y: float) -> tuple[float, float]:
+    """Image pixels -> page coordinates."""
+    box = page.locator("#overlay").bounding_box()
+    assert box is not None
+    return box["x"] + x / W * box["width"], box["y"] + y / H * box["height"]
+
+
+def click_image(page: Page, x: float, y: float) -> None:
+    page.mouse.click(*at(page, x, y))
+
+
+def test_draw_edit_delete_and_save(tmp_path: Path, make_gateway: Callable[..., Gateway], page: Page) -> None:
+    gw, spaces = parking_gateway(tmp_path, make_gateway)
+    page.goto(gw.url + "/staff/parking")
+    assert page.locator("#overlay").count() == 0 and page.locator("input#token").is_visible()
+    page.fill("#token", gw.token)
+    page.click("button[type=submit]")
+    page.wait_for_url(gw.url + "/staff")
+    page.goto(gw.url + "/staff/parking")
+    page.wait_for_selector("body[data-ready=yes]", timeout=20_000)
+    assert page.locator("#overlay polygon").count() == 40
+
+    page.locator("#spaces button", has_text="A-01").click()  # select from the list
+    assert page.is_visible("#edit") and page.input_value("#space-id") == "A-01"
+    page.fill("#space-id", "X-01")
+    page.fill("#space-zone", "X")
+    corner = page.locator("#overlay circle[data-vertex='0']")
+    box = corner.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(*at(page, 600, 640), steps=5)
+    page.mouse.up()
+
+    page.locator("#spaces button", has_text="A-02").click()
+    deleted = json.loads(spaces.read_text())["spaces"][1]["polygon"]
+    page.click("#delete")
+    assert page.locator("#overlay polygon").count() == 39
+
+    page.click("#add")
+    for x, y in ((40, 40), (160, 40), (160, 200), (40, 200)):
+        click_image(page, x, y)
+    page.keyboard.press("Enter")
+    assert page.locator("#overlay polygon").count() == 40
+    new_id = page.input_value("#space-id")
+    page.screenshot(path=_artifact("calibrate.png"))
+    page.click("#save")
+    page.wait_for_selector("#message .ok", timeout=5000)
+
+    saved = {s["id"]: s for s in json.loads(spaces.read_text())["spaces"]}
+    assert len(saved) == 40 and new_id == "A-01"  # the first free id of the zone (A-01 was renamed X-01)
+    assert deleted not in [s["polygon"] for s in saved.values()]
+    assert saved["X-01"]["zone"] == "X" and abs(saved["X-01"]["polygon"][0][0] - 600) < 3
+    drawn = saved[new_id]["polygon"]  # its id: the first free one of the zone
+    assert all(abs(a - b) < 1.5 for p, q in zip(drawn, [[40, 40], [160, 40], [160, 200], [40, 200]], strict=True)
+               for a, b in zip(p, q, strict=True))
+
+    before = spaces.read_text()
+    page.click("#add")
+    for x, y in ((300, 40), (400, 200), (400, 40), (300, 200)):  # a bow tie
+        click_image(page, x, y)
+    page.keyboard.press("Enter")
+    bad_id = page.input_value("#space-id")
+    page.click("#save")
+    page.wait_for_selector("#message .error", timeout=5000)
+    message = page.inner_text("#message")
+    assert bad_id in message and "crosses itself" in message
+    assert spaces.read_text() == before
+
+
+def _artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name

@@ -1,0 +1,91 @@
+"""The space map: a good map loads, a bad one is refused naming the space and what is wrong; PKLot import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vision.spaces import SpaceMapError, dumps, from_pklot_xml, load_space_map, parse_space_map
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "parking"
+SQUARE = [[10, 10], [50, 10], [50, 90], [10, 90]]
+
+
+def doc(*spaces: dict, **extra: object) -> dict:
+    return {"spaces": list(spaces), **extra}
+
+
+def test_a_good_map_loads_with_entrances_and_distances(tmp_path: Path) -> None:
+    path = tmp_path / "SPACES.json"
+    path.write_text(json.dumps(doc({"id": "A-01", "zone": "A", "polygon": SQUARE},
+                                   {"id": "A-02", "zone": "A", "polygon": [[60, 10], [100, 10], [100, 90]]},
+                                   image={"width": 200, "height": 100},
+                                   entrances=[{"id": "north", "point": [0, 0]}, {"id": "lift"}],
+                                   distances={"lift": {"A-02": 8}})))
+    m = load_space_map(path)
+    assert [s.id for s in m.spaces] == ["A-01", "A-02"] and m.zones == ["A"]
+    assert m.distance(m.entrances[1], m.spaces[1]) == (8.0, True)
+    assert m.distance(m.entrances[1], m.spaces[0]) is None  # no point, no listed distance
+    assert m.distance(m.entrances[0], m.spaces[0])[1] is False  # pixels: no metres_per_pixel
+    assert parse_space_map(json.loads(dumps(m))) == m  # what the calibration page saves reads back the same
+
+
+@pytest.mark.parametrize(("polygon", "says"), [
+    ([[10, 10], [50, 90], [50, 10], [10, 90]], "crosses itself"),
+    ([[10, 10], [50, 10]], "3 to 32"),
+    ([[10, 10], [50, 10], [90, 10], [30, 10]], "area"),
+    ([[10, 10], [50, 10], "x", [10, 90]], "point 2"),
+    ([[10, 10], [500, 10], [500, 90], [10, 90]], "outside the image"),
+    ([[-1, 10], [50, 10], [50, 90], [10, 90]], "outside the image"),
+    ([[10, 10], [50, 10], [50, float("nan")], [10, 90]], "point 2"),
+])
+def test_a_bad_polygon_is_refused_naming_the_space(polygon: list, says: str) -> None:
+    with pytest.raises(SpaceMapError) as e:
+        parse_space_map(doc({"id": "A-01", "zone": "A", "polygon": SQUARE},
+                            {"id": "B-07", "zone": "B", "polygon": polygon}, image={"width": 200, "height": 100}))
+    assert len(e.value.problems) == 1
+    assert "spaces[1] (id 'B-07')" in e.value.problems[0] and says in e.value.problems[0]
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    with pytest.raises(SpaceMapError) as e:
+        parse_space_map(doc({"id": "A-01", "zone": "A", "polygon": SQUARE}, {"id": "A-01", "zone": "A",
+                                                                             "polygon": SQUARE},
+                            {"id": "bad id!", "zone": "", "polygon": SQUARE}, extra_key=1,
+                            distances={"gate": {"A-01": 3}}))
+    text = str(e.value)
+    for says in ("'A-01' is used by another space", "id 'bad id!'", "zone ''", "key 'extra_key'",
+                 "entrance 'gate' is not in entrances"):
+        assert says in text, says
+
+
+def test_the_file_is_named_and_bad_json_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "SPACES.json"
+    path.write_text("{\"spaces\": [")
+    with pytest.raises(SpaceMapError, match=r"SPACES.json: not valid JSON"):
+        load_space_map(path)
+    with pytest.raises(SpaceMapError, match=r"cannot read"):
+        load_space_map(tmp_path / "missing.json")
+    with pytest.raises(SpaceMapError, match=r"spaces: missing or empty"):
+        parse_space_map({"spaces": []})
+
+
+def test_pklot_xml_becomes_a_map() -> None:
+    m = from_pklot_xml(next(FIXTURES.glob("*.xml")), zone="P")
+    assert len(m.spaces) == 40 and m.zones == ["P"]
+    assert m.spaces[0].id == "P-01" and len(m.spaces[0].polygon) == 4
+
+
+def test_import_pklot_command_prints_a_map_that_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from edge.cli import main
+
+    assert main(["parking", "import-pklot", str(next(FIXTURES.glob("*.xml")))]) == 0
+    path = tmp_path / "SPACES.json"
+    path.write_text(capsys.readouterr().out)
+    assert len(load_space_map(path).spaces) == 40
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<parking><space id='1'>")
+    assert main(["parking", "import-pklot", str(broken)]) == 1
+    assert "not a readable PKLot XML" in capsys.readouterr().err

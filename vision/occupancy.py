@@ -1,0 +1,100 @@
+"""Whether each space of a frame is occupied: a small CNN (vision/models/parking_occ.onnx, trained by
+vision/training/parking) run with cv2.dnn on every space of a frame in one batch.
+
+Each space's polygon is cut out of the frame with a perspective warp to a PATCH x PATCH square (as drawn, its
+long side upright), normalised per patch (mean 0, spread damped: the same space reads alike in sun and in shade),
+and the network answers P(occupied). `confidence` is the probability of the answer given (0.5 .. 1).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vision.errors import BadImageError, ModelError
+from vision.spaces import Point, Space
+
+MODEL = Path(__file__).with_name("models") / "parking_occ.onnx"
+PATCH = 40  # pixels a side the network sees
+MARGIN = 1.0  # the polygon as drawn (measured: more margin pulls in kerbs and islands)
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    space: str
+    occupied: bool
+    confidence: float  # of the answer given, 0.5 .. 1
+    p_occupied: float
+
+
+def order_quad(points: Sequence[Point]) -> np.ndarray:
+    """Four corners of the space, clockwise from the one nearest the top left: any polygon becomes the smallest
+    rotated rectangle around it unless it has exactly four points."""
+    pts = np.asarray(points, np.float32)
+    if len(pts) != 4:
+        pts = cv2.boxPoints(cv2.minAreaRect(pts)).astype(np.float32)
+    c = pts.mean(axis=0)
+    pts = pts[np.argsort(np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0]))]  # clockwise in image coordinates
+    start = int(np.argmin(pts[:, 0] + pts[:, 1]))
+    return np.roll(pts, -start, axis=0)
+
+
+def cut_patch(frame: np.ndarray, points: Sequence[Point], size: int = PATCH, margin: float = MARGIN) -> np.ndarray:
+    """The space warped to a size x size BGR square (its long side upright, so every space looks alike)."""
+    quad = order_quad(points)
+    c = quad.mean(axis=0)
+    quad = c + (quad - c) * margin
+    side = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+    if side[0] + side[2] > side[1] + side[3]:  # wider than long: start one corner on, so the long side is upright
+        quad = np.roll(quad, -1, axis=0)
+    dst = np.float32([[0, 0], [size - 1, 0], [size - 1, size - 1], [0, size - 1]])
+    m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    return cv2.warpPerspective(frame, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+def normalise(patches: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 uint8 -> N x 3 x H x W float32, each patch to mean 0, its spread damped but kept: dividing by
+    the spread alone would blow a stain on plain asphalt up into the contrast of a car (measured: many more free
+    spaces called occupied on a new camera)."""
+    x = patches.astype(np.float32) / 255.0
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    std = x.std(axis=(1, 2, 3), keepdims=True)
+    return np.ascontiguousarray(((x - mean) / (std + 0.15)).transpose(0, 3, 1, 2))
+
+
+class OccupancyClassifier:
+    """The packaged network; `classify(frame, spaces)` answers for every space in one forward pass."""
+
+    def __init__(self, model: Path = MODEL) -> None:
+        if not model.is_file():
+            raise ModelError(f"parking model {model} is missing (made by vision/training/parking/train.py)")
+        try:
+            self._net = cv2.dnn.readNetFromONNX(str(model))
+        except cv2.error as e:
+            raise ModelError(f"cannot load parking model {model}: {e}") from e
+        self._lock = threading.Lock()  # one network, several cameras' threads
+
+    def probabilities(self, patches: np.ndarray) -> np.ndarray:
+        """P(occupied) for N x PATCH x PATCH x 3 uint8 patches."""
+        if len(patches) == 0:
+            return np.zeros(0, np.float32)
+        with self._lock:
+            self._net.setInput(normalise(patches))
+            logits = self._net.forward().reshape(len(patches), -1)
+        if logits.shape[1] == 1:
+            return (1 / (1 + np.exp(-logits[:, 0]))).astype(np.float32)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
+
+    def classify(self, frame: np.ndarray, spaces: Sequence[Space]) -> list[Occupancy]:
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise BadImageError("frame is not a BGR picture")
+        patches = np.stack([cut_patch(frame, s.polygon) for s in spaces]) if spaces else np.zeros((0,))
+        p = self.probabilities(patches)
+        return [Occupancy(s.id, bool(q >= 0.5), round(float(max(q, 1 - q)), 3), float(q))
+                for s, q in zip(spaces, p, strict=True)]

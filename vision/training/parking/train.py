@@ -1,0 +1,112 @@
+"""Train the occupancy network and export it to ONNX (for cv2.dnn). Training only: needs torch (see README).
+
+    python -m vision.training.parking.train --fold all --out vision/models/parking_occ.onnx
+    python -m vision.training.parking.train --fold ufpr05 --out vision/training/parking/folds/ufpr05.onnx
+
+A fold names what the network does NOT see, so that it can be measured there (leave one camera out):
+`ufpr05` (PKLot UFPR05 frames), `cnr3` (CNRPark+EXT camera 3 frames), `cnra` (the CNRPark camera A patches),
+`pklot` (the PUCPR and UFPR04 patches). `all` sees everything: the shipped model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vision.occupancy import PATCH, normalise
+from vision.training.parking.augment import augment
+from vision.training.parking.data import frame_patches, shared_patches
+
+FOLDS = {  # fold -> (frame cameras trained on, patch cameras trained on)
+    "ufpr05": (("CNR-EXT3",), ("CNRPark_A", "PUCPR", "UFPR04")),
+    "cnr3": (("UFPR05",), ("CNRPark_A", "PUCPR", "UFPR04")),
+    "cnra": (("UFPR05", "CNR-EXT3"), ("PUCPR", "UFPR04")),
+    "pklot": (("CNR-EXT3", "UFPR05"), ("CNRPark_A",)),
+    "all": (("UFPR05", "CNR-EXT3"), ("CNRPark_A", "PUCPR", "UFPR04")),
+}
+
+
+def make_net() -> nn.Module:
+    """Four 3x3 conv layers (16-32-64-64) with pooling, global average, two logits: ~60k parameters."""
+    def block(i: int, o: int) -> list[nn.Module]:
+        return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+    return nn.Sequential(*block(3, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2), *block(32, 64),
+                         nn.MaxPool2d(2), *block(64, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
+                         nn.Linear(64, 2))
+
+
+def training_set(fold: str, jitter: int, frame_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(patches, labels, sampling weights): a frame space (and each of its jittered copies) weighs `frame_weight`
+    times a labelled crop."""
+    frame_cams, patch_cams = FOLDS[fold]
+    xs, ys, ws = [], [], []
+    x, y, _ = shared_patches(patch_cams)
+    xs.append(x), ys.append(y), ws.append(np.ones(len(y)))
+    for cam in frame_cams:
+        x, y = frame_patches(cam, jitter=jitter, seed=hash(cam) % 1000)
+        xs.append(x), ys.append(y), ws.append(np.full(len(y), frame_weight))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def train(fold: str, out: Path, *, epochs: int, batch: int, lr: float, jitter: int, frame_weight: float,
+          seed: int) -> None:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x, y, w = training_set(fold, jitter, frame_weight)
+    print(f"fold {fold}: {len(y)} patches, {int(y.sum())} occupied", flush=True)
+    net = make_net()
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * (len(y) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    p = w / w.sum()
+    t0 = time.time()
+    for step in range(steps):
+        idx = rng.choice(len(y), batch, p=p)
+        xb = torch.from_numpy(normalise(augment(x[idx], y[idx], rng)))
+        yb = torch.from_numpy(y[idx])
+        net.train()
+        loss = loss_fn(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 200 == 0 or step == steps - 1:
+            print(f"step {step}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
+    export(net, out)
+
+
+def export(net: nn.Module, out: Path) -> None:
+    net.eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, 3, PATCH, PATCH)
+    torch.onnx.export(net, dummy, str(out), input_names=["patch"], output_names=["logits"], opset_version=13,
+                      dynamic_axes={"patch": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
+    print(f"wrote {out} ({out.stat().st_size // 1024} KB)", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fold", choices=sorted(FOLDS), default="all")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=4e-3)
+    ap.add_argument("--jitter", type=int, default=4, help="extra copies of each frame space with moved corners")
+    ap.add_argument("--frame-weight", type=float, default=1.0, help="a frame space weighs this many crops")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    train(args.fold, args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, jitter=args.jitter,
+          frame_weight=args.frame_weight, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
