@@ -15,7 +15,6 @@ import re
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,10 +75,10 @@ def store_rate(n_batches: int, batch: int, threads: int) -> float:
 
 
 class Gateway:
-    def __init__(self, folder: Path, simulate: bool = False) -> None:
+    def __init__(self, folder: Path, simulate: bool = False, cameras: bool = True) -> None:
         doc = base_config(folder, storage={"max_mb": 4096})
         if simulate:
-            doc["simulate"] = {"enabled": True, "speed": 10.0}
+            doc["simulate"] = {"enabled": True, "speed": 10.0, "gate": cameras, "parking": cameras}
         self.port, self.token = doc["api"]["port"], doc["api"]["token"]
         (folder / "edge.toml").write_text(to_toml(doc))
         self.proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(folder / "edge.toml")],
@@ -203,19 +202,28 @@ def main() -> None:
         finally:
             gw.stop()
     if a.memory_minutes > 0:
-        with tempfile.TemporaryDirectory() as d:
-            gw = Gateway(Path(d), simulate=True)
-            try:
-                samples, end = [], time.monotonic() + a.memory_minutes * 60
-                while time.monotonic() < end:
-                    time.sleep(min(15, max(0.0, end - time.monotonic())))
-                    samples.append(gw.rss_mb())
-                print(f"  edge run, simulated building, RSS after {a.memory_minutes:g} min       : "
-                      f"{samples[-1]:.1f} MB (max {max(samples):.1f}, median {statistics.median(samples):.1f}; "
-                      "target < 120 MB)")
-            finally:
-                gw.stop()
+        memory(a.memory_minutes)
 
+
+def memory(minutes: float) -> None:
+    """RSS of `edge run` on the simulated building, with its two OpenCV cameras (gate, car park) and without them
+    (wristbands, GPIO, store, API, kiosk: a building with no camera does not load OpenCV). Both run at once."""
+    with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d2:
+        gws = {"with its two cameras": Gateway(Path(d1), simulate=True),
+               "without cameras": Gateway(Path(d2), simulate=True, cameras=False)}
+        try:
+            samples: dict[str, list[float]] = {k: [] for k in gws}
+            end = time.monotonic() + minutes * 60
+            while time.monotonic() < end:
+                time.sleep(min(15, max(0.0, end - time.monotonic())))
+                for k, gw in gws.items():
+                    samples[k].append(gw.rss_mb())
+            for k, s in samples.items():
+                print(f"  edge run, simulated building {k:<21}: RSS after {minutes:g} min {s[-1]:.1f} MB "
+                      f"(first minute {s[min(3, len(s) - 1)]:.1f}, max {max(s):.1f}; target < 120 MB)")
+        finally:
+            for gw in gws.values():
+                gw.stop()
 
 if __name__ == "__main__":
     main()
