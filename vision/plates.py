@@ -5,6 +5,8 @@ Two small ONNX models ship in `vision/models/` (made by `vision/training/plates/
   each painted region becomes a quad (four corners, so tilted and sheared plates are straightened).
 - `plate_rec.onnx` reads a 96x24 rectified plate with CTC over 24 columns and names its colour.
   Double-row plates (lorries, buses) are cut into their two rows and laid side by side first.
+  When the best CTC path is not a plate (mostly a character dropped), the best path that fits one of
+  the plate layouts (province, letter, ...) is taken instead if it is nearly as likely.
 Both run in `cv2.dnn`: it reads these models and keeps the install to OpenCV alone (onnxruntime
 was not needed to meet the time budget, see tests/bench/plates.py).
 """
