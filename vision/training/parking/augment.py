@@ -9,7 +9,7 @@ import numpy as np
 from vision.occupancy import PATCH
 
 
-def geometry(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def geometry(img: np.ndarray, rng: np.random.Generator, zooms: tuple[float, float] = (0.6, 1.6)) -> np.ndarray:
     """Dihedral turn, then a random rotation, scale, shift and perspective, cut to PATCH x PATCH."""
     k = int(rng.integers(0, 4))
     img = np.rot90(img, k)
@@ -17,8 +17,9 @@ def geometry(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = img[:, ::-1]
     s = img.shape[0]
     src = np.float32([[0, 0], [s, 0], [s, s], [0, s]])
-    zoom = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))  # below 1: more of the surroundings; above: part
-    # of the space only, as when a car close to an oblique camera is larger than the box drawn for it
+    # below 1: more of the surroundings; above: part of the space only, as when a car close to an oblique camera is
+    # larger than the box drawn for it
+    zoom = float(np.exp(rng.uniform(np.log(zooms[0]), np.log(zooms[1]))))
     angle = np.deg2rad(rng.uniform(-15, 15))
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
     c = np.float32([s / 2, s / 2]) + rng.uniform(-0.08, 0.08, 2).astype(np.float32) * s
@@ -147,11 +148,15 @@ def branches(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """BASE patches -> augmented PATCH patches (labels are not changed by any of it)."""
+def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, mild: bool = False) -> np.ndarray:
+    """BASE patches -> augmented PATCH patches (labels are not changed by any of it). `mild`: only turns, a little
+    zoom and the light (the end of the shipped model's training, to fit the cameras it knows closely)."""
     occupied = np.flatnonzero(labels == 1)
     out = np.empty((len(batch), PATCH, PATCH, 3), np.uint8)
     for i, (img, y) in enumerate(zip(batch, labels, strict=True)):
+        if mild:
+            out[i] = photometric(geometry(img, rng, (0.9, 1.15)), rng)
+            continue
         if rng.random() < (0.5 if y == 0 else 0.1):
             img = markings(img, rng)
         if y == 0 and len(occupied) and rng.random() < 0.15:

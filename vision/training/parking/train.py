@@ -55,7 +55,7 @@ def training_set(fold: str, jitter: int, frame_weight: float) -> tuple[np.ndarra
 
 
 def train(fold: str, out: Path, *, epochs: int, batch: int, lr: float, jitter: int, frame_weight: float,
-          seed: int) -> None:
+          mild_tail: float, seed: int) -> None:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     x, y, w = training_set(fold, jitter, frame_weight)
@@ -69,7 +69,8 @@ def train(fold: str, out: Path, *, epochs: int, batch: int, lr: float, jitter: i
     t0 = time.time()
     for step in range(steps):
         idx = rng.choice(len(y), batch, p=p)
-        xb = torch.from_numpy(normalise(augment(x[idx], y[idx], rng)))
+        mild = step >= steps * (1 - mild_tail)
+        xb = torch.from_numpy(normalise(augment(x[idx], y[idx], rng, mild=mild)))
         yb = torch.from_numpy(y[idx])
         net.train()
         loss = loss_fn(net(xb), yb)
@@ -100,12 +101,14 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--jitter", type=int, default=4, help="extra copies of each frame space with moved corners")
     ap.add_argument("--frame-weight", type=float, default=1.0, help="a frame space weighs this many crops")
+    ap.add_argument("--mild-tail", type=float, default=0.0, help="share of the steps, at the end, with mild "
+                    "augmentation only")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train(args.fold, args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, jitter=args.jitter,
-          frame_weight=args.frame_weight, seed=args.seed)
+          frame_weight=args.frame_weight, mild_tail=args.mild_tail, seed=args.seed)
 
 
 if __name__ == "__main__":
