@@ -10,7 +10,7 @@ Events (full plates: staff and central data; the kiosk masks them):
 - `plate.visitor` when a car not on the whitelist is decided;
 - `plate.read` once per passage when the car has gone (the vote over all its reads, best crop, direction, decision);
 - `gate.open_failed` (high: an alert) when the relay could not be pulsed for a resident;
-- `gate.camera_fault` (high) when a camera gives no frame for CAMERA_FAULT_AFTER_S, `gate.camera_ok` when it is
+- `gate.camera_fault` (high) when a camera gives no frame for a minute (edge/cameras.py), `gate.camera_ok` when it is
   back (closes that alert).
 """
 
@@ -28,9 +28,9 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from edge.cameras import WAIT_S, CameraSubsystem
 from edge.clock import Clock
 from edge.config import Config, GateCameraConfig, GateConfig
-from edge.errors import StoreFullError
 from edge.events import EventSink, NewEvent, Priority
 from edge.whitelist import Whitelist
 from vision.camera import CameraStream
@@ -40,9 +40,6 @@ from vision.passage import Passage, PassageSettings, PassageTracker, Read
 
 log = logging.getLogger(__name__)
 
-CAMERA_FAULT_AFTER_S = 60.0  # no frame this long: an alert (a camera that drops for a moment is not one)
-STALE_S = 10.0  # a camera without a frame this long makes the gate unhealthy (/healthz 503)
-WAIT_S = 0.5  # how long a lane waits for a frame before it looks at the clock (passages end without frames)
 Decision = Literal["opened", "visitor", "uncertain", "resident", "not_opened"]
 
 
@@ -97,35 +94,20 @@ class Lane:
     faulted: bool = False
 
 
-class GateSubsystem:
-    """Every gate camera; run() is the supervised task, health() feeds /healthz and `edge doctor`."""
+class GateSubsystem(CameraSubsystem[Lane, PlateReading]):
+    """Every gate camera; run() (in CameraSubsystem) is the supervised task, health() feeds /healthz and
+    `edge doctor`."""
+
+    kind = "gate"
 
     def __init__(self, cfg: GateConfig, lanes: list[Lane], whitelist: Whitelist, emit: EventSink, clock: Clock, *,
                  reader: Callable[[], PlateReading], opener: Opener | None = None) -> None:
-        self.cfg, self.lanes, self.whitelist = cfg, lanes, whitelist
-        self._emit_to_store, self.clock = emit, clock
-        self._make_reader, self._reader, self._reader_lock = reader, None, threading.Lock()
-        self.opener = opener
-        self.reader_error: str | None = None
+        super().__init__(lanes, emit, clock, reader)
+        self.cfg, self.whitelist, self.opener = cfg, whitelist, opener
+        self._reader_lock = threading.Lock()
         self.counts = {"passages": 0, "opened": 0, "visitors": 0, "uncertain": 0, "open_failed": 0}
-        self._started = clock.monotonic()
 
     # ---- the supervised task ------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        if self._reader is None:
-            try:
-                self._reader = await asyncio.to_thread(self._make_reader)
-                self.reader_error = None
-            except VisionError as e:
-                self.reader_error = str(e)
-                raise
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for lane in self.lanes:
-                    tg.create_task(self._watch(lane))
-        finally:
-            await asyncio.to_thread(self.close)
 
     async def _watch(self, lane: Lane) -> None:
         lane.stream.start()
@@ -152,8 +134,8 @@ class GateSubsystem:
         lane.counts["read"] += 1
         try:
             with self._reader_lock:  # one cv2.dnn network, several lanes
-                assert self._reader is not None
-                reads = self._reader.read(np.ascontiguousarray(region))
+                assert self._model is not None
+                reads = self._model.read(np.ascontiguousarray(region))
         except (VisionError, cv2.error) as e:  # one frame's failure: counted, and the next frame is read
             lane.counts["read_errors"] += 1
             log.warning("gate %s: frame not read: %s", lane.cfg.name, e)
@@ -208,24 +190,6 @@ class GateSubsystem:
         return {"plate": p.plate, "color": p.color, "confidence": p.confidence, "direction": p.direction,
                 "camera": lane.cfg.name}
 
-    async def _camera_state(self, lane: Lane, now: float) -> None:
-        """A camera without frames for CAMERA_FAULT_AFTER_S raises gate.camera_fault; its first frame after that
-        records gate.camera_ok."""
-        since = lane.last_frame if lane.last_frame is not None else self._started
-        down = now - since >= CAMERA_FAULT_AFTER_S
-        if down != lane.faulted:
-            lane.faulted = down
-            stats = lane.stream.stats()
-            kind, prio = ("gate.camera_fault", Priority.HIGH) if down else ("gate.camera_ok", Priority.NORMAL)
-            await self._emit(NewEvent(kind, lane.cfg.name, {"camera": lane.cfg.name, "source": stats["source"],
-                                                            "error": stats["error"]}, prio))
-
-    async def _emit(self, event: NewEvent) -> None:
-        try:
-            await self._emit_to_store(event)
-        except StoreFullError as e:  # only normal/low are refused when the disk is full
-            log.warning("gate: %s from %s not stored: %s", event.kind, event.source, e)
-
     # ---- state ----------------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -234,16 +198,9 @@ class GateSubsystem:
         cameras = {lane.cfg.name: {**lane.stream.stats(), **lane.counts,
                                    "motion": round(lane.motion.share, 4), "tracks": lane.tracker.active}
                    for lane in self.lanes}
-        starting = self.clock.monotonic() - self._started < STALE_S
-        ok = self.reader_error is None and all(
-            (c["last_frame_age_s"] is not None and c["last_frame_age_s"] <= STALE_S)
-            or (starting and c["last_frame_age_s"] is None and not c["open_failures"]) for c in cameras.values())
+        ok = self.model_error is None and all(self.fresh(c) for c in cameras.values())
         return {"ok": ok, "cameras": cameras, "whitelist": len(self.whitelist), **self.counts,
-                "reader_error": self.reader_error}
-
-    def close(self) -> None:
-        for lane in self.lanes:
-            lane.stream.close()
+                "reader_error": self.model_error}
 
 
 @dataclass(frozen=True)

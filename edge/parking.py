@@ -9,7 +9,7 @@ Events (source: the camera's name):
   `confidence`, `camera`;
 - `parking.summary` every `summary_s`, and a few seconds after a change: `zones` [{zone, free, total}], `nearest`
   [{entrance, space, zone, distance_m?}], `spaces` [{space, zone, occupied, confidence}], `camera`;
-- `parking.camera_fault` (high) when a camera gives no frame for CAMERA_FAULT_AFTER_S, `parking.camera_ok` when it
+- `parking.camera_fault` (high) when a camera gives no frame for a minute (edge/cameras.py), `parking.camera_ok` when it
   is back (closes that alert).
 """
 
@@ -27,10 +27,10 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from edge.cameras import WAIT_S, CameraSubsystem
 from edge.clock import Clock, rfc3339
 from edge.config import Config, ParkingCameraConfig, ParkingConfig
-from edge.errors import StoreFullError
-from edge.events import EventSink, NewEvent, Priority
+from edge.events import EventSink, NewEvent
 from edge.files import write_atomic
 from vision.camera import CameraStream
 from vision.errors import VisionError
@@ -39,9 +39,6 @@ from vision.spaces import SpaceMap, SpaceMapError, dumps, load_space_map
 
 log = logging.getLogger(__name__)
 
-CAMERA_FAULT_AFTER_S = 60.0
-STALE_S = 30.0  # no frame this long: the camera is unhealthy in /healthz
-WAIT_S = 0.5
 CHANGE_SUMMARY_S = 3.0  # a summary this soon after a change (not at every change: several cars come at once)
 
 
@@ -126,38 +123,26 @@ class ParkingLane:
         self.states = {k: v for k, v in self.states.items() if k in keep}
 
 
-class ParkingSubsystem:
-    """Every parking camera; run() is the supervised task, health() feeds /healthz, view() the API."""
+class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
+    """Every parking camera; run() (in CameraSubsystem) is the supervised task, health() feeds /healthz, view()
+    the API."""
+
+    kind = "parking"
+    stale_s = 30.0  # frames are looked at every check_s (2 s by default), not 5-10 times a second as at the gate
 
     def __init__(self, cfg: ParkingConfig, lanes: list[ParkingLane], emit: EventSink, clock: Clock, *,
                  classifier: Callable[[], Classifying], prepare: Callable[[], object] | None = None) -> None:
-        self.cfg, self.lanes, self._emit_to_store, self.clock = cfg, lanes, emit, clock
-        self._prepare = prepare
-        self._make_classifier, self._classifier = classifier, None
-        self.classifier_error: str | None = None
-        self._started = clock.monotonic()
+        super().__init__(lanes, emit, clock, classifier)
+        self.cfg, self._before = cfg, prepare
         self.updated: str | None = None
 
     def lane(self, name: str) -> ParkingLane | None:
         return next((lane for lane in self.lanes if lane.cfg.name == name), None)
 
-    async def run(self) -> None:
-        if self._prepare is not None:
-            await asyncio.to_thread(self._prepare)
-            self._prepare = None
-        if self._classifier is None:
-            try:
-                self._classifier = await asyncio.to_thread(self._make_classifier)
-                self.classifier_error = None
-            except VisionError as e:
-                self.classifier_error = str(e)
-                raise
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for lane in self.lanes:
-                    tg.create_task(self._watch(lane))
-        finally:
-            await asyncio.to_thread(self.close)
+    async def _prepare(self) -> None:
+        if self._before is not None:
+            await asyncio.to_thread(self._before)
+            self._before = None
 
     async def _watch(self, lane: ParkingLane) -> None:
         await asyncio.to_thread(lane.load_map)
@@ -178,10 +163,10 @@ class ParkingSubsystem:
     def _look(self, lane: ParkingLane, image: np.ndarray) -> list[SpaceState]:
         """In a worker thread: classify every space, smooth; the states that changed."""
         space_map = lane.space_map
-        assert space_map is not None and self._classifier is not None
+        assert space_map is not None and self._model is not None
         t0 = self.clock.monotonic()
         try:
-            result = self._classifier.classify(image, space_map.spaces)
+            result = self._model.classify(image, space_map.spaces)
         except (VisionError, cv2.error) as e:
             lane.counts["errors"] += 1
             log.warning("parking %s: frame not classified: %s", lane.cfg.name, e)
@@ -264,39 +249,13 @@ class ParkingSubsystem:
         ok, jpeg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
         return jpeg.tobytes() if ok else None
 
-    async def _camera_state(self, lane: ParkingLane, now: float) -> None:
-        since = lane.last_frame if lane.last_frame is not None else self._started
-        down = now - since >= CAMERA_FAULT_AFTER_S
-        if down != lane.faulted:
-            lane.faulted = down
-            stats = lane.stream.stats()
-            kind, prio = ("parking.camera_fault", Priority.HIGH) if down else ("parking.camera_ok", Priority.NORMAL)
-            await self._emit(NewEvent(kind, lane.cfg.name, {"camera": lane.cfg.name, "source": stats["source"],
-                                                            "error": stats["error"]}, prio))
-
-    async def _emit(self, event: NewEvent) -> None:
-        try:
-            await self._emit_to_store(event)
-        except StoreFullError as e:
-            log.warning("parking: %s from %s not stored: %s", event.kind, event.source, e)
-
     def health(self) -> dict[str, Any]:
-        """ok while the model is loaded and every camera has a map and gave a frame in the last STALE_S."""
-        starting = self.clock.monotonic() - self._started < STALE_S
-        cameras = {}
-        ok = self.classifier_error is None
-        for lane in self.lanes:
-            c = {**lane.stream.stats(), **lane.counts, "spaces": len(lane.space_map.spaces) if lane.space_map else 0,
-                 "map": str(lane.cfg.spaces), "map_error": lane.map_error, "ms": lane.last_ms}
-            fresh = c["last_frame_age_s"] is not None and c["last_frame_age_s"] <= STALE_S
-            ok = ok and (fresh or (starting and c["last_frame_age_s"] is None and not c["open_failures"]))
-            ok = ok and lane.map_error is None
-            cameras[lane.cfg.name] = c
-        return {"ok": ok, "cameras": cameras, "classifier_error": self.classifier_error}
-
-    def close(self) -> None:
-        for lane in self.lanes:
-            lane.stream.close()
+        """ok while the model is loaded and every camera has a map and gave a frame in the last stale_s."""
+        cameras = {lane.cfg.name: {**lane.stream.stats(), **lane.counts, "map": str(lane.cfg.spaces),
+                                   "spaces": len(lane.space_map.spaces) if lane.space_map else 0,
+                                   "map_error": lane.map_error, "ms": lane.last_ms} for lane in self.lanes}
+        ok = self.model_error is None and all(self.fresh(c) and c["map_error"] is None for c in cameras.values())
+        return {"ok": ok, "cameras": cameras, "classifier_error": self.model_error}
 
 
 def _far(n: dict[str, Any]) -> float:
