@@ -1,19 +1,23 @@
-"""What the camera subsystems (the car-park gate, the parking cameras) share: one task per camera lane under one
-supervised task, the model loaded once in a worker thread, `<kind>.camera_fault` / `<kind>.camera_ok` events,
-events a full store refuses logged rather than raised, and when a camera counts as healthy."""
+"""What the camera subsystems (the car-park gate, the parking cameras) share: whether there is one (configured, or
+simulated), one task per camera lane under one supervised task, the model loaded once in a worker thread,
+`<kind>.camera_fault` / `<kind>.camera_ok` events, events a full store refuses logged rather than raised, and when a
+camera counts as healthy. Free of OpenCV, so that a gateway without cameras never loads it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from edge.clock import Clock
+from edge.config import Config, GateConfig, ParkingConfig
 from edge.errors import StoreFullError
 from edge.events import EventSink, NewEvent, Priority
-from vision.camera import CameraStream
 from vision.errors import VisionError
+
+if TYPE_CHECKING:
+    from vision.camera import CameraStream
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +108,44 @@ class CameraSubsystem(Generic[L, M]):
     def close(self) -> None:
         for lane in self.lanes:
             lane.stream.close()
+
+
+# ---- which cameras there are ----------------------------------------------------------------------------------
+
+def gate_config(config: Config) -> GateConfig | None:
+    """The [gate] section; in simulation without one, the demo building's gate camera; else None."""
+    if config.gate is not None:
+        return config.gate
+    if not (config.simulate.enabled and config.simulate.gate):
+        return None
+    from edge.gpio import gpio_config
+
+    gpio = gpio_config(config)
+    relays = [o.name for o in gpio.outputs if o.role == "relay"] if gpio else []
+    return gate_demo_config(relay="gate" if "gate" in relays else (relays[0] if relays else None))
+
+
+def gate_demo_config(relay: str | None) -> GateConfig:
+    """The simulated building's gate: the packaged clip (vision/demo) played in a loop, its residents."""
+    from vision import demo
+
+    return GateConfig.model_validate({
+        "cameras": [{"name": "gate", "source": str(demo.GATE_CLIP), "loop": True, "roi": demo.GATE_ROI,
+                     "inbound": demo.GATE_INBOUND}],
+        "residents": list(demo.RESIDENTS), "relay": relay,
+    })
+
+
+def parking_config(config: Config) -> ParkingConfig | None:
+    """The [parking] section; in simulation without one, the demo building's car-park camera; else None."""
+    if config.parking is not None:
+        return config.parking
+    if not (config.simulate.enabled and config.simulate.parking):
+        return None
+    from vision.demo import carpark
+
+    spaces = config.storage.path.parent / "carpark" / "SPACES.json"
+    return ParkingConfig.model_validate({
+        "cameras": [{"name": "carpark", "source": str(carpark.CLIP), "spaces": str(spaces), "loop": True}],
+        # the clip plays in real time whatever the speed: cars come and go every ten seconds or so
+        "check_s": 1.0 / carpark.FPS, "frames": 2, "summary_s": 30})

@@ -434,7 +434,7 @@ def check_cameras(ctx: DoctorContext) -> list[CheckResult]:
 
 def _configured_cameras(config: Config, section: str) -> list[tuple[str, str]]:
     if section == "gate":
-        from edge.gate import gate_config
+        from edge.cameras import gate_config
 
         cfg = gate_config(config)
         return [(c.name, c.source) for c in cfg.cameras] if cfg else []

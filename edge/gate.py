@@ -28,7 +28,7 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from edge.cameras import WAIT_S, CameraSubsystem
+from edge.cameras import WAIT_S, CameraSubsystem, gate_config
 from edge.clock import Clock
 from edge.config import Config, GateCameraConfig, GateConfig
 from edge.events import EventSink, NewEvent, Priority
@@ -251,30 +251,6 @@ def make_lane(cfg: GateConfig, camera: GateCameraConfig, clock: Clock) -> Lane:
     motion = MotionGate(Roi(*camera.roi), MotionSettings(min_share=cfg.motion_share, hold_s=cfg.motion_hold_s),
                         enabled=cfg.motion)
     return Lane(camera, stream, motion, PassageTracker(passage_settings(cfg, camera)), camera.relay or cfg.relay)
-
-
-def gate_config(config: Config) -> GateConfig | None:
-    """The [gate] section; in simulation without one, the demo building's gate camera; else None."""
-    if config.gate is not None:
-        return config.gate
-    if not (config.simulate.enabled and config.simulate.gate):
-        return None
-    from edge.gpio import gpio_config
-
-    gpio = gpio_config(config)
-    relays = [o.name for o in gpio.outputs if o.role == "relay"] if gpio else []
-    return demo_config(relay="gate" if "gate" in relays else (relays[0] if relays else None))
-
-
-def demo_config(relay: str | None) -> GateConfig:
-    """The simulated building's gate: the packaged clip (vision/demo) played in a loop, its residents."""
-    from vision import demo
-
-    return GateConfig.model_validate({
-        "cameras": [{"name": "gate", "source": str(demo.GATE_CLIP), "loop": True, "roi": demo.GATE_ROI,
-                     "inbound": demo.GATE_INBOUND}],
-        "residents": list(demo.RESIDENTS), "relay": relay,
-    })
 
 
 def default_reader() -> PlateReading:

@@ -15,6 +15,7 @@ from edge import ble, gpio, selfcheck
 from edge.api import create_app
 from edge.api.deps import Services
 from edge.bus import EventBus
+from edge.cameras import gate_config, parking_config
 from edge.clock import Clock
 from edge.config import BleConfig, Config, RuntimeEnv, WristbandConfig
 from edge.errors import ConfigError
@@ -224,8 +225,8 @@ def start_gate(config: Config, svc: Services) -> None:
     """The car-park gate: its cameras, the plate reader, the whitelist and the barrier relay (via GPIO). In
     simulation without [gate], the demo clip plays the gate camera (not critical: a demo extra). The whitelist's
     pushed list is the `plate_whitelist` section (local settings API and the central server's downlink)."""
-    if config.gate is None and not (config.simulate.enabled and config.simulate.gate):
-        return  # no gate camera: OpenCV and numpy are not even imported (about 50 MB less resident memory)
+    if gate_config(config) is None:
+        return  # no gate camera: OpenCV is not even imported (about 50 MB less resident memory)
     from edge import gate
 
     opener = svc.gpio.pulse if svc.gpio else None
@@ -242,7 +243,7 @@ def start_gate(config: Config, svc: Services) -> None:
 def start_parking(config: Config, svc: Services) -> None:
     """The car-park cameras: occupancy, guidance, parking events. In simulation without [parking], the drawn demo
     car park (not critical: a demo extra)."""
-    if config.parking is None and not (config.simulate.enabled and config.simulate.parking):
+    if parking_config(config) is None:
         return  # no car-park camera: OpenCV is not imported for it
     from edge import parking
 

@@ -27,7 +27,7 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from edge.cameras import WAIT_S, CameraSubsystem
+from edge.cameras import WAIT_S, CameraSubsystem, parking_config
 from edge.clock import Clock, rfc3339
 from edge.config import Config, ParkingCameraConfig, ParkingConfig
 from edge.events import EventSink, NewEvent
@@ -288,21 +288,6 @@ def make_lane(cfg: ParkingConfig, camera: ParkingCameraConfig, clock: Clock) -> 
     stream = CameraStream(camera.source, name=camera.name, loop=camera.loop, fps=camera.fps,
                           monotonic=clock.monotonic)
     return ParkingLane(camera, stream, Smoother(cfg.frames, cfg.min_confidence))
-
-
-def parking_config(config: Config) -> ParkingConfig | None:
-    """The [parking] section; in simulation without one, the demo building's car-park camera; else None."""
-    if config.parking is not None:
-        return config.parking
-    if not (config.simulate.enabled and config.simulate.parking):
-        return None
-    from vision.demo import carpark
-
-    spaces = config.storage.path.parent / "carpark" / "SPACES.json"
-    return ParkingConfig.model_validate({
-        "cameras": [{"name": "carpark", "source": str(carpark.CLIP), "spaces": str(spaces), "loop": True}],
-        # the clip plays in real time whatever the speed: cars come and go every ten seconds or so
-        "check_s": 1.0 / carpark.FPS, "frames": 2, "summary_s": 30})
 
 
 def default_classifier() -> Classifying:
