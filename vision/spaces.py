@@ -31,6 +31,7 @@ from typing import Any
 from vision.errors import VisionError
 
 MAX_POINTS = 32
+MAX_SIDE_PX = 16384  # no camera's frame is larger: bounds a map that does not give its `image` size
 MIN_AREA_PX = 16.0  # smaller than 4x4 pixels cannot be classified
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")
 
@@ -193,8 +194,9 @@ def polygon_problem(points: object, image: tuple[int, int] | None = None) -> str
     for j, p in enumerate(points):
         if not (isinstance(p, list | tuple) and len(p) == 2 and all(_number(c) for c in p)):
             return f"polygon point {j} is {p!r}, not [x, y] numbers"
-        if p[0] < 0 or p[1] < 0 or (image and (p[0] > image[0] or p[1] > image[1])):
-            size = f"{image[0]}x{image[1]}" if image else "non-negative"
+        width, height = image or (MAX_SIDE_PX, MAX_SIDE_PX)
+        if not (0 <= p[0] <= width and 0 <= p[1] <= height):
+            size = f"{image[0]}x{image[1]}" if image else f"at most {MAX_SIDE_PX} px a side"
             return f"polygon point {j} {list(p)} is outside the image ({size})"
     pts = [(float(x), float(y)) for x, y in points]
     if _crosses(pts):

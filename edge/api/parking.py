@@ -76,7 +76,9 @@ def router(svc: Services) -> APIRouter:
     @r.put("/staff/api/parking/cameras/{name}/spaces", dependencies=[member],
            summary="Replace the camera's space map (SPACES.json); 422 naming each bad space, then nothing changes")
     def save(name: str, body: Any = Body(...)) -> dict[str, Any]:
-        camera(name)
+        size = camera(name).stream.size
+        if isinstance(body, dict) and "image" not in body and size:  # checked against the frame it was drawn on
+            body = {**body, "image": {"width": size[0], "height": size[1]}}
         try:
             space_map = parse_space_map(body)
         except SpaceMapError as e:

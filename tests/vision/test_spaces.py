@@ -49,6 +49,13 @@ def test_a_bad_polygon_is_refused_naming_the_space(polygon: list, says: str) -> 
     assert "spaces[1] (id 'B-07')" in e.value.problems[0] and says in e.value.problems[0]
 
 
+def test_a_map_without_its_image_size_still_bounds_the_points() -> None:
+    with pytest.raises(SpaceMapError) as e:
+        parse_space_map(doc({"id": "A-01", "zone": "A", "polygon": [[0, 0], [1e308, 0], [100, 100], [0, 100]]}))
+    assert e.value.problems == ["spaces[0] (id 'A-01'): polygon point 1 [1e+308, 0] is outside the image "
+                                "(at most 16384 px a side)"]
+
+
 def test_every_problem_is_listed_at_once() -> None:
     with pytest.raises(SpaceMapError) as e:
         parse_space_map(doc({"id": "A-01", "zone": "A", "polygon": SQUARE}, {"id": "A-01", "zone": "A",

@@ -99,6 +99,12 @@ def test_snapshot_a_bad_map_refused_and_a_good_one_saved_and_used(lot: tuple[Gat
         r = requests.put(gw.url + "/staff/api/parking/cameras/lot/spaces", data=body, headers={
             **gw.auth, "Content-Type": "application/json"}, timeout=5)
         assert r.status_code == 422, body
+    beyond = {"spaces": [{"id": "A-01", "zone": "A", "polygon": [[1200, 600], [1300, 600], [1300, 700], [1200, 700]]}]}
+    r = requests.put(gw.url + "/staff/api/parking/cameras/lot/spaces", json=beyond, headers=gw.auth, timeout=5)
+    assert r.status_code == 422  # no `image` given: checked against the camera's 1280x720 frame
+    assert r.json()["detail"]["problems"] == ["spaces[0] (id 'A-01'): polygon point 1 [1300, 600] is outside the "
+                                              "image (1280x720)"]
+    assert spaces.read_text() == before
     r = requests.put(gw.url + "/staff/api/parking/cameras/nope/spaces", json=doc, headers=gw.auth, timeout=5)
     assert r.status_code == 404
     good = {"spaces": [{**s, "zone": "B"} for s in doc["spaces"][:5]], "image": {"width": 1280, "height": 720},
