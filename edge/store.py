@@ -236,7 +236,13 @@ class EventStore(EventReader):
                     stop = True
                     break
                 group.append(nxt)
-            self._commit_group(group)
+            try:
+                self._commit_group(group)
+            except Exception as e:  # a bug must not end the writer: every later append would wait for ever
+                log.exception("store writer: group of %d requests failed", len(group))
+                for req in group:
+                    with contextlib.suppress(Exception):
+                        req.done(None, StoreError(f"store error: {e}"))
             if self._since_size_check >= SIZE_CHECK_BYTES:
                 self._since_size_check = 0
                 self._run_safely(self._enforce_bound)
@@ -292,7 +298,9 @@ class EventStore(EventReader):
                     conn.execute("SAVEPOINT req")
                     results.append((req, req.run(conn), None))
                     conn.execute("RELEASE req")
-                except (ValueError, LookupError, StoreError) as e:  # this request's fault: undo only it
+                except sqlite3.Error:
+                    raise  # the database's trouble (a full disk ...): the whole group's
+                except Exception as e:  # this request's fault (a bad value, an id too large): undo only it
                     conn.execute("ROLLBACK TO req")
                     conn.execute("RELEASE req")
                     del self._group_stored[mark:]

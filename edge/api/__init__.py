@@ -4,8 +4,10 @@ staff console, which takes the token at its login form."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from edge import __version__
@@ -26,9 +28,22 @@ def create_app(svc: Services, extra_routers: tuple = ()) -> FastAPI:
     for make in extra_routers:
         app.include_router(make(svc))
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input back, and a body holding NaN, Infinity or bytes that are not UTF-8
+        # cannot be encoded as JSON: a 500 for a bad request. Where and why is enough for the client.
+        return JSONResponse({"detail": [_reason(e) for e in exc.errors()]}, status_code=422)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
     return app
+
+
+def _reason(error: dict[str, Any]) -> dict[str, Any]:
+    out = {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+    if error.get("type") == "json_invalid":
+        out["msg"] = "body is not valid JSON: " + out["msg"]
+    return out

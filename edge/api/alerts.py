@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api.deps import Services, require_token
+from edge.api.deps import MAX_ID, Services, require_token
 
 
 class AckIn(BaseModel):
@@ -28,7 +28,7 @@ def router(svc: Services) -> APIRouter:
         return [a.to_dict(device) for a in found]
 
     @r.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert (records an alert.acked event)")
-    async def ack(alert_id: int = Path(ge=1), body: AckIn | None = Body(None)) -> dict[str, Any]:
+    async def ack(alert_id: int = Path(ge=1, le=MAX_ID), body: AckIn | None = Body(None)) -> dict[str, Any]:
         alert = await svc.store.aack_alert(alert_id, by=(body or AckIn()).by)
         if alert is None:
             raise HTTPException(404, f"no alert with id {alert_id}")

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from edge.parking import ParkingSubsystem
     from edge.settings import PushedSettings
 
+MAX_ID = 2**63 - 1  # the largest INTEGER SQLite holds: larger ids and seqs are a 422, not an OverflowError
+
 
 @dataclass
 class Services:

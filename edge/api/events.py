@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from edge.api.deps import Services, require_token
+from edge.api.deps import MAX_ID, Services, require_token
 from edge.errors import EventError, StoreError, StoreFullError
 from edge.events import KIND_RE, SOURCE_RE, NewEvent, Priority
 
@@ -71,7 +71,7 @@ def router(svc: Services) -> APIRouter:
 
     @r.get("/events", summary="Events with seq > after, in seq order (a JSON array)")
     def get_events(
-        after: int = Query(0, ge=0, description="return events with seq greater than this"),
+        after: int = Query(0, ge=0, le=MAX_ID, description="return events with seq greater than this"),
         kind: str | None = Query(None, pattern=KIND_RE.pattern),
         limit: int = Query(100, ge=1, le=MAX_EVENTS),
     ) -> Response:

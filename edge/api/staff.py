@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Resp
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from edge.api.alerts import AckIn
-from edge.api.deps import Services, bearer_token, token_matches
+from edge.api.deps import MAX_ID, Services, bearer_token, token_matches
 from edge.api.health import health_report
 from edge.api.kiosk import PAGE_HEADERS, NoticeIn, add_notice, live, remove_notice, running_feed, stream_response
 from edge.clock import Clock, rfc3339
@@ -111,7 +111,8 @@ def router(svc: Services) -> APIRouter:
         return await overview(svc, name, charts, bands)
 
     @r.post("/staff/api/alerts/{alert_id}/ack", summary="Acknowledge an alert as the logged-in staff member")
-    async def ack(alert_id: int = Path(ge=1), body: AckIn | None = Body(None), name: str = member) -> dict[str, Any]:
+    async def ack(alert_id: int = Path(ge=1, le=MAX_ID), body: AckIn | None = Body(None),
+                  name: str = member) -> dict[str, Any]:
         alert = await svc.store.aack_alert(alert_id, by=body.by if body else name)
         if alert is None:
             raise HTTPException(404, f"no alert with id {alert_id}")

@@ -7,14 +7,14 @@ import asyncio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api.deps import Services, require_token
+from edge.api.deps import MAX_ID, Services, require_token
 from sync.pull import MAX_PULL_LIMIT, acknowledge, page
 from sync.wire import accepts_gzip, gzip_bytes
 
 
 class AckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    through: int = Field(ge=0, description="every event with seq <= through is held by the puller")
+    through: int = Field(ge=0, le=MAX_ID, description="every event with seq <= through is held by the puller")
 
 
 class AckOut(BaseModel):
@@ -34,7 +34,7 @@ def router(svc: Services) -> APIRouter:
                             "X-Edge-First-Seq, X-Edge-Last-Seq and X-Edge-Count describe the page"}})
     def batches(
         request: Request,
-        after: int | None = Query(None, ge=0, description="default: after the last POST /api/v1/sync/ack"),
+        after: int | None = Query(None, ge=0, le=MAX_ID, description="default: after the last POST /api/v1/sync/ack"),
         limit: int = Query(1000, ge=1, le=MAX_PULL_LIMIT),
     ) -> Response:
         p = page(svc.store, after, limit, trusted_clock=trusted)

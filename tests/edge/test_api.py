@@ -111,6 +111,33 @@ def test_bad_query_parameters_are_4xx(gateway):
     assert r.status_code == 422
 
 
+UNENCODABLE = [b"1e999", b'{"v": NaN}', b"\xff\xfe", b'{"through": Infinity}']
+JSON_ENDPOINTS = [("POST", "/api/v1/alerts/1/ack"), ("POST", "/api/v1/sync/ack"), ("PUT", "/api/v1/gate/whitelist"),
+                  ("POST", "/api/v1/kiosk/notices")]
+
+
+@pytest.mark.parametrize("method,path", JSON_ENDPOINTS)
+def test_bodies_that_cannot_be_echoed_back_are_a_422_not_a_500(quiet_gateway, method, path):
+    # FastAPI's own handler echoes the input, which fails for NaN, Infinity and bytes that are not UTF-8
+    for body in UNENCODABLE:
+        r = requests.request(method, quiet_gateway.url + path, data=body, timeout=5,
+                             headers={**quiet_gateway.auth, "Content-Type": "application/json"})
+        assert r.status_code == 422, (body, r.text)
+        assert all(set(e) == {"loc", "msg", "type"} for e in r.json()["detail"]), r.text
+
+
+def test_ids_beyond_what_sqlite_holds_are_a_422_and_the_store_goes_on(quiet_gateway):
+    huge = 2**70
+    for method, path, body in (("POST", f"/api/v1/alerts/{huge}/ack", None),
+                               ("POST", "/api/v1/sync/ack", {"through": huge}),
+                               ("GET", f"/api/v1/events?after={huge}", None),
+                               ("GET", f"/api/v1/sync/batches?after={huge}", None)):
+        r = requests.request(method, quiet_gateway.url + path, json=body, headers=quiet_gateway.auth, timeout=5)
+        assert r.status_code == 422, (path, r.text)
+    r = requests.post(quiet_gateway.url + "/api/v1/alerts/1/ack", headers=quiet_gateway.auth, timeout=5)
+    assert r.status_code == 404  # answered: the store's writer is alive
+
+
 def test_gzip_request_body_is_refused_cleanly_not_500(gateway):
     body = gzip.compress(json.dumps({"kind": "bin.level", "source": "b"}).encode())
     r = requests.post(gateway.url + "/api/v1/events", data=body, timeout=5,

@@ -176,6 +176,13 @@ def test_alerts_open_count_ack_and_resolve(store):
     assert store.ack_alert(999, by="x") is None
 
 
+def test_a_request_failing_in_an_unexpected_way_fails_alone_and_the_writer_goes_on(store):
+    # an alert id beyond SQLite's INTEGER raises OverflowError inside the writer's transaction
+    with pytest.raises(OverflowError):
+        store.ack_alert(2**70, by="staff")
+    assert store.append([NewEvent("bin.level", "bin-1", {"level_pct": 10})])[0].seq == 1
+
+
 def test_reader_sees_what_the_writer_committed(tmp_path, clock):
     s = open_store(tmp_path / "edge.db", clock)
     s.append([ev() for _ in range(3)])
