@@ -201,7 +201,7 @@ def _other(pool: np.ndarray, cams: np.ndarray | None, cam: object, rng: np.rando
 
 
 def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, mild: bool = False,
-            cams: np.ndarray | None = None, mixing: float = 1.0) -> np.ndarray:
+            cams: np.ndarray | None = None, mixing: float = 0.0) -> np.ndarray:
     """BASE patches -> augmented PATCH patches (labels are not changed by any of it). `mild`: only turns, a little
     zoom and the light (the end of the shipped model's training, to fit the cameras it knows closely). `cams`: the
     camera of each patch, so that cars, empty spaces and colours are mixed across cameras; `mixing` scales how

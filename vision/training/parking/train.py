@@ -104,8 +104,8 @@ def main() -> None:
     ap.add_argument("--frame-weight", type=float, default=1.0, help="a frame space weighs this many crops")
     ap.add_argument("--mild-tail", type=float, default=0.0, help="share of the steps, at the end, with mild "
                     "augmentation only")
-    ap.add_argument("--mixing", type=float, default=1.0, help="how often cars, empty spaces and colours are "
-                    "mixed across cameras (0: never, the recipe before)")
+    ap.add_argument("--mixing", type=float, default=0.0, help="how often cars, empty spaces and colours are "
+                    "mixed across cameras (0: never, the shipped recipe; 1: the trial in the README)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
