@@ -148,15 +148,84 @@ def branches(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, mild: bool = False) -> np.ndarray:
+def colour_transfer(img: np.ndarray, ref: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The colour statistics of another camera's patch (per-channel mean and spread in Lab, part of the way there):
+    a camera's white balance, asphalt colour and contrast must not tell the network anything. The reference has
+    the same label, so an empty space does not take on the contrast of a car."""
+    a = cv2.cvtColor(img, cv2.COLOR_BGR2LAB).astype(np.float32)
+    b = cv2.cvtColor(ref, cv2.COLOR_BGR2LAB).astype(np.float32)
+    ma, sa = a.mean(axis=(0, 1)), a.std(axis=(0, 1)) + 1.0
+    mb, sb = b.mean(axis=(0, 1)), b.std(axis=(0, 1)) + 1.0
+    t = float(rng.uniform(0.4, 1.0))
+    ratio = np.clip((sb / sa) ** t, 0.6, 1.6)
+    out = (a - ma) * ratio + ma + (mb - ma) * t
+    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+
+
+def soft_ellipse(s: int, rng: np.random.Generator) -> np.ndarray:
+    """A soft-edged ellipse near the middle of an s x s square, 0..1 (where a car sits in its space)."""
+    mask = np.zeros((s, s), np.float32)
+    centre = (int(s / 2 + rng.uniform(-0.08, 0.08) * s), int(s / 2 + rng.uniform(-0.08, 0.08) * s))
+    axes = (int(s * rng.uniform(0.28, 0.5)), int(s * rng.uniform(0.34, 0.56)))
+    cv2.ellipse(mask, centre, axes, float(rng.uniform(-12, 12)), 0, 360, 1.0, -1)
+    return cv2.GaussianBlur(mask, (0, 0), float(rng.uniform(1.5, 4.0)))[..., None]
+
+
+def paste_car(car: np.ndarray, empty: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The car of an occupied patch (its middle, through a soft ellipse) on the empty space of another camera: the
+    surroundings (kerb, lines, islands, asphalt) then say nothing about the label. Still occupied."""
+    m = soft_ellipse(car.shape[0], rng)
+    return (car.astype(np.float32) * m + empty.astype(np.float32) * (1 - m)).astype(np.uint8)
+
+
+def mix_empty(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two empty spaces (of different cameras) joined along a soft, random straight seam: markings, kerbs and
+    asphalt of several car parks in one free space. Still free."""
+    s = a.shape[0]
+    ang = rng.uniform(0, np.pi)
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
+    d = np.cos(ang) * (xx - s / 2) + np.sin(ang) * (yy - s / 2) - rng.uniform(-s / 4, s / 4)
+    m = (1 / (1 + np.exp(-d / rng.uniform(1.0, 4.0))))[..., None]
+    return (a.astype(np.float32) * m + b.astype(np.float32) * (1 - m)).astype(np.uint8)
+
+
+def _other(pool: np.ndarray, cams: np.ndarray | None, cam: object, rng: np.random.Generator) -> int | None:
+    """An index from `pool`, of another camera than `cam` when there is one."""
+    if len(pool) == 0:
+        return None
+    if cams is not None:
+        foreign = pool[cams[pool] != cam]
+        if len(foreign):
+            pool = foreign
+    return int(rng.choice(pool))
+
+
+def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, mild: bool = False,
+            cams: np.ndarray | None = None, mixing: float = 0.0) -> np.ndarray:
     """BASE patches -> augmented PATCH patches (labels are not changed by any of it). `mild`: only turns, a little
-    zoom and the light (the end of the shipped model's training, to fit the cameras it knows closely)."""
+    zoom and the light (the end of the shipped model's training, to fit the cameras it knows closely). `cams`: the
+    camera of each patch, so that cars, empty spaces and colours are mixed across cameras; `mixing` scales how
+    often (0: never)."""
     occupied = np.flatnonzero(labels == 1)
+    empty = np.flatnonzero(labels == 0)
     out = np.empty((len(batch), PATCH, PATCH, 3), np.uint8)
     for i, (img, y) in enumerate(zip(batch, labels, strict=True)):
         if mild:
             out[i] = photometric(geometry(img, rng, (0.9, 1.15)), rng)
             continue
+        cam = cams[i] if cams is not None else None
+        if y == 1 and rng.random() < 0.35 * mixing:
+            j = _other(empty, cams, cam, rng)
+            if j is not None:
+                img = paste_car(img, batch[j], rng)
+        if y == 0 and rng.random() < 0.25 * mixing:
+            j = _other(empty, cams, cam, rng)
+            if j is not None:
+                img = mix_empty(img, batch[j], rng)
+        if rng.random() < 0.35 * mixing:
+            j = _other(occupied if y == 1 else empty, cams, cam, rng)
+            if j is not None:
+                img = colour_transfer(img, batch[j], rng)
         if rng.random() < (0.5 if y == 0 else 0.1):
             img = markings(img, rng)
         if y == 0 and len(occupied) and rng.random() < 0.15:

@@ -41,24 +41,25 @@ def make_net() -> nn.Module:
                          nn.Linear(64, 2))
 
 
-def training_set(fold: str, jitter: int, frame_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(patches, labels, sampling weights): a frame space (and each of its jittered copies) weighs `frame_weight`
-    times a labelled crop."""
+def training_set(fold: str, jitter: int, frame_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                      np.ndarray]:
+    """(patches, labels, sampling weights, camera names): a frame space (and each of its jittered copies) weighs
+    `frame_weight` times a labelled crop."""
     frame_cams, patch_cams = FOLDS[fold]
-    xs, ys, ws = [], [], []
-    x, y, _ = shared_patches(patch_cams)
-    xs.append(x), ys.append(y), ws.append(np.ones(len(y)))
+    xs, ys, ws, cs = [], [], [], []
+    x, y, c = shared_patches(patch_cams)
+    xs.append(x), ys.append(y), ws.append(np.ones(len(y))), cs.append(c)
     for cam in frame_cams:
-        x, y = frame_patches(cam, jitter=jitter, seed=hash(cam) % 1000)
-        xs.append(x), ys.append(y), ws.append(np.full(len(y), frame_weight))
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+        x, y = frame_patches(cam, jitter=jitter, seed=sum(map(ord, cam)))
+        xs.append(x), ys.append(y), ws.append(np.full(len(y), frame_weight)), cs.append(np.full(len(y), cam))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws), np.concatenate(cs)
 
 
 def train(fold: str, out: Path, *, epochs: int, batch: int, lr: float, jitter: int, frame_weight: float,
-          mild_tail: float, seed: int) -> None:
+          mild_tail: float, seed: int, mixing: float) -> None:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    x, y, w = training_set(fold, jitter, frame_weight)
+    x, y, w, cams = training_set(fold, jitter, frame_weight)
     print(f"fold {fold}: {len(y)} patches, {int(y.sum())} occupied", flush=True)
     net = make_net()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -70,7 +71,7 @@ def train(fold: str, out: Path, *, epochs: int, batch: int, lr: float, jitter: i
     for step in range(steps):
         idx = rng.choice(len(y), batch, p=p)
         mild = step >= steps * (1 - mild_tail)
-        xb = torch.from_numpy(normalise(augment(x[idx], y[idx], rng, mild=mild)))
+        xb = torch.from_numpy(normalise(augment(x[idx], y[idx], rng, mild=mild, cams=cams[idx], mixing=mixing)))
         yb = torch.from_numpy(y[idx])
         net.train()
         loss = loss_fn(net(xb), yb)
@@ -103,12 +104,14 @@ def main() -> None:
     ap.add_argument("--frame-weight", type=float, default=1.0, help="a frame space weighs this many crops")
     ap.add_argument("--mild-tail", type=float, default=0.0, help="share of the steps, at the end, with mild "
                     "augmentation only")
+    ap.add_argument("--mixing", type=float, default=0.0, help="how often cars, empty spaces and colours are "
+                    "mixed across cameras (0: never, the shipped recipe; 1: the trial in the README)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train(args.fold, args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, jitter=args.jitter,
-          frame_weight=args.frame_weight, mild_tail=args.mild_tail, seed=args.seed)
+          frame_weight=args.frame_weight, mild_tail=args.mild_tail, seed=args.seed, mixing=args.mixing)
 
 
 if __name__ == "__main__":
