@@ -384,12 +384,17 @@ class GateConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique(self) -> GateConfig:
-        seen: set[str] = set()
-        for i, camera in enumerate(self.cameras):
-            if camera.name in seen:
-                _fail(f"cameras.{i}.name", camera.name, "a name no other gate camera has")
-            seen.add(camera.name)
+        _unique_camera_names(self.cameras, "gate")
         return self
+
+
+def _unique_camera_names(cameras: list[GateCameraConfig] | list[ParkingCameraConfig], section: str) -> None:
+    """A camera's name is the source of its events: two cameras of a section may not share one."""
+    seen: set[str] = set()
+    for i, camera in enumerate(cameras):
+        if camera.name in seen:
+            _fail(f"cameras.{i}.name", camera.name, f"a name no other {section} camera has")
+        seen.add(camera.name)
 
 
 # ---- [parking]: car-park cameras, their space maps, smoothing and guidance (see README, "Parking") --------------
@@ -416,11 +421,7 @@ class ParkingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique(self) -> ParkingConfig:
-        names: set[str] = set()
-        for i, camera in enumerate(self.cameras):
-            if camera.name in names:
-                _fail(f"cameras.{i}.name", camera.name, "a name no other parking camera has")
-            names.add(camera.name)
+        _unique_camera_names(self.cameras, "parking")
         return self
 
 
