@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edge import logs
 from edge.commands import load
-from edge.config import load_config, parse_toml, runtime_env
+from edge.config import Config, load_config, parse_toml, runtime_env
 from edge.errors import ConfigError
 from edge.memory import tune_malloc
 
@@ -71,8 +71,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = load(args)
+    problems = space_map_problems(config, runtime_env(getattr(args, "config", None)).config_path)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 2
     print(f"ok: {config.device_id} in building {config.building_id}")
     return 0
+
+
+def space_map_problems(config: Config, source: Path) -> list[str]:
+    """The parking cameras' space maps, checked as the gateway will load them. A map not drawn yet is fine (the
+    calibration page makes it); one that exists and is wrong is named here rather than found at run time."""
+    from vision.spaces import SpaceMapError, load_space_map
+
+    out = []
+    for i, camera in enumerate(config.parking.cameras if config.parking else []):
+        if not Path(camera.spaces).exists():
+            continue
+        try:
+            load_space_map(camera.spaces)
+        except SpaceMapError as e:
+            out += [f"{source}: key parking.cameras.{i}.spaces: {p}" for p in e.problems]
+    return out
 
 
 def _host_port(text: str) -> tuple[str, int]:

@@ -102,6 +102,23 @@ def test_cli_wrong_config_exits_2_without_traceback(tmp_path, command):
     assert out.stderr.strip() == f"{path}: key storage.max_mbb: unknown key; allowed here: max_mb, path, retention_days"
 
 
+def test_config_check_reads_the_parking_space_maps(tmp_path):
+    spaces = tmp_path / "SPACES.json"
+    doc = base_config(tmp_path, parking={"cameras": [{"source": "0", "spaces": str(spaces)}]})
+    path = write(tmp_path, to_toml(doc))
+
+    def check() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "edge", "config", "check", "--config", str(path)],
+                              capture_output=True, text=True, cwd=REPO, timeout=60)
+
+    assert check().returncode == 0  # not drawn yet: the calibration page makes it
+    spaces.write_text('{"spaces": [{"id": "A-01", "zone": "A", "polygon": [[0, 0], [50, 50], [50, 0], [0, 50]]}]}')
+    out = check()
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (f"{path}: key parking.cameras.0.spaces: {spaces}: spaces[0] (id 'A-01'): polygon "
+                                  "crosses itself (give its points in order around the space)")
+
+
 def test_site_time_zone_must_be_known(tmp_path):
     [line] = problems(tmp_path, to_toml(base_config(tmp_path, site={"timezone": "Mars/Olympus"})))
     assert "key site.timezone: found 'Mars/Olympus'; allowed: an IANA time zone" in line
