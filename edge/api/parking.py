@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from edge.api.deps import Services
 from edge.api.kiosk import PAGE_HEADERS
-from edge.api.staff import StaffAuth
+from edge.api.staff import StaffAuth, login_page
 from edge.web import assets
 from vision.spaces import SpaceMapError, parse_space_map
 
@@ -53,7 +53,7 @@ def router(svc: Services) -> APIRouter:
     @r.get("/staff/parking", response_class=Response, summary="The calibration page (a login form without a session)")
     def page(request: Request) -> Response:
         if auth.who(request) is None:
-            return Response(files["login.html"].body, media_type="text/html; charset=utf-8", headers=_NO_STORE)
+            return login_page(files, next_page="/staff/parking")
         return Response(files["calibrate.html"].body, media_type="text/html; charset=utf-8", headers=_NO_STORE)
 
     @r.get("/staff/api/parking/cameras", dependencies=[member], summary="The parking cameras and their maps")

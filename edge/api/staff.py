@@ -31,6 +31,7 @@ STREAM_THROTTLE_S = 1.5  # the console reloads its overview on each notice: not 
 CHARTS_EVERY_S = 60.0  # the charts span a day and a week
 BANDS_EVERY_S = 20.0  # "not heard for hours" does not need fresher figures, and the query reads many rows
 _NO_STORE = {**PAGE_HEADERS, "Cache-Control": "no-store"}
+STAFF_PAGES = ("/staff", "/staff/parking")  # where a login may lead back to
 
 
 class StaffAuth:
@@ -51,12 +52,22 @@ class StaffAuth:
                                 headers={"WWW-Authenticate": "Bearer"})
         return name
 
-    def log_in(self, request: Request, name: str) -> Response:
-        resp = RedirectResponse("/staff", status_code=303)
+    def log_in(self, request: Request, name: str, next_page: str = "/staff") -> Response:
+        resp = RedirectResponse(next_page if next_page in STAFF_PAGES else "/staff", status_code=303)
         resp.set_cookie(COOKIE, make_session(self.token, name, now=self.clock.utcnow(), ttl=self.ttl),
                         max_age=int(self.ttl.total_seconds()), path="/staff", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
         return resp
+
+
+def login_page(files: Any, error: str | None = None, code: int = 200, *, next_page: str = "/staff") -> Response:
+    """The login form; after it the browser goes back to `next_page` (only a staff page: never an open redirect)."""
+    html = files["login.html"].body.decode()
+    if error:
+        html = html.replace("<!--error-->", f'<p class="error" role="alert">{escape(error)}</p>')
+    if next_page in STAFF_PAGES:
+        html = html.replace("<!--next-->", f'<input type="hidden" name="next" value="{escape(next_page)}">')
+    return Response(html, status_code=code, media_type="text/html; charset=utf-8", headers=_NO_STORE)
 
 
 class Every:
@@ -79,26 +90,22 @@ def router(svc: Services) -> APIRouter:
     member = Depends(auth.require)
     charts, bands = Every(CHARTS_EVERY_S, auth.clock), Every(BANDS_EVERY_S, auth.clock)
 
-    def login_page(error: str | None = None, code: int = 200) -> Response:
-        html = files["login.html"].body.decode()
-        if error:
-            html = html.replace("<!--error-->", f'<p class="error" role="alert">{escape(error)}</p>')
-        return Response(html, status_code=code, media_type="text/html; charset=utf-8", headers=_NO_STORE)
-
     @r.get("/staff", response_class=Response, summary="The staff console (a login form without a session)")
     def console(request: Request) -> Response:
         if auth.who(request) is None:
-            return login_page()
+            return login_page(files)
         return Response(files["staff.html"].body, media_type="text/html; charset=utf-8", headers=_NO_STORE)
 
     @r.post("/staff/login", response_class=Response, summary="Form fields token and name; sets the session cookie")
     async def login(request: Request) -> Response:
         form = parse_qs((await request.body())[:MAX_FORM].decode(errors="replace"))
         given, name = form.get("token", [""])[0], form.get("name", [""])[0].strip()
+        next_page = form.get("next", ["/staff"])[0]
         if not token_matches(given, auth.token):
             await asyncio.sleep(LOGIN_FAILED_DELAY_S)
-            return login_page("口令不对，请重试。 Wrong token, please try again.", status.HTTP_401_UNAUTHORIZED)
-        return auth.log_in(request, name or "staff")
+            return login_page(files, "口令不对，请重试。 Wrong token, please try again.", status.HTTP_401_UNAUTHORIZED,
+                              next_page=next_page)
+        return auth.log_in(request, name or "staff", next_page)
 
     @r.post("/staff/logout", response_class=Response, summary="Ends the session in this browser")
     def logout() -> Response:

@@ -49,6 +49,18 @@ def test_login_gives_a_strict_http_only_cookie_that_is_not_the_token(gw):
     assert out.status_code == 303 and 'edge_staff=""' in out.headers["set-cookie"]
 
 
+def test_a_login_leads_back_only_to_a_staff_page(gw):
+    def where(next_page: str) -> str:
+        r = requests.post(gw.url + "/staff/login", data={"token": gw.token, "next": next_page},
+                          allow_redirects=False, timeout=10)
+        assert r.status_code == 303
+        return r.headers["location"]
+
+    assert where("/staff/parking") == "/staff/parking"
+    for elsewhere in ("https://evil.example/", "//evil.example", "/api/v1/events", ""):
+        assert where(elsewhere) == "/staff", elsewhere  # never an open redirect
+
+
 def test_the_overview_and_acknowledging_with_the_session(gw):
     s = requests.Session()
     s.cookies.set("edge_staff", login(gw, gw.token, "李梅").cookies["edge_staff"])

@@ -42,8 +42,7 @@ def test_draw_edit_delete_and_save(tmp_path: Path, make_gateway: Callable[..., G
     assert page.locator("#overlay").count() == 0 and page.locator("input#token").is_visible()
     page.fill("#token", gw.token)
     page.click("button[type=submit]")
-    page.wait_for_url(gw.url + "/staff")
-    page.goto(gw.url + "/staff/parking")
+    page.wait_for_url(gw.url + "/staff/parking")  # back to the page the installer asked for
     page.wait_for_selector("body[data-ready=yes]", timeout=20_000)
     assert page.locator("#overlay polygon").count() == 40
 
