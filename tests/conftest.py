@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 import os
 import signal
 import socket
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -195,3 +198,14 @@ def edge_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "--disable-pip-version-check", "-w", str(work / "dist"), str(src)], check=True)
     (wheel,) = (work / "dist").glob("edge_gateway-*.whl")
     return wheel
+
+
+def run_command(commands: ModuleType, argv: list[str]) -> tuple[int, list[str]]:
+    """Run an `edge` subcommand of edge/commands/<module> in-process: its exit status and the lines it printed."""
+    common = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(prog="edge")
+    commands.register(parser.add_subparsers(dest="command", required=True), common)
+    args = parser.parse_args(argv)
+    out = io.StringIO()
+    status = args.func(args, out)
+    return status, out.getvalue().splitlines()

@@ -3,8 +3,6 @@ model on a real frame and on the simulated car park."""
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge.commands import parking
+from tests.conftest import run_command
 from vision.demo import carpark
 from vision.spaces import dumps, from_pklot_xml, parse_space_map, read_pklot_xml
 
@@ -21,13 +20,7 @@ FRAME = next(FIXTURES.glob("*.jpg"))
 
 
 def _run(argv: list[str]) -> tuple[int, list[str]]:
-    common = argparse.ArgumentParser(add_help=False)
-    parser = argparse.ArgumentParser(prog="edge")
-    parking.register(parser.add_subparsers(dest="command", required=True), common)
-    args = parser.parse_args(argv)
-    out = io.StringIO()
-    status = args.func(args, out)
-    return status, out.getvalue().splitlines()
+    return run_command(parking, argv)
 
 
 @pytest.fixture

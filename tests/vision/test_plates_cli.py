@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 from pathlib import Path
 
 from edge.commands import plates
+from tests.conftest import run_command
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
 
 
 def _run(argv: list[str]) -> tuple[int, list[str]]:
-    common = argparse.ArgumentParser(add_help=False)
-    parser = argparse.ArgumentParser(prog="edge")
-    plates.register(parser.add_subparsers(dest="command", required=True), common)
-    args = parser.parse_args(argv)
-    out = io.StringIO()
-    status = args.func(args, out)
-    return status, out.getvalue().splitlines()
+    return run_command(plates, argv)
 
 
 def test_json_lines_and_error_line(tmp_path: Path) -> None:
