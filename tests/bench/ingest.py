@@ -74,6 +74,21 @@ def store_rate(n_batches: int, batch: int, threads: int) -> float:
         return rate
 
 
+def commit_ms(n: int) -> float:
+    """Median time of one durable append of one event, one at a time: the disk's fsync plus the store's handoff.
+    A client that waits for its answer can get no more than 1000 / this answers a second."""
+    with tempfile.TemporaryDirectory() as d:
+        store = EventStore.open(Path(d) / "e.db", device_id="bench", building_id="b")
+        one = [NewEvent("bin.level", "bin-1", DATA)]
+        lat = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            store.append(one)
+            lat.append(time.perf_counter() - t0)
+        store.close()
+        return sorted(lat)[n // 2] * 1000
+
+
 class Gateway:
     def __init__(self, folder: Path, simulate: bool = False, cameras: bool = True) -> None:
         doc = base_config(folder, storage={"max_mb": 4096})
@@ -96,6 +111,12 @@ class Gateway:
     def rss_mb(self) -> float:
         pages = int(Path(f"/proc/{self.proc.pid}/statm").read_text().split()[1])
         return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def cpu_s(self) -> tuple[float, float]:
+        """User and kernel CPU seconds the gateway has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -194,8 +215,16 @@ def main() -> None:
             http_load(gw, 4, 100, 2)  # warm up
             ev, _, _ = http_load(gw, 4, 100, a.seconds)
             print(f"  POST /api/v1/events, 4 clients, batches of 100       : {ev:>10,.0f} events/s  (target >= 60,000)")
+            ms = commit_ms(1000)
+            print(f"  one durable commit of one event (median, fsync bound): {ms:>10.2f} ms: 4 waiting clients can get "
+                  f"at most {4000 / ms:,.0f} req/s")
+            before = gw.cpu_s()
             _, req, _ = http_load(gw, 4, 1, a.seconds)
+            after, n = gw.cpu_s(), req * a.seconds
+            user, kernel = after[0] - before[0], after[1] - before[1]
             print(f"  POST /api/v1/events, 4 clients, one event a request  : {req:>10,.0f} req/s (target >= 4,500)")
+            print(f"    gateway CPU a request: {(user + kernel) / n * 1e6:.0f} us ({user / n * 1e6:.0f} us user, "
+                  f"{kernel / n * 1e6:.0f} us kernel), {(user + kernel) / a.seconds:.0%} of a core")
             _, req, lat = http_load(gw, 4, 1, a.seconds, rate=250)
             print(f"  ack latency at {req:,.0f} events/s (4 clients x 250/s)   : p50 {pct(lat, 50):.2f} ms, "
                   f"p99 {pct(lat, 99):.2f} ms, max {lat[-1] * 1000:.1f} ms (target p99 <= 20 ms)")

@@ -1,3 +1,4 @@
+import asyncio
 import sqlite3
 import threading
 from datetime import timedelta
@@ -201,6 +202,30 @@ def test_listeners_see_each_commit(store):
     store.append([ev(), ev()])
     store.ack_alert(1, by="x")
     assert seen == [1, 2]
+
+
+def test_a_commit_of_several_appends_reaches_listeners_as_one_batch_and_answers_each(store):
+    """Appends waiting together are committed together: each caller gets its own events, listeners one batch."""
+    from sync.outbox import _urgent_seqs
+
+    batches, release = [], threading.Event()
+    store.add_listener(lambda batch: batches.append(batch))
+    blocker = threading.Thread(target=store.write, args=(lambda conn: release.wait(10),))
+    blocker.start()  # holds the writer, so the appends below queue up and land in one group
+
+    async def appends():
+        tasks = [asyncio.create_task(store.aappend([ev(), ev(priority=p)]))
+                 for p in (Priority.NORMAL, Priority.CRITICAL, Priority.LOW)]
+        await asyncio.sleep(0.2)
+        release.set()
+        return await asyncio.gather(*tasks)
+
+    answers = asyncio.run(appends())
+    blocker.join()
+    assert [[e.seq for e in a] for a in answers] == [[1, 2], [3, 4], [5, 6]]
+    assert [[e.seq for e in b] for b in batches] == [[1, 2, 3, 4, 5, 6]]
+    assert len(batches[0]) == 6 and batches[0][3].priority is Priority.CRITICAL
+    assert _urgent_seqs(batches[0]) == [4]
 
 
 def test_close_is_idempotent_and_refuses_later_writes(tmp_path, clock):
