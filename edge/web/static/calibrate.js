@@ -1,10 +1,12 @@
-// Parking calibration: draw, edit and delete the space polygons over the camera's snapshot, then save the map.
+// Parking calibration: draw, edit and delete the space polygons and place the entrances over the camera's snapshot,
+// then save the map.
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
   const SVG = 'http://www.w3.org/2000/svg';
   const api = '/staff/api/parking/cameras';
   let cameras = [], cam = null, doc = {spaces: []}, states = {}, selected = -1, drawing = null, drag = null;
+  let entrance = -1, placing = false, dragEntrance = false;  // the selected entrance; placing a new one
 
   function el(name, attrs, parent) {
     const e = document.createElementNS(SVG, name);
@@ -34,7 +36,7 @@
     doc.spaces.forEach((s, i) => {
       const poly = el('polygon', {points: s.polygon.map(p => p.join(',')).join(' '), 'data-space': s.id,
         class: (states[s.id] ? 'occupied' : '') + (i === selected ? ' selected' : '')}, svg);
-      poly.addEventListener('mousedown', (ev) => { if (!drawing) { ev.stopPropagation(); select(i); } });
+      poly.addEventListener('mousedown', (ev) => { if (!drawing && !placing) { ev.stopPropagation(); select(i); } });
       const xs = s.polygon.map(p => p[0]), ys = s.polygon.map(p => p[1]);
       const t = el('text', {x: xs.reduce((a, b) => a + b) / xs.length, y: ys.reduce((a, b) => a + b) / ys.length,
         'text-anchor': 'middle'}, svg);
@@ -46,6 +48,20 @@
         c.addEventListener('mousedown', (ev) => { ev.stopPropagation(); drag = j; });
       });
     }
+    (doc.entrances || []).forEach((e, i) => {
+      if (!e.point) return;
+      const [x, y] = e.point;
+      const mark = el('polygon', {points: `${x},${y - 14} ${x + 12},${y + 8} ${x - 12},${y + 8}`, 'data-entrance': e.id,
+        class: 'entrance' + (i === entrance ? ' selected' : '')}, svg);
+      mark.addEventListener('mousedown', (ev) => {
+        if (drawing || placing) return;
+        ev.stopPropagation();
+        selectEntrance(i);
+        dragEntrance = true;
+      });
+      const t = el('text', {x, y: y - 20, 'text-anchor': 'middle', class: 'entrance'}, svg);
+      t.textContent = e.id;
+    });
     if (drawing) {
       el('polyline', {points: drawing.map(p => p.join(',')).join(' ')}, svg);
       drawing.forEach((p, j) => el('circle', {cx: p[0], cy: p[1], r: 6, 'data-new': j}, svg));
@@ -65,12 +81,49 @@
 
   function select(i) {
     selected = i;
+    if (i >= 0) { entrance = -1; $('entrance-edit').hidden = true; }
     $('edit').hidden = i < 0;
     if (i >= 0) {
       $('space-id').value = doc.spaces[i].id;
       $('space-zone').value = doc.spaces[i].zone;
     }
     draw();
+  }
+
+  function selectEntrance(i) {
+    entrance = i;
+    $('entrance-edit').hidden = i < 0;
+    if (i >= 0) {
+      selected = -1;
+      $('edit').hidden = true;
+      $('entrance-id').value = doc.entrances[i].id;
+    }
+    draw();
+  }
+
+  function placeEntrance(p) {
+    doc.entrances = doc.entrances || [];
+    let n = doc.entrances.length + 1;
+    while (doc.entrances.some(e => e.id === `gate-${n}`)) n++;
+    doc.entrances.push({id: `gate-${n}`, point: p});
+    placing = false;
+    $('add-entrance').disabled = false;
+    selectEntrance(doc.entrances.length - 1);
+  }
+
+  // distances (metres from an entrance to a space, typed into the file) follow renames and deletions
+  function renameSpace(from, to) {
+    for (const row of Object.values(doc.distances || {})) {
+      if (from in row) { row[to] = row[from]; delete row[from]; }
+    }
+  }
+
+  function dropSpace(id) {
+    for (const row of Object.values(doc.distances || {})) delete row[id];
+  }
+
+  function renameEntrance(from, to) {
+    if (doc.distances && from in doc.distances) { doc.distances[to] = doc.distances[from]; delete doc.distances[from]; }
   }
 
   function nextId(zone) {
@@ -110,7 +163,10 @@
     states = cam.states || {};
     if (cam.map_error) say(cam.map_error);
     selected = -1;
+    entrance = -1;
     $('edit').hidden = true;
+    $('entrance-edit').hidden = true;
+    $('mpp').value = doc.metres_per_pixel || '';
     snapshot();
   }
 
@@ -140,23 +196,54 @@
   }
 
   $('overlay').addEventListener('mousedown', (ev) => {
-    if (drawing) { drawing.push(point(ev)); draw(); } else { select(-1); }
+    if (placing) placeEntrance(point(ev));
+    else if (drawing) { drawing.push(point(ev)); draw(); }
+    else { select(-1); selectEntrance(-1); }
   });
   window.addEventListener('mousemove', (ev) => {
     if (drag !== null && selected >= 0) { doc.spaces[selected].polygon[drag] = point(ev); draw(); }
+    if (dragEntrance && entrance >= 0) { doc.entrances[entrance].point = point(ev); draw(); }
   });
-  window.addEventListener('mouseup', () => { drag = null; });
+  window.addEventListener('mouseup', () => { drag = null; dragEntrance = false; });
   window.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && drawing) { ev.preventDefault(); finish(); }
     if (ev.key === 'Escape' && drawing) { drawing = null; $('finish').hidden = true; $('add').disabled = false; draw(); }
+    if (ev.key === 'Escape' && placing) { placing = false; $('add-entrance').disabled = false; }
   });
   $('add').addEventListener('click', () => { drawing = []; $('finish').hidden = false; $('add').disabled = true; draw(); });
   $('finish').addEventListener('click', finish);
   $('refresh').addEventListener('click', snapshot);
   $('camera').addEventListener('change', (ev) => show(ev.target.value));
-  $('space-id').addEventListener('input', (ev) => { doc.spaces[selected].id = ev.target.value.trim(); draw(); });
+  $('space-id').addEventListener('input', (ev) => {
+    const to = ev.target.value.trim();
+    renameSpace(doc.spaces[selected].id, to);
+    doc.spaces[selected].id = to;
+    draw();
+  });
   $('space-zone').addEventListener('input', (ev) => { doc.spaces[selected].zone = ev.target.value.trim(); draw(); });
-  $('delete').addEventListener('click', () => { doc.spaces.splice(selected, 1); select(-1); });
+  $('delete').addEventListener('click', () => { dropSpace(doc.spaces[selected].id); doc.spaces.splice(selected, 1); select(-1); });
+  $('add-entrance').addEventListener('click', () => {
+    if (drawing) finish();
+    placing = true;
+    $('add-entrance').disabled = true;
+    say('点击画面放置入口 Click the picture where the entrance is.', true);
+  });
+  $('entrance-id').addEventListener('input', (ev) => {
+    const to = ev.target.value.trim();
+    renameEntrance(doc.entrances[entrance].id, to);
+    doc.entrances[entrance].id = to;
+    draw();
+  });
+  $('delete-entrance').addEventListener('click', () => {
+    if (doc.distances) delete doc.distances[doc.entrances[entrance].id];
+    doc.entrances.splice(entrance, 1);
+    selectEntrance(-1);
+  });
+  $('entrance-edit').addEventListener('submit', (ev) => ev.preventDefault());
+  $('mpp').addEventListener('input', (ev) => {
+    const v = parseFloat(ev.target.value);
+    if (v > 0) doc.metres_per_pixel = v; else delete doc.metres_per_pixel;
+  });
   $('edit').addEventListener('submit', (ev) => ev.preventDefault());
   $('save').addEventListener('click', save);
   load();

@@ -1,6 +1,7 @@
 """The parking calibration page in a real browser (Debian's Chromium, Playwright) against `edge run` with a parking
 camera: refused without a login; with one, select and rename a space, drag a corner, delete a space, draw a new one,
-save (the file on disk changes); a self-crossing polygon is refused naming the space, and the file stays."""
+save (the file on disk changes); a self-crossing polygon is refused naming the space, and the file stays. Place,
+rename and move an entrance and give the scale: guidance from it reaches the public parking API, in metres."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.conftest import Gateway
-from tests.edge.api.test_parking import parking_gateway
+from tests.edge.api.test_parking import parking_gateway, public, wait_for
 from tests.edge.web.test_pages import ARTIFACTS, browser  # noqa: F401 - the fixture
 
 W, H = 1280, 720  # the fixture frame
@@ -92,6 +93,47 @@ def test_draw_edit_delete_and_save(tmp_path: Path, make_gateway: Callable[..., G
     message = page.inner_text("#message")
     assert bad_id in message and "crosses itself" in message
     assert spaces.read_text() == before
+
+
+def test_place_an_entrance_and_the_scale(tmp_path: Path, make_gateway: Callable[..., Gateway], page: Page) -> None:
+    gw, spaces = parking_gateway(tmp_path, make_gateway)
+    page.goto(gw.url + "/staff/parking")
+    page.fill("#token", gw.token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-ready=yes]", timeout=20_000)
+    first = json.loads(spaces.read_text())["spaces"][0]
+    x0, y0 = (sum(p[k] for p in first["polygon"]) / 4 for k in (0, 1))
+
+    page.click("#add-entrance")
+    click_image(page, 20, 700)  # placed where clicked, then selected
+    assert page.input_value("#entrance-id") == "gate-1"
+    page.fill("#entrance-id", "north")
+    mark = page.locator("#overlay polygon.entrance").bounding_box()
+    assert mark is not None
+    page.mouse.move(mark["x"] + mark["width"] / 2, mark["y"] + mark["height"] * 0.6)
+    page.mouse.down()
+    page.mouse.move(*at(page, x0, y0 + 1), steps=5)  # dragged onto the first space: it is the nearest
+    page.mouse.up()
+    page.fill("#mpp", "0.05")
+    page.screenshot(path=_artifact("calibrate-entrance.png"))
+    page.click("#save")
+    page.wait_for_selector("#message .ok", timeout=5000)
+
+    saved = json.loads(spaces.read_text())
+    assert [e["id"] for e in saved["entrances"]] == ["north"] and saved["metres_per_pixel"] == 0.05
+    ex, ey = saved["entrances"][0]["point"]
+    assert abs(ex - x0) < 3 and abs(ey - y0 - 1) < 3
+    body = wait_for(lambda: public(gw), lambda b: any(n["entrance"] == "north" for n in b["nearest"]))
+    (north,) = [n for n in body["nearest"] if n["entrance"] == "north"]
+    free = {sp["space"] for sp in body["spaces"] if sp["occupied"] is False}
+    assert free, body  # the fixture frame has free spaces
+
+    def metres(space: dict) -> float:
+        cx, cy = (sum(p[k] for p in space["polygon"]) / len(space["polygon"]) for k in (0, 1))
+        return ((cx - ex) ** 2 + (cy - ey) ** 2) ** 0.5 * 0.05
+
+    closest = min((sp for sp in saved["spaces"] if sp["id"] in free), key=metres)
+    assert north["space"] == closest["id"] and abs(north["distance_m"] - metres(closest)) <= 0.1
 
 
 def _artifact(name: str) -> Path:
