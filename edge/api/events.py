@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from edge.api.deps import MAX_ID, Services, require_token
 from edge.errors import EventError, StoreError, StoreFullError
@@ -16,15 +17,17 @@ MAX_EVENTS = 1000
 MAX_BODY = 8 * 1024 * 1024
 
 
-class EventIn(BaseModel):
+# A TypedDict rather than a model: validating 100 events into dicts and making NewEvents of them takes a quarter
+# less time (measured), and a batch of 100 is the busiest request there is.
+@with_config(ConfigDict(extra="forbid"))
+class EventIn(TypedDict):
     """An event as a client posts it; the gateway adds id, seq, device and building."""
 
-    model_config = ConfigDict(extra="forbid")
-    kind: str = Field(pattern=KIND_RE.pattern, examples=["bin.level"])
-    source: str = Field(pattern=SOURCE_RE.pattern, examples=["bin-1"])
-    data: dict[str, Any] = Field(default_factory=dict)
-    priority: Priority = Priority.NORMAL
-    ts: AwareDatetime | None = None
+    kind: Annotated[str, Field(pattern=KIND_RE.pattern, examples=["bin.level"])]
+    source: Annotated[str, Field(pattern=SOURCE_RE.pattern, examples=["bin-1"])]
+    data: NotRequired[Annotated[dict[str, Any], Field(description="{} when absent")]]
+    priority: NotRequired[Annotated[Priority, Field(description="normal when absent")]]
+    ts: NotRequired[Annotated[AwareDatetime | None, Field(description="the gateway's clock when absent")]]
 
 
 class Accepted(BaseModel):
@@ -95,7 +98,9 @@ def _parse(body: bytes) -> list[NewEvent]:
         raise HTTPException(422, "the list is empty: send at least one event")
     if len(items) > MAX_EVENTS:
         raise HTTPException(413, f"{len(items)} events in one request; at most {MAX_EVENTS} are allowed")
-    return [NewEvent(e.kind, e.source, e.data, e.priority, _utc(e.ts)) for e in items]
+    normal = Priority.NORMAL
+    return [NewEvent(e["kind"], e["source"], e.get("data", {}), e.get("priority", normal), _utc(e.get("ts")))
+            for e in items]
 
 
 def _utc(ts: datetime | None) -> datetime | None:
