@@ -29,6 +29,7 @@ from vision.plate_geometry import (
     DOUBLE_ROW_ASPECT,
     ctc_constrained,
     ctc_greedy,
+    enclosing_quad,
     expand_quad,
     order_quad,
     quad_size,
@@ -89,9 +90,11 @@ def check_image(image: object) -> np.ndarray:
     return image
 
 
-def contour_quad(contour: np.ndarray) -> np.ndarray:
-    """Four corners for a plate-shaped region: its 4-gon outline when that fits the hull, else its
-    smallest rotated rectangle (unordered, in the contour's pixels)."""
+def contour_quad(contour: np.ndarray, fine: bool = False) -> np.ndarray:
+    """Four corners for a plate-shaped region: its 4-gon outline when that fits the hull, else (for a
+    `fine` region, painted with the plate many mask pixels wide) the four-cornered polygon around a
+    finer outline, putting back corners the mask cut off, else its smallest rotated rectangle
+    (unordered, in the contour's pixels)."""
     hull = cv2.convexHull(contour)
     hull_area = max(cv2.contourArea(hull), 1e-3)
     peri = cv2.arcLength(hull, True)
@@ -99,6 +102,10 @@ def contour_quad(contour: np.ndarray) -> np.ndarray:
         approx = cv2.approxPolyDP(hull, eps * peri, True)
         if len(approx) == 4 and cv2.isContourConvex(approx) and cv2.contourArea(approx) > 0.9 * hull_area:
             return approx.reshape(4, 2).astype(np.float32)
+    approx = cv2.approxPolyDP(hull, 0.01 * peri, True)
+    if fine and len(approx) > 4 and (quad := enclosing_quad(approx)) is not None \
+            and cv2.contourArea(quad) < 1.15 * hull_area:
+        return quad
     return cv2.boxPoints(cv2.minAreaRect(hull))
 
 
@@ -265,7 +272,7 @@ class PlateReader:
         if not scored:
             return None
         best = max(scored, key=lambda sc: sc[0])[1]
-        return order_quad((contour_quad(best) + 0.5) / scale + np.float32([x0, y0]))
+        return order_quad((contour_quad(best, fine=True) + 0.5) / scale + np.float32([x0, y0]))
 
     def _read_quads(self, image: np.ndarray, quads: list[np.ndarray],
                     margin: bool = True) -> dict[int, PlateRead]:

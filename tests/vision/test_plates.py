@@ -11,7 +11,16 @@ import pytest
 
 from vision.errors import BadImageError, VisionError
 from vision.plate_cli import load_image, read_files
-from vision.plate_geometry import REC_H, REC_W, ctc_constrained, ctc_greedy, expand_quad, order_quad, rectify
+from vision.plate_geometry import (
+    REC_H,
+    REC_W,
+    ctc_constrained,
+    ctc_greedy,
+    enclosing_quad,
+    expand_quad,
+    order_quad,
+    rectify,
+)
 from vision.plates import PLATE_PATTERN, PlateRead, PlateReader, box_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
@@ -167,3 +176,12 @@ def test_closer_look_finds_the_whole_plate_from_part_of_it(reader: PlateReader, 
 def test_closer_look_at_a_plain_background_finds_nothing(reader: PlateReader) -> None:
     assert reader.zoom(np.full((720, 1280, 3), 128, np.uint8), np.float32([[600, 350], [700, 350],
                                                                             [700, 380], [600, 380]])) is None
+
+
+def test_enclosing_quad_puts_cut_corners_back() -> None:
+    sheared = np.float32([[0, 10], [100, -20], [100, 20], [0, 50]])  # a plate seen from the side
+    cut = np.float32([[0, 10], [90, -17], [100, -10], [100, 20], [8, 48], [0, 42]])  # two corners cut
+    quad = enclosing_quad(cut)
+    assert quad is not None and len(quad) == 4
+    assert np.abs(order_quad(quad) - order_quad(sheared)).max() < 0.5
+    assert enclosing_quad(sheared).tolist() == sheared.tolist()  # already four corners
