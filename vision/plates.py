@@ -102,10 +102,11 @@ def contour_quad(contour: np.ndarray, fine: bool = False) -> np.ndarray:
         approx = cv2.approxPolyDP(hull, eps * peri, True)
         if len(approx) == 4 and cv2.isContourConvex(approx) and cv2.contourArea(approx) > 0.9 * hull_area:
             return approx.reshape(4, 2).astype(np.float32)
-    approx = cv2.approxPolyDP(hull, 0.01 * peri, True)
-    if fine and len(approx) > 4 and (quad := enclosing_quad(approx)) is not None \
-            and cv2.contourArea(quad) < 1.15 * hull_area:
-        return quad
+    if fine:
+        approx = cv2.approxPolyDP(hull, 0.01 * peri, True)
+        quad = enclosing_quad(approx) if len(approx) > 4 else None
+        if quad is not None and cv2.contourArea(quad) < 1.15 * hull_area:
+            return quad
     return cv2.boxPoints(cv2.minAreaRect(hull))
 
 
