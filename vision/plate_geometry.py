@@ -23,6 +23,39 @@ def order_quad(pts: np.ndarray) -> np.ndarray:
     return np.roll(pts, -start, axis=0)
 
 
+def enclosing_quad(polygon: np.ndarray) -> np.ndarray | None:
+    """Four corners around a convex polygon (n >= 4 points, in order): each time, the edge whose two
+    neighbouring edges, extended until they meet, add the least area is replaced by their meeting
+    point. A plate outline with bevelled corners gets its true corners back, shear and perspective
+    included (a rotated rectangle cannot follow those). None when the edges do not close that way."""
+    pts = [p.astype(np.float64) for p in np.asarray(polygon).reshape(-1, 2)]
+
+    def cross(a: np.ndarray, b: np.ndarray) -> float:
+        return float(a[0] * b[1] - a[1] * b[0])
+
+    while len(pts) > 4:
+        n, best = len(pts), None
+        for i in range(n):
+            a, b, c, d = pts[i - 1], pts[i], pts[(i + 1) % n], pts[(i + 2) % n]
+            u, v = b - a, c - d
+            den = cross(u, v)
+            if abs(den) < 1e-9:
+                continue
+            t, s = cross(d - a, v) / den, cross(d - a, u) / den
+            if t <= 1 or s <= 1:  # the edges a-b and d-c meet only beyond b and c when extended outwards
+                continue
+            meet = a + t * u
+            added = abs(cross(meet - b, c - b)) / 2
+            if best is None or added < best[0]:
+                best = (added, i, meet)
+        if best is None:
+            return None
+        _, i, meet = best
+        pts[i] = meet
+        del pts[(i + 1) % n]
+    return np.float32(pts)
+
+
 def quad_size(quad: np.ndarray) -> tuple[float, float]:
     """Mean width and height of an ordered quad."""
     q = np.asarray(quad, np.float32)

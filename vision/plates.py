@@ -3,6 +3,9 @@
 Two small ONNX models ship in `vision/models/` (made by `vision/training/plates/`):
 - `plate_det.onnx` paints plate pixels at 1/4 resolution on the photo scaled to a 512 px long side;
   each painted region becomes a quad (four corners, so tilted and sheared plates are straightened).
+  A candidate not read confidently is looked at again: the detector runs on the area around it scaled
+  so the plate is about ZOOM_WIDTH px wide, which gives small plates a finer outline (the whole plate
+  rather than part of it, its shear, its last character) at a few ms per candidate.
 - `plate_rec.onnx` reads a 96x24 rectified plate with CTC over 24 columns and names its colour.
   Double-row plates (lorries, buses) are cut into their two rows and laid side by side first.
   When the best CTC path is not a plate (mostly a character dropped), the best path that fits one of
@@ -26,6 +29,7 @@ from vision.plate_geometry import (
     DOUBLE_ROW_ASPECT,
     ctc_constrained,
     ctc_greedy,
+    enclosing_quad,
     expand_quad,
     order_quad,
     quad_size,
@@ -37,6 +41,9 @@ DET_SIDE = 512  # long side of the detector's input
 MIN_AREA = 24.0  # smallest painted region (input pixels) worth reading
 MAX_FIT_COST = 3.0  # log-likelihood (nats) a read may lose to the best path to fit a plate layout
 MAX_CANDIDATES = 10  # regions read per photo, largest first: bounds the time on busy scenes
+ZOOM_WIDTH = 128  # plate width (px) in the detector's input when a candidate is looked at again
+ZOOM_ROUNDS = 2  # at most this many closer looks per candidate
+CONFIDENT = 0.9  # a read at least this confident is not looked at again
 # HSV ranges (OpenCV hue 0-180) of blue, yellow and green plates, loose enough for tinted photos
 COLOUR_RANGES = [((90, 80, 40), (130, 255, 255)), ((12, 90, 90), (35, 255, 255)),
                  ((35, 35, 90), (85, 255, 255))]
@@ -83,9 +90,11 @@ def check_image(image: object) -> np.ndarray:
     return image
 
 
-def contour_quad(contour: np.ndarray) -> np.ndarray:
-    """Four corners for a plate-shaped region: its 4-gon outline when that fits the hull, else its
-    smallest rotated rectangle (unordered, in the contour's pixels)."""
+def contour_quad(contour: np.ndarray, fine: bool = False) -> np.ndarray:
+    """Four corners for a plate-shaped region: its 4-gon outline when that fits the hull, else (for a
+    `fine` region, painted with the plate many mask pixels wide) the four-cornered polygon around a
+    finer outline, putting back corners the mask cut off, else its smallest rotated rectangle
+    (unordered, in the contour's pixels)."""
     hull = cv2.convexHull(contour)
     hull_area = max(cv2.contourArea(hull), 1e-3)
     peri = cv2.arcLength(hull, True)
@@ -93,6 +102,11 @@ def contour_quad(contour: np.ndarray) -> np.ndarray:
         approx = cv2.approxPolyDP(hull, eps * peri, True)
         if len(approx) == 4 and cv2.isContourConvex(approx) and cv2.contourArea(approx) > 0.9 * hull_area:
             return approx.reshape(4, 2).astype(np.float32)
+    if fine:
+        approx = cv2.approxPolyDP(hull, 0.01 * peri, True)
+        quad = enclosing_quad(approx) if len(approx) > 4 else None
+        if quad is not None and cv2.contourArea(quad) < 1.15 * hull_area:
+            return quad
     return cv2.boxPoints(cv2.minAreaRect(hull))
 
 
@@ -235,34 +249,74 @@ class PlateReader:
             cuts += [(q, rectify(image, cut, double)) for double in layouts]
         return cuts
 
-    def _read_quads(self, image: np.ndarray, quads: list[np.ndarray], margin: bool = True) -> list[PlateRead]:
-        """The best valid read of each candidate quad (one batched recogniser run for all of them)."""
+    def zoom(self, image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
+        """A finer quad for a candidate (image pixels), or None: the detector run again on the area
+        around it (twice the plate's likely width, as tall as that width), scaled so the plate is
+        about ZOOM_WIDTH px wide; the painted region that overlaps the candidate most is kept."""
+        w, h = quad_size(quad)
+        width = max(w, 3.2 * h)  # a plate is about 3.2 times as wide as tall; the candidate may be part of it
+        cx, cy = quad.mean(axis=0)
+        x0, x1 = int(max(0, cx - width)), int(min(image.shape[1], cx + width))
+        y0, y1 = int(max(0, cy - width / 2)), int(min(image.shape[0], cy + width / 2))
+        scale = ZOOM_WIDTH / width
+        cw, ch = round((x1 - x0) * scale), round((y1 - y0) * scale)
+        if cw < 8 or ch < 8:
+            return None
+        area = image[y0:y1, x0:x1]
+        small = cv2.resize(area, (cw, ch), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        small = cv2.copyMakeBorder(small, 0, -ch % 32, 0, -cw % 32, cv2.BORDER_CONSTANT)
+        self._det.setInput(cv2.dnn.blobFromImage(small, 1 / 255.0))
+        regions = mask_regions(self._det.forward()[0, 0])
+        here = box_of((quad - np.float32([x0, y0])) * scale, (ch, cw))
+        scored = [(overlap(cv2.boundingRect(c), here) * cv2.contourArea(c), c) for c in regions]
+        scored = [sc for sc in scored if sc[0] > 0]
+        if not scored:
+            return None
+        best = max(scored, key=lambda sc: sc[0])[1]
+        return order_quad((contour_quad(best, fine=True) + 0.5) / scale + np.float32([x0, y0]))
+
+    def _read_quads(self, image: np.ndarray, quads: list[np.ndarray],
+                    margin: bool = True) -> dict[int, PlateRead]:
+        """The best valid read of each candidate quad, by the quad's index (one batched recogniser run)."""
         owners, cuts = [], []
         for i, quad in enumerate(quads):
             for cut in self._cuts(image, quad, margin):
                 owners.append(i)
                 cuts.append(cut)
         if not cuts:
-            return []
+            return {}
         best: dict[int, tuple[str, float, str, np.ndarray]] = {}
         for i, (q, _), (text, conf, color) in zip(owners, cuts, self.recognise([c for _, c in cuts]),
                                                    strict=True):
             if PLATE_PATTERN.match(text) and conf >= self.min_confidence and conf > best.get(i, ("", -1))[1]:
                 best[i] = (text, conf, color, q)
-        return [PlateRead(t, c, round(p, 3), box_of(q, image.shape)) for t, p, c, q in best.values()]
+        return {i: PlateRead(t, c, round(p, 3), box_of(q, image.shape)) for i, (t, p, c, q) in best.items()}
 
     def read_plate(self, plate_bgr: np.ndarray) -> PlateRead | None:
         """Read an image that is already one cut-out, straightened plate (e.g. 94x24 crops)."""
         image = check_image(plate_bgr)
         h, w = image.shape[:2]
         reads = self._read_quads(image, [np.float32([[0, 0], [w, 0], [w, h], [0, h]])], margin=False)
-        return reads[0] if reads else None
+        return reads.get(0)
 
     def read(self, image_bgr: np.ndarray) -> list[PlateRead]:
         """All plates read in a BGR photo, most confident first (one read per plate)."""
         image = check_image(image_bgr)
+        quads = self.detect(image)
+        best = self._read_quads(image, quads)
+        todo = list(range(len(quads)))
+        for _ in range(ZOOM_ROUNDS):  # look again, closer, at the candidates not read confidently
+            todo = [i for i in todo if i not in best or best[i].confidence < CONFIDENT]
+            finer = {i: q for i in todo if (q := self.zoom(image, quads[i])) is not None
+                     and np.abs(q - quads[i]).max() > 0.02 * quad_size(quads[i])[0]}
+            todo = list(finer)
+            reads = self._read_quads(image, list(finer.values()))
+            for k, i in enumerate(todo):
+                quads[i] = finer[i]
+                if k in reads and (i not in best or reads[k].confidence > best[i].confidence):
+                    best[i] = reads[k]
         kept: list[PlateRead] = []
-        for r in sorted(self._read_quads(image, self.detect(image)), key=lambda r: -r.confidence):
+        for r in sorted(best.values(), key=lambda r: -r.confidence):
             if all(overlap(r.box, k.box) < 0.3 for k in kept):
                 kept.append(r)
         return kept

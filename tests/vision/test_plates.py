@@ -11,8 +11,17 @@ import pytest
 
 from vision.errors import BadImageError, VisionError
 from vision.plate_cli import load_image, read_files
-from vision.plate_geometry import REC_H, REC_W, ctc_constrained, ctc_greedy, expand_quad, order_quad, rectify
-from vision.plates import PLATE_PATTERN, PlateRead, PlateReader
+from vision.plate_geometry import (
+    REC_H,
+    REC_W,
+    ctc_constrained,
+    ctc_greedy,
+    enclosing_quad,
+    expand_quad,
+    order_quad,
+    rectify,
+)
+from vision.plates import PLATE_PATTERN, PlateRead, PlateReader, box_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
 
@@ -150,3 +159,29 @@ def test_load_image_errors_name_the_file(tmp_path: Path) -> None:
     for path in (tmp_path / "missing.jpg", empty, tmp_path):
         with pytest.raises(BadImageError, match=str(path.name)):
             load_image(path)
+
+
+@pytest.mark.parametrize("row", SCENES, ids=[r["filename"] for r in SCENES])
+def test_closer_look_finds_the_whole_plate_from_part_of_it(reader: PlateReader, row: dict) -> None:
+    x1, y1, x2, y2 = (int(v) for v in row["bbox_x1y1x2y2"].split(","))
+    third = x1 + (x2 - x1) / 3  # a candidate covering only the left third of the plate
+    part = np.float32([[x1, y1], [third, y1], [third, y2], [x1, y2]])
+    quad = reader.zoom(_imread(row["filename"]), part)
+    assert quad is not None
+    x, y, w, h = box_of(quad, (10_000, 10_000))
+    ix = max(0, min(x + w, x2) - max(x, x1)) * max(0, min(y + h, y2) - max(y, y1))
+    assert ix / ((x2 - x1) * (y2 - y1)) > 0.7 and w * h < 1.5 * (x2 - x1) * (y2 - y1)
+
+
+def test_closer_look_at_a_plain_background_finds_nothing(reader: PlateReader) -> None:
+    assert reader.zoom(np.full((720, 1280, 3), 128, np.uint8), np.float32([[600, 350], [700, 350],
+                                                                            [700, 380], [600, 380]])) is None
+
+
+def test_enclosing_quad_puts_cut_corners_back() -> None:
+    sheared = np.float32([[0, 10], [100, -20], [100, 20], [0, 50]])  # a plate seen from the side
+    cut = np.float32([[0, 10], [90, -17], [100, -10], [100, 20], [8, 48], [0, 42]])  # two corners cut
+    quad = enclosing_quad(cut)
+    assert quad is not None and len(quad) == 4
+    assert np.abs(order_quad(quad) - order_quad(sheared)).max() < 0.5
+    assert enclosing_quad(sheared).tolist() == sheared.tolist()  # already four corners

@@ -77,7 +77,7 @@ def dirty(plate: np.ndarray, rng: random.Random) -> np.ndarray:
 
 
 def lighting(img: np.ndarray, rng: random.Random) -> np.ndarray:
-    """Exposure, contrast, gamma, colour cast, shadows, night and glare on a whole scene."""
+    """Exposure (over-exposure too), contrast, gamma, colour cast, shadows, night and glare on a whole scene."""
     f = img.astype(np.float32) / 255.0
     h, w = f.shape[:2]
     if rng.random() < 0.5:  # colour cast (white balance, tinted photos)
@@ -93,6 +93,8 @@ def lighting(img: np.ndarray, rng: random.Random) -> np.ndarray:
         cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.1, 0.6) * max(h, w)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         f = f + rng.uniform(0.2, 0.6) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))[..., None]
+    if rng.random() < 0.08:  # over-exposed: washed out, little contrast left (sunlit light plates)
+        f = f * rng.uniform(0.3, 0.6) + rng.uniform(0.3, 0.55)
     f = (f - 0.5) * rng.uniform(0.7, 1.3) + 0.5 + rng.uniform(-0.15, 0.15)
     f = np.clip(f, 0, 1) ** rng.uniform(0.7, 1.5)
     return (f * 255).astype(np.uint8)

@@ -33,6 +33,8 @@ def _plate(rng: random.Random) -> np.ndarray:
         img = crops[rng.randrange(len(crops))]
         return cv2.resize(img, (94, 24), interpolation=cv2.INTER_AREA)  # back to the real crops' size
     spec = random_spec(rng)
+    while rng.random() < _STATE["green_share"] and spec.color != "green":  # oversample new-energy plates
+        spec = random_spec(rng)
     return augment.dirty(_STATE["renderer"].render(spec, rng, scale=rng.uniform(0.25, 0.45)), rng)
 
 
@@ -68,8 +70,9 @@ def make_sample(rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
     return canvas, small
 
 
-def _init(seed: int) -> None:
+def _init(seed: int, green_share: float) -> None:
     rng = random.Random(seed)
+    _STATE["green_share"] = green_share
     _STATE["renderer"] = PlateRenderer()
     _STATE["bgs"] = augment.load_backgrounds(600, rng)
     _STATE["real"] = list(real_crops("train")["images"])
@@ -84,10 +87,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=16000)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--green-share", type=float, default=0.0, help="extra share of new-energy plates")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--preview", type=Path)
     a = ap.parse_args()
-    with Pool(a.workers, initializer=_init, initargs=(a.seed,)) as pool:
+    with Pool(a.workers, initializer=_init, initargs=(a.seed, a.green_share)) as pool:
         rows = pool.map(_work, [a.seed * 10_000_000 + i for i in range(a.n)], chunksize=64)
     images, masks = np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vision.training.plates.unfold import load_onnx
+
 
 def _conv(i: int, o: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(i, o, 3, stride, padding=dilation, dilation=dilation, bias=False),
@@ -75,7 +77,9 @@ def train(args: argparse.Namespace) -> Detector:
     images, masks = data["images"], data["masks"]
     n_val = 300
     model = Detector()
-    if args.init:
+    if args.init and args.init.suffix == ".onnx":  # the shipped detector
+        load_onnx(model, args.init, torch.from_numpy(images[n_val: n_val + 64]).permute(0, 3, 1, 2).float() / 255)
+    elif args.init:
         model.load_state_dict(torch.load(args.init))
     steps = min(args.max_steps, args.epochs * ((len(images) - n_val) // args.batch))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -135,7 +139,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--init", type=Path)
+    ap.add_argument("--init", type=Path, help="start from these weights (.pt, or a shipped .onnx)")
     ap.add_argument("--export-only", action="store_true", help="export the weights given by --init")
     ap.add_argument("--out", type=Path, default=Path("vision/models/plate_det.onnx"))
     args = ap.parse_args()

@@ -24,6 +24,7 @@ from torch import nn
 from vision.plate_geometry import REC_H, REC_W, ctc_greedy
 from vision.training.plates.rec_data import real_crops
 from vision.training.plates.render import CHARS, COLORS
+from vision.training.plates.unfold import load_onnx
 
 T = REC_W // 4
 
@@ -65,59 +66,6 @@ class Exported(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, color = self.model(x)
         return torch.softmax(logits, dim=2), torch.softmax(color, dim=1)
-
-
-def load_onnx(model: Recogniser, path: Path, calib: np.ndarray) -> None:
-    """Start from a shipped ONNX recogniser, whose batch norms were folded into the convolutions.
-
-    The folded weights go back into the convolutions; each batch norm is then set from the statistics
-    of `calib` images so that it reproduces the folded model exactly and trains like a fresh one.
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    graph = onnx.load(str(path)).graph
-    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    nodes = [n for n in graph.node if n.op_type == "Conv"]
-    if len(convs) != len(nodes):
-        raise ValueError(f"{path}: {len(nodes)} convolutions, the recogniser has {len(convs)}")
-    norms = {id(m[0]): m[1] for m in zip(model.modules(), list(model.modules())[1:], strict=False)
-             if isinstance(m[0], nn.Conv2d) and isinstance(m[1], nn.BatchNorm2d)}
-    folded_bias = {}
-    with torch.no_grad():
-        for conv, node in zip(convs, nodes, strict=True):
-            conv.weight.copy_(torch.from_numpy(weights[node.input[1]]))
-            bias = torch.from_numpy(weights[node.input[2]])
-            if conv.bias is not None:
-                conv.bias.copy_(bias)
-                continue
-            bn = norms[id(conv)]
-            bn.weight.fill_(1.0)
-            bn.bias.copy_(bias)
-            bn.running_mean.zero_()
-            bn.running_var.fill_(1.0 - bn.eps)
-            folded_bias[id(conv)] = bias
-        model.color.weight.copy_(torch.from_numpy(weights["model.color.weight"]))
-        model.color.bias.copy_(torch.from_numpy(weights["model.color.bias"]))
-        stats: dict[int, torch.Tensor] = {}
-        hooks = [c.register_forward_hook(lambda m, i, o: stats.__setitem__(id(m), o))
-                 for c in convs if id(c) in folded_bias]
-        model.eval()
-        model(to_tensor(calib))
-        for h in hooks:
-            h.remove()
-        for conv in convs:
-            if id(conv) not in folded_bias:
-                continue
-            z = stats[id(conv)]
-            mean, var = z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False)
-            bn = norms[id(conv)]
-            bn.running_mean.copy_(mean)
-            bn.running_var.copy_(var)
-            bn.weight.copy_(torch.sqrt(var + bn.eps))
-            bn.bias.copy_(folded_bias[id(conv)] + mean)
-    model.train()
 
 
 def recolour(img: np.ndarray, rng: random.Random) -> tuple[np.ndarray, int]:
@@ -217,7 +165,7 @@ def train(args: argparse.Namespace) -> Recogniser:
     model = Recogniser()
     if args.init and args.init.suffix == ".onnx":
         pick = np.random.default_rng(args.seed).choice(len(synth["images"]), 448, replace=False)
-        load_onnx(model, args.init, np.concatenate([synth["images"][pick], real["images"][:64]]))
+        load_onnx(model, args.init, to_tensor(np.concatenate([synth["images"][pick], real["images"][:64]])))
     elif args.init:
         model.load_state_dict(torch.load(args.init))
     steps = args.epochs * (len(synth["images"]) // int(args.batch * (1 - args.real_share)))
