@@ -67,6 +67,22 @@ def normalise(patches: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(((x - mean) / (std + 0.15)).transpose(0, 3, 1, 2))
 
 
+def edges(patches: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 uint8 -> N x 1 x H x W float32: the grey patch's gradient magnitude (Sobel), not normalised
+    per patch, so that it keeps the absolute contrast that makes edge density a fair judge on a new camera."""
+    out = np.empty((len(patches), 1, *patches.shape[1:3]), np.float32)
+    for i, p in enumerate(patches):
+        g = cv2.cvtColor(p, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
+        out[i, 0] = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
+    return out - 0.2  # about -0.2 .. 1.5 on asphalt and cars
+
+
+def inputs(patches: np.ndarray, edge_channel: bool = False) -> np.ndarray:
+    """What the network sees: the normalised colour patch, and (models with four input channels) its edges."""
+    x = normalise(patches)
+    return np.ascontiguousarray(np.concatenate([x, edges(patches)], axis=1)) if edge_channel else x
+
+
 class OccupancyClassifier:
     """The packaged network; `classify(frame, spaces)` answers for every space in one forward pass."""
 
