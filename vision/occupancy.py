@@ -22,6 +22,7 @@ from vision.spaces import Point, Space
 MODEL = Path(__file__).with_name("models") / "parking_occ.onnx"
 PATCH = 40  # pixels a side the network sees
 MARGIN = 1.0  # the polygon as drawn (measured: more margin pulls in kerbs and islands)
+EDGES = False  # the network takes the patch's edges as a fourth channel
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,21 @@ class OccupancyClassifier:
         self._lock = threading.Lock()  # one network, several cameras' threads
 
     def probabilities(self, patches: np.ndarray) -> np.ndarray:
-        """P(occupied) for N x PATCH x PATCH x 3 uint8 patches."""
-        if len(patches) == 0:
+        """P(occupied) for N x PATCH x PATCH x 3 uint8 patches: the mean over each patch and the patch turned
+        half round (test-time augmentation, measured in vision/training/parking/README.md), in one forward pass."""
+        n = len(patches)
+        if n == 0:
             return np.zeros(0, np.float32)
+        views = np.concatenate([patches, patches[:, ::-1, ::-1]])
         with self._lock:
-            self._net.setInput(normalise(patches))
-            logits = self._net.forward().reshape(len(patches), -1)
+            self._net.setInput(inputs(views, EDGES))
+            logits = self._net.forward().reshape(len(views), -1)
         if logits.shape[1] == 1:
-            return (1 / (1 + np.exp(-logits[:, 0]))).astype(np.float32)
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
+            p = 1 / (1 + np.exp(-logits[:, 0]))
+        else:
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p = e[:, 1] / e.sum(axis=1)
+        return p.reshape(-1, n).mean(axis=0).astype(np.float32)
 
     def classify(self, frame: np.ndarray, spaces: Sequence[Space]) -> list[Occupancy]:
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:

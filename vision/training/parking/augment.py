@@ -214,11 +214,11 @@ def _other(pool: np.ndarray, cams: np.ndarray | None, cam: object, rng: np.rando
 
 
 def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, mild: bool = False,
-            cams: np.ndarray | None = None, mixing: float = 0.0, strong: bool = False) -> np.ndarray:
+            cams: np.ndarray | None = None, mixing: float = 0.0, strong: str = "none") -> np.ndarray:
     """BASE patches -> augmented PATCH patches (labels are not changed by any of it). `mild`: only turns, a little
     zoom and the light (the end of the shipped model's training, to fit the cameras it knows closely). `cams`: the
     camera of each patch, so that cars, empty spaces and colours are mixed across cameras; `mixing` scales how
-    often (0: never). `strong`: the wider stains and light of `texture` and `photometric`."""
+    often (0: never). `strong`: "stains", "light" or "both": the wider ones of `texture`, `photometric`."""
     occupied = np.flatnonzero(labels == 1)
     empty = np.flatnonzero(labels == 0)
     out = np.empty((len(batch), PATCH, PATCH, 3), np.uint8)
@@ -244,11 +244,11 @@ def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, 
         if y == 0 and len(occupied) and rng.random() < 0.15:
             img = neighbour(img, batch[rng.choice(occupied)], rng)
         if rng.random() < (0.5 if y == 0 else 0.2):
-            img = texture(img, rng, strong)
+            img = texture(img, rng, strong in ("stains", "both"))
         if rng.random() < 0.15:
             img = branches(img, rng)
         patch = geometry(img, rng)
         if rng.random() < 0.3:
             patch = resolution(patch, rng)
-        out[i] = photometric(patch, rng, strong)
+        out[i] = photometric(patch, rng, strong in ("light", "both"))
     return out

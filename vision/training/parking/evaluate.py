@@ -24,6 +24,8 @@ UNSEEN = {"ufpr05": ("UFPR05",), "cnr3": ("CNR-EXT3",), "cnra": ("CNRPark_A",), 
 TTA: dict[str, list[Callable[[np.ndarray], np.ndarray]]] = {
     "none": [lambda p: p],
     "flips": [lambda p: p, lambda p: p[:, ::-1], lambda p: p[::-1], lambda p: p[::-1, ::-1]],
+    "half-turn": [lambda p: p, lambda p: p[::-1, ::-1]],
+    "mirror": [lambda p: p, lambda p: p[:, ::-1]],
     "dihedral": [lambda p, k=k, f=f: np.rot90(p[:, ::-1] if f else p, k) for k in range(4) for f in (0, 1)],
 }
 

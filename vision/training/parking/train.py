@@ -59,7 +59,7 @@ def training_set(fold: str, jitter: int, frame_weight: float,
 
 def train(fold: str, out: Path, *, epochs: int, batch: int, lr: float, jitter: int, frame_weight: float,
           mild_tail: float, seed: int, mixing: float, edge_channel: bool, width: float, margin: float,
-          strong: bool) -> None:
+          strong: str) -> None:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     x, y, w, cams = training_set(fold, jitter, frame_weight, margin)
@@ -113,7 +113,9 @@ def main() -> None:
     ap.add_argument("--edges", type=int, default=0, help="1: a fourth input channel, the patch's edges")
     ap.add_argument("--width", type=float, default=1.0, help="channels of every layer times this")
     ap.add_argument("--margin", type=float, default=MARGIN, help="frame spaces cut with this margin")
-    ap.add_argument("--strong", type=int, default=0, help="1: wider stains, contrast and colour in augmentation")
+    ap.add_argument("--strong", choices=("none", "stains", "light", "both"), default="none",
+                    help="wider stains (of any size, as dark or light as paint), or light (contrast, hue, gamma per "
+                    "colour), or both, in augmentation")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -121,7 +123,7 @@ def main() -> None:
     train(args.fold, args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, jitter=args.jitter,
           frame_weight=args.frame_weight, mild_tail=args.mild_tail, seed=args.seed, mixing=args.mixing,
           edge_channel=bool(args.edges), width=args.width, margin=args.margin,
-          strong=bool(args.strong))
+          strong=args.strong)
 
 
 if __name__ == "__main__":
