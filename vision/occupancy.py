@@ -1,9 +1,11 @@
 """Whether each space of a frame is occupied: a small CNN (vision/models/parking_occ.onnx, trained by
 vision/training/parking) run with cv2.dnn on every space of a frame in one batch.
 
-Each space's polygon is cut out of the frame with a perspective warp to a PATCH x PATCH square (as drawn, its
-long side upright), normalised per patch (mean 0, spread damped: the same space reads alike in sun and in shade),
-and the network answers P(occupied). `confidence` is the probability of the answer given (0.5 .. 1).
+Each space's polygon, grown by MARGIN about its centre, is cut out of the frame with a perspective warp to a
+PATCH x PATCH square (its long side upright), normalised per patch (mean 0, spread damped: the same space reads
+alike in sun and in shade) with its edges (gradient magnitude) as a fourth channel, and the network answers
+P(occupied), averaged over the patch and the patch turned half round. `confidence` is the probability of the
+answer given (0.5 .. 1).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from vision.spaces import Point, Space
 
 MODEL = Path(__file__).with_name("models") / "parking_occ.onnx"
 PATCH = 40  # pixels a side the network sees
-MARGIN = 1.0  # the polygon as drawn (measured: more margin pulls in kerbs and islands)
-EDGES = False  # the network takes the patch's edges as a fourth channel
+MARGIN = 1.2  # a little of the surroundings: a car seen obliquely is larger than its box (measured, README)
+EDGES = True  # the network takes the patch's edges as a fourth channel
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.occupancy import PATCH, cut_patch, inputs
+from vision.occupancy import EDGES, MARGIN, PATCH, cut_patch, inputs
 from vision.training.parking import data
 
 UNSEEN = {"ufpr05": ("UFPR05",), "cnr3": ("CNR-EXT3",), "cnra": ("CNRPark_A",), "pklot": ("PUCPR", "UFPR04")}
@@ -66,9 +66,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fold", choices=sorted(UNSEEN), required=True)
     ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--edges", type=int, default=0)
+    ap.add_argument("--edges", type=int, default=int(EDGES))
     ap.add_argument("--tta", nargs="+", choices=sorted(TTA), default=["none"])
-    ap.add_argument("--margins", type=float, nargs="+", default=[1.0], help="averaged over (frames only)")
+    ap.add_argument("--margins", type=float, nargs="+", default=[MARGIN], help="averaged over (frames only)")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     net = cv2.dnn.readNetFromONNX(str(args.model))
@@ -80,7 +80,7 @@ def main() -> None:
                       for v in TTA[tta]]
         p = np.mean(probs, axis=0)
         pred = (p >= 0.5).astype(int)
-        print(f"{args.model.name:<22}{args.fold:<8}tta={tta:<9}margins={args.margins} acc {(pred == y).mean():.2%}"
+        print(f"{args.model.name:<22}{args.fold:<8}tta={tta:<10}margins={args.margins} acc {(pred == y).mean():.2%}"
               f" false-occ {int(((pred == 1) & (y == 0)).sum())} false-free {int(((pred == 0) & (y == 1)).sum())}"
               f" auc {auc(p, y):.4f}", flush=True)
 

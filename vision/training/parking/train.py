@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vision.occupancy import MARGIN, PATCH, inputs
+from vision.occupancy import EDGES, MARGIN, PATCH, inputs
 from vision.training.parking.augment import augment
 from vision.training.parking.data import frame_patches, shared_patches
 
@@ -110,7 +110,8 @@ def main() -> None:
                     "augmentation only")
     ap.add_argument("--mixing", type=float, default=0.0, help="how often cars, empty spaces and colours are "
                     "mixed across cameras (0: never, the shipped recipe; 1: the trial in the README)")
-    ap.add_argument("--edges", type=int, default=0, help="1: a fourth input channel, the patch's edges")
+    ap.add_argument("--edges", type=int, default=int(EDGES), help="1: a fourth input channel, the patch's edges "
+                    "(must match vision.occupancy.EDGES to be used by the gateway)")
     ap.add_argument("--width", type=float, default=1.0, help="channels of every layer times this")
     ap.add_argument("--margin", type=float, default=MARGIN, help="frame spaces cut with this margin")
     ap.add_argument("--strong", choices=("none", "stains", "light", "both"), default="none",
