@@ -1,9 +1,11 @@
 """Whether each space of a frame is occupied: a small CNN (vision/models/parking_occ.onnx, trained by
 vision/training/parking) run with cv2.dnn on every space of a frame in one batch.
 
-Each space's polygon is cut out of the frame with a perspective warp to a PATCH x PATCH square (as drawn, its
-long side upright), normalised per patch (mean 0, spread damped: the same space reads alike in sun and in shade),
-and the network answers P(occupied). `confidence` is the probability of the answer given (0.5 .. 1).
+Each space's polygon, grown by MARGIN about its centre, is cut out of the frame with a perspective warp to a
+PATCH x PATCH square (its long side upright), normalised per patch (mean 0, spread damped: the same space reads
+alike in sun and in shade) with its edges (gradient magnitude) as a fourth channel, and the network answers
+P(occupied), averaged over the patch and the patch turned half round. `confidence` is the probability of the
+answer given (0.5 .. 1).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from vision.spaces import Point, Space
 
 MODEL = Path(__file__).with_name("models") / "parking_occ.onnx"
 PATCH = 40  # pixels a side the network sees
-MARGIN = 1.0  # the polygon as drawn (measured: more margin pulls in kerbs and islands)
+MARGIN = 1.2  # a little of the surroundings: a car seen obliquely is larger than its box (measured, README)
+EDGES = True  # the network takes the patch's edges as a fourth channel
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,22 @@ def normalise(patches: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(((x - mean) / (std + 0.15)).transpose(0, 3, 1, 2))
 
 
+def edges(patches: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 uint8 -> N x 1 x H x W float32: the grey patch's gradient magnitude (Sobel), not normalised
+    per patch, so that it keeps the absolute contrast that makes edge density a fair judge on a new camera."""
+    out = np.empty((len(patches), 1, *patches.shape[1:3]), np.float32)
+    for i, p in enumerate(patches):
+        g = cv2.cvtColor(p, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
+        out[i, 0] = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
+    return out - 0.2  # about -0.2 .. 1.5 on asphalt and cars
+
+
+def inputs(patches: np.ndarray, edge_channel: bool = False) -> np.ndarray:
+    """What the network sees: the normalised colour patch, and (models with four input channels) its edges."""
+    x = normalise(patches)
+    return np.ascontiguousarray(np.concatenate([x, edges(patches)], axis=1)) if edge_channel else x
+
+
 class OccupancyClassifier:
     """The packaged network; `classify(frame, spaces)` answers for every space in one forward pass."""
 
@@ -80,16 +99,21 @@ class OccupancyClassifier:
         self._lock = threading.Lock()  # one network, several cameras' threads
 
     def probabilities(self, patches: np.ndarray) -> np.ndarray:
-        """P(occupied) for N x PATCH x PATCH x 3 uint8 patches."""
-        if len(patches) == 0:
+        """P(occupied) for N x PATCH x PATCH x 3 uint8 patches: the mean over each patch and the patch turned
+        half round (test-time augmentation, measured in vision/training/parking/README.md), in one forward pass."""
+        n = len(patches)
+        if n == 0:
             return np.zeros(0, np.float32)
+        views = np.concatenate([patches, patches[:, ::-1, ::-1]])
         with self._lock:
-            self._net.setInput(normalise(patches))
-            logits = self._net.forward().reshape(len(patches), -1)
+            self._net.setInput(inputs(views, EDGES))
+            logits = self._net.forward().reshape(len(views), -1)
         if logits.shape[1] == 1:
-            return (1 / (1 + np.exp(-logits[:, 0]))).astype(np.float32)
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
+            p = 1 / (1 + np.exp(-logits[:, 0]))
+        else:
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p = e[:, 1] / e.sum(axis=1)
+        return p.reshape(-1, n).mean(axis=0).astype(np.float32)
 
     def classify(self, frame: np.ndarray, spaces: Sequence[Space]) -> list[Occupancy]:
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:

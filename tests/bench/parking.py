@@ -9,8 +9,8 @@ For every camera three rows:
 - `unseen`: the leave-one-camera-out model that was trained without that camera (vision/training/parking/folds/);
   this is the figure that says how the gateway does over a car park nobody labelled;
 - `shipped`: vision/models/parking_occ.onnx, which was trained on every camera here (so: seen);
-- `baseline`: edge density (share of Canny edge pixels) with a threshold tuned on the PUCPR patches (seen there,
-  unseen elsewhere), the "simple method" the issue compares against.
+- `baseline`: edge density (share of Canny edge pixels in the polygon as drawn) with a threshold tuned on the PUCPR
+  patches (seen there, unseen elsewhere), the "simple method" the issue compares against.
 
 Accuracy is the share of spaces right; false-occupied: a free space called occupied; false-free: the reverse.
 ms: median wall time per frame on one core (cv2.setNumThreads(1)), cutting and classifying every space.
@@ -80,7 +80,7 @@ def frame_camera(camera: str, classifiers: dict[str, OccupancyClassifier], basel
     for f in frames:
         image = cv2.imread(str(f.image), cv2.IMREAD_COLOR)
         t0 = time.perf_counter()
-        patches = np.stack([cut_patch(image, pts) for _, pts, _ in f.spaces])
+        patches = np.stack([cut_patch(image, pts, margin=1.0) for _, pts, _ in f.spaces])  # as drawn
         preds += list(edge_density(patches) >= baseline_t)
         ms.append((time.perf_counter() - t0) * 1000)
         labels += [occ for _, _, occ in f.spaces]

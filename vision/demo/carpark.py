@@ -80,7 +80,7 @@ def _ground(rng: np.random.Generator) -> np.ndarray:
 
 
 def _car(img: np.ndarray, cx: float, cy: float, colour: tuple[int, int, int], facing_up: bool) -> None:
-    """A car seen from above: shadow, body, windscreen, rear window, roof."""
+    """A car seen from above: shadow, body, windscreen, rear and side windows, roof, light on its ends."""
     w, length = 56, 124
     x0, y0 = int(cx - w / 2), int(cy - length / 2)
     shadow = img.copy()
@@ -98,8 +98,14 @@ def _car(img: np.ndarray, cx: float, cy: float, colour: tuple[int, int, int], fa
         front, back = (y0 + length - 46, y0 + length - 22), (y0 + 14, y0 + 30)
     cv2.rectangle(img, (x0 + 6, front[0]), (x0 + w - 6, front[1]), glass, -1)
     cv2.rectangle(img, (x0 + 8, back[0]), (x0 + w - 8, back[1]), glass, -1)
+    cabin = (min(front[1], back[1]) + 2, max(front[0], back[0]) - 2)
+    cv2.rectangle(img, (x0 + 3, cabin[0]), (x0 + 7, cabin[1]), glass, -1)  # side windows
+    cv2.rectangle(img, (x0 + w - 7, cabin[0]), (x0 + w - 3, cabin[1]), glass, -1)
     roof = tuple(min(255.0, c * 1.15 + 12) for c in body)
     cv2.rectangle(img, (x0 + 8, min(front[1], back[1]) + 4), (x0 + w - 8, max(front[0], back[0]) - 4), roof, -1)
+    shine = tuple(min(255.0, c * 1.3 + 40) for c in body)  # light caught by the body's rounded edge
+    cv2.line(img, (x0 + r, y0 + 1), (x0 + w - r, y0 + 1), shine, 2)
+    cv2.line(img, (x0 + r, y0 + length - 2), (x0 + w - r, y0 + length - 2), shine, 2)
     cv2.line(img, (x0 - 3, int(cy - 18)), (x0 + w + 3, int(cy - 18)), glass, 3)  # mirrors
 
 

@@ -112,7 +112,8 @@ def test_snapshot_a_bad_map_refused_and_a_good_one_saved_and_used(lot: tuple[Gat
     r = requests.put(gw.url + "/staff/api/parking/cameras/lot/spaces", json=good, headers=gw.auth, timeout=5)
     assert r.status_code == 200 and r.json()["saved"] == 5
     assert json.loads(spaces.read_text())["entrances"] == [{"id": "north", "point": [640.0, 0.0]}]
-    state = wait_for(lambda: public(gw), lambda s: [z["zone"] for z in s["zones"]] == ["B"])
+    # the zones follow the new map at once, the spaces' states from the next classified frame
+    state = wait_for(lambda: public(gw), lambda s: [z["zone"] for z in s["zones"]] == ["B"] and s["spaces"])
     assert state["total"] == 5 and len(state["spaces"]) == 5
     assert [n["entrance"] for n in state["nearest"]] == ["north"]
     assert not list(spaces.parent.glob(".SPACES.json.*"))  # the atomic write left no temporary file

@@ -30,14 +30,21 @@ def geometry(img: np.ndarray, rng: np.random.Generator, zooms: tuple[float, floa
                                borderMode=cv2.BORDER_REFLECT)
 
 
-def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def photometric(img: np.ndarray, rng: np.random.Generator, strong: bool = False) -> np.ndarray:
+    """Light and the camera's rendering of it. `strong`: wider contrast and brightness, hue turned, each colour
+    channel its own gamma."""
+    if strong and rng.random() < 0.3:
+        hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+        hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + int(rng.integers(0, 180))) % 180).astype(np.uint8)
+        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
     x = img.astype(np.float32) / 255.0
     if rng.random() < 0.3:  # grey or a colour cast (white balance, sodium lamps)
         g = x.mean(axis=2, keepdims=True)
         x = g + (x - g) * rng.uniform(0.0, 1.3)
     x = x * rng.uniform(0.85, 1.15, 3).astype(np.float32)
-    x = (x - 0.5) * rng.uniform(0.6, 1.4) + 0.5 + rng.uniform(-0.25, 0.25)  # contrast, brightness
-    x = np.clip(x, 0, 1) ** rng.uniform(0.6, 1.7)  # gamma
+    lo, hi, shift = (0.45, 1.6, 0.3) if strong else (0.6, 1.4, 0.25)
+    x = (x - 0.5) * rng.uniform(lo, hi) + 0.5 + rng.uniform(-shift, shift)  # contrast, brightness
+    x = np.clip(x, 0, 1) ** (rng.uniform(0.6, 1.7, 3 if strong else 1).astype(np.float32))  # gamma
     if rng.random() < 0.35:  # a shadow edge across the space (a building, a tree, the car beside)
         h, w = x.shape[:2]
         a = rng.uniform(0, np.pi)
@@ -108,20 +115,26 @@ def markings(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def texture(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def texture(img: np.ndarray, rng: np.random.Generator, strong: bool = False) -> np.ndarray:
     """Stains, patches of repair and worn asphalt: low-frequency noise and blotches at a random scale (the empty
-    spaces of another car park are seldom as clean as those of the training cameras)."""
+    spaces of another car park are seldom as clean as those of the training cameras). `strong`: blotches of any
+    size up to the whole space, as light or dark as a car's paint, and irregular ones."""
     s = img.shape[0]
     noise = cv2.GaussianBlur(rng.normal(0, 1, (s, s)).astype(np.float32), (0, 0), float(rng.uniform(1, 6)))
     noise *= float(rng.uniform(6, 28)) / (noise.std() + 1e-6)
     out = img.astype(np.float32) + noise[..., None]
-    for _ in range(int(rng.integers(0, 4))):
+    big, amp = (s // 2, (-80, 80)) if strong else (s // 3, (-45, 35))
+    for _ in range(int(rng.integers(0, 6 if strong else 4))):
         mask = np.zeros((s, s), np.float32)
         centre = (int(rng.integers(0, s)), int(rng.integers(0, s)))
-        axes = (int(rng.integers(2, s // 3)), int(rng.integers(2, s // 3)))
+        axes = (int(rng.integers(2, big)), int(rng.integers(2, big)))
         cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
         mask = cv2.GaussianBlur(mask, (0, 0), 1.5)
-        out += mask[..., None] * float(rng.uniform(-45, 35))
+        out += mask[..., None] * float(rng.uniform(*amp))
+    if strong and rng.random() < 0.4:  # an irregular stain: smooth noise above a level
+        blob = cv2.GaussianBlur(rng.normal(0, 1, (s, s)).astype(np.float32), (0, 0), float(rng.uniform(2, 8)))
+        blob = (blob > np.quantile(blob, rng.uniform(0.4, 0.9))).astype(np.float32)
+        out += cv2.GaussianBlur(blob, (0, 0), 1.0)[..., None] * float(rng.uniform(*amp))
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -201,11 +214,11 @@ def _other(pool: np.ndarray, cams: np.ndarray | None, cam: object, rng: np.rando
 
 
 def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, mild: bool = False,
-            cams: np.ndarray | None = None, mixing: float = 0.0) -> np.ndarray:
+            cams: np.ndarray | None = None, mixing: float = 0.0, strong: str = "none") -> np.ndarray:
     """BASE patches -> augmented PATCH patches (labels are not changed by any of it). `mild`: only turns, a little
     zoom and the light (the end of the shipped model's training, to fit the cameras it knows closely). `cams`: the
     camera of each patch, so that cars, empty spaces and colours are mixed across cameras; `mixing` scales how
-    often (0: never)."""
+    often (0: never). `strong`: "stains", "light" or "both": the wider ones of `texture`, `photometric`."""
     occupied = np.flatnonzero(labels == 1)
     empty = np.flatnonzero(labels == 0)
     out = np.empty((len(batch), PATCH, PATCH, 3), np.uint8)
@@ -231,11 +244,11 @@ def augment(batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, 
         if y == 0 and len(occupied) and rng.random() < 0.15:
             img = neighbour(img, batch[rng.choice(occupied)], rng)
         if rng.random() < (0.5 if y == 0 else 0.2):
-            img = texture(img, rng)
+            img = texture(img, rng, strong in ("stains", "both"))
         if rng.random() < 0.15:
             img = branches(img, rng)
         patch = geometry(img, rng)
         if rng.random() < 0.3:
             patch = resolution(patch, rng)
-        out[i] = photometric(patch, rng)
+        out[i] = photometric(patch, rng, strong in ("light", "both"))
     return out

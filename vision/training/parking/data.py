@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.occupancy import cut_patch
+from vision.occupancy import MARGIN, cut_patch
 from vision.spaces import Point, read_pklot_xml
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "parking"
@@ -43,21 +43,24 @@ def frames(camera: str, root: Path = SHARED) -> list[LabelledFrame]:
             for img, xml in pairs]
 
 
-def frame_patches(camera: str, *, jitter: int = 0, seed: int = 0, root: Path = SHARED) -> tuple[np.ndarray, np.ndarray]:
-    """(N x BASE x BASE x 3 patches, N labels) of every space in the camera's frames; `jitter` more copies of each
-    with the corners moved (up to 8 % of the space) and the margin varied, as an installer's polygons would be."""
+def frame_patches(camera: str, *, jitter: int = 0, seed: int = 0, margin: float = MARGIN,
+                  root: Path = SHARED) -> tuple[np.ndarray, np.ndarray]:
+    """(N x BASE x BASE x 3 patches, N labels) of every space in the camera's frames, cut with `margin` as the
+    gateway cuts them; `jitter` more copies of each with the corners moved (up to 8 % of the space) and the margin
+    up to 35 % larger, as an installer's polygons would be."""
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for f in frames(camera, root):
         image = cv2.imread(str(f.image), cv2.IMREAD_COLOR)
         for _, pts, occ in f.spaces:
-            xs.append(cut_patch(image, pts, BASE))
+            xs.append(cut_patch(image, pts, BASE, margin))
             ys.append(occ)
             q = np.asarray(pts, np.float32)
             span = np.linalg.norm(q.max(0) - q.min(0))
             for _ in range(jitter):
                 moved = q + rng.uniform(-0.08, 0.08, q.shape) * span
-                xs.append(cut_patch(image, [tuple(p) for p in moved], BASE, margin=float(rng.uniform(1.0, 1.35))))
+                m = margin * float(rng.uniform(1.0, 1.35))
+                xs.append(cut_patch(image, [tuple(p) for p in moved], BASE, margin=m))
                 ys.append(occ)
     return np.stack(xs), np.asarray(ys, np.int64)
 

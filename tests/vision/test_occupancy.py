@@ -1,0 +1,34 @@
+"""The occupancy classifier's input and its test-time augmentation (the model's accuracy: tests/bench/parking.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vision.occupancy import PATCH, OccupancyClassifier, cut_patch, edges, inputs
+from vision.spaces import read_pklot_xml
+
+FRAME = Path(__file__).resolve().parents[1] / "fixtures" / "parking" / "ufpr05_2013-02-22_07_15_01.jpg"
+
+
+def test_edges_are_zero_on_a_flat_patch_and_high_on_a_step() -> None:
+    flat = np.full((1, PATCH, PATCH, 3), 120, np.uint8)
+    step = flat.copy()
+    step[:, :, PATCH // 2:] = 30
+    assert np.allclose(edges(flat), edges(flat).flat[0])
+    assert edges(step).max() > edges(flat).max() + 1.0
+    assert inputs(step, edge_channel=True).shape == (1, 4, PATCH, PATCH)
+    assert inputs(step, edge_channel=False).shape == (1, 3, PATCH, PATCH)
+
+
+def test_a_space_reads_the_same_turned_half_round() -> None:
+    image = cv2.imread(str(FRAME), cv2.IMREAD_COLOR)
+    patches = np.stack([cut_patch(image, pts) for _, pts, _ in read_pklot_xml(FRAME.with_suffix(".xml"))])
+    clf = OccupancyClassifier()
+    p = clf.probabilities(patches)
+    turned = clf.probabilities(np.ascontiguousarray(patches[:, ::-1, ::-1]))
+    assert p.shape == (len(patches),)
+    np.testing.assert_allclose(p, turned, atol=1e-5)  # the patch and its half turn are averaged either way
+    assert not np.allclose(p, p[0])  # and the spaces are told apart
