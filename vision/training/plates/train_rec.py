@@ -34,26 +34,48 @@ def _block(i: int, o: int) -> list[nn.Module]:
 
 
 class Recogniser(nn.Module):
-    """About 30 M multiply-adds per plate: small enough to train on two shared CPU cores."""
+    """About 30 M multiply-adds per plate at width 1 (0.28 M parameters): small enough to train on two
+    shared CPU cores. `width` multiplies every layer's channels (multiply-adds grow with its square)."""
 
-    def __init__(self, n_classes: int = len(CHARS) + 1, n_colors: int = len(COLORS)) -> None:
+    def __init__(self, n_classes: int = len(CHARS) + 1, n_colors: int = len(COLORS), width: float = 1.0) -> None:
         super().__init__()
+        c1, c2, c3, c4, c5, c6 = (round(c * width) for c in (16, 32, 64, 64, 96, 128))
         self.features = nn.Sequential(
-            *_block(3, 16), nn.MaxPool2d(2),  # 12 x 48
-            *_block(16, 32), nn.MaxPool2d(2),  # 6 x 24
-            *_block(32, 64), *_block(64, 64), *_block(64, 96),
+            *_block(3, c1), nn.MaxPool2d(2),  # 12 x 48
+            *_block(c1, c2), nn.MaxPool2d(2),  # 6 x 24
+            *_block(c2, c3), *_block(c3, c4), *_block(c4, c5),
         )
-        self.collapse = nn.Sequential(nn.Conv2d(96, 128, (REC_H // 4, 1), bias=False), nn.BatchNorm2d(128),
+        self.collapse = nn.Sequential(nn.Conv2d(c5, c6, (REC_H // 4, 1), bias=False), nn.BatchNorm2d(c6),
                                       nn.ReLU())
-        self.context = nn.Sequential(nn.Conv2d(128, 128, (1, 5), padding=(0, 2), bias=False),
-                                     nn.BatchNorm2d(128), nn.ReLU(), nn.Dropout(0.1))
-        self.cls = nn.Conv2d(128, n_classes, 1)
-        self.color = nn.Linear(96, n_colors)
+        self.context = nn.Sequential(nn.Conv2d(c6, c6, (1, 5), padding=(0, 2), bias=False),
+                                     nn.BatchNorm2d(c6), nn.ReLU(), nn.Dropout(0.1))
+        self.cls = nn.Conv2d(c6, n_classes, 1)
+        self.color = nn.Linear(c5, n_colors)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x - 0.5)
         logits = self.cls(self.context(self.collapse(f))).squeeze(2).permute(0, 2, 1)  # N x T x C
         return logits, self.color(f.mean(dim=(2, 3)))
+
+
+def widen_into(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load the weights of a narrower recogniser (`state`) into the wider `model` so that it computes
+    the same reads (Net2Net-style): the old channels keep their weights, the new channels start from
+    `model`'s random weights, and every weight from a new channel into an old one starts at zero, so
+    the new channels add nothing until training makes them useful."""
+    own = model.state_dict()
+    with torch.no_grad():
+        for name, old in state.items():
+            new = own[name]
+            if new.shape == old.shape:
+                new.copy_(old)
+                continue
+            if new.dim() >= 2:  # conv / linear weight: out x in x ...
+                new[: old.shape[0], old.shape[1]:] = 0
+                new[: old.shape[0], : old.shape[1]] = old
+            else:  # bias, batch-norm weight, bias and statistics
+                new[: old.shape[0]] = old
+    model.load_state_dict(own)
 
 
 class Exported(nn.Module):
@@ -162,12 +184,12 @@ def train(args: argparse.Namespace) -> Recogniser:
     real, holdout = real_crops("train"), real_crops("holdout")
     print(f"synthetic {len(synth['images'])}, real train {len(real['images'])}, "
           f"holdout {len(holdout['images'])}")
-    model = Recogniser()
+    model = Recogniser(width=args.width)
     if args.init and args.init.suffix == ".onnx":
         pick = np.random.default_rng(args.seed).choice(len(synth["images"]), 448, replace=False)
         load_onnx(model, args.init, to_tensor(np.concatenate([synth["images"][pick], real["images"][:64]])))
     elif args.init:
-        model.load_state_dict(torch.load(args.init))
+        widen_into(model, torch.load(args.init))
     steps = args.epochs * (len(synth["images"]) // int(args.batch * (1 - args.real_share)))
     steps = min(steps, args.max_steps)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -218,6 +240,8 @@ def main() -> None:
                     help="how much more often real crops of provinces other than 皖 are drawn")
     ap.add_argument("--recolour-share", type=float, default=0.0,
                     help="share of real crops redrawn as dark-on-light (new-energy, yellow) plates")
+    ap.add_argument("--width", type=float, default=1.0,
+                    help="channel multiplier; --init from a narrower .pt widens it (see widen_into)")
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
