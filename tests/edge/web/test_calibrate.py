@@ -117,7 +117,7 @@ def test_place_an_entrance_and_the_scale(tmp_path: Path, make_gateway: Callable[
     page.fill("#mpp", "0.05")
     page.screenshot(path=_artifact("calibrate-entrance.png"))
     page.click("#save")
-    page.wait_for_selector("#message .ok", timeout=5000)
+    page.wait_for_selector("#message .ok:has-text('Saved')", timeout=5000)  # not the placing hint
 
     saved = json.loads(spaces.read_text())
     assert [e["id"] for e in saved["entrances"]] == ["north"] and saved["metres_per_pixel"] == 0.05
