@@ -418,6 +418,8 @@ class ParkingConfig(StrictModel):
                                   "change")
     summary_s: float = Field(60, ge=5, le=3600, description="parking.summary every this often (and soon after a "
                              "change)")
+    adapt: bool = Field(True, description="learn each camera's occupied/free cut from its own frames "
+                        "(vision/threshold.py)")
 
     @model_validator(mode="after")
     def _unique(self) -> ParkingConfig:

@@ -36,6 +36,7 @@ from vision.camera import CameraStream
 from vision.errors import VisionError
 from vision.smoothing import Smoother, SpaceState
 from vision.spaces import SpaceMap, SpaceMapError, dumps, load_space_map
+from vision.threshold import AdaptiveThreshold
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class ParkingLane:
     cfg: ParkingCameraConfig
     stream: CameraStream
     smoother: Smoother
+    threshold: AdaptiveThreshold | None = None  # None: the network's own cut ([parking] adapt = false)
     space_map: SpaceMap | None = None
     map_error: str | None = None
     states: dict[str, SpaceState] = field(default_factory=dict)
@@ -120,6 +122,8 @@ class ParkingLane:
         self.space_map, self.map_error = space_map, None
         keep = {s.id for s in space_map.spaces}
         self.smoother.forget(keep)
+        if self.threshold is not None:
+            self.threshold.reset()
         self.states = {k: v for k, v in self.states.items() if k in keep}
 
 
@@ -173,10 +177,14 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
             return []
         lane.last_ms = round((self.clock.monotonic() - t0) * 1000, 1)
         lane.counts["classified"] += 1
+        p = [r.p_occupied for r in result]
+        if lane.threshold is not None:
+            lane.threshold.observe(p, t0)
+            p = lane.threshold.adjust(p).tolist()
         changed = []
-        for r in result:
+        for r, q in zip(result, p, strict=True):
             before = lane.states.get(r.space)
-            st = lane.smoother.update(r.space, r.p_occupied)
+            st = lane.smoother.update(r.space, q)
             lane.states[r.space] = st
             if st.changed and before is not None and before.occupied is not None:
                 changed.append(st)
@@ -253,9 +261,15 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
         """ok while the model is loaded and every camera has a map and gave a frame in the last stale_s."""
         cameras = {lane.cfg.name: {**lane.stream.stats(), **lane.counts, "map": str(lane.cfg.spaces),
                                    "spaces": len(lane.space_map.spaces) if lane.space_map else 0,
-                                   "map_error": lane.map_error, "ms": lane.last_ms} for lane in self.lanes}
+                                   "map_error": lane.map_error, "ms": lane.last_ms,
+                                   "cut": _cut(lane.threshold)} for lane in self.lanes}
         ok = self.model_error is None and all(self.fresh(c) and c["map_error"] is None for c in cameras.values())
         return {"ok": ok, "cameras": cameras, "classifier_error": self.model_error}
+
+
+def _cut(threshold: AdaptiveThreshold | None) -> float | None:
+    """The camera's learnt cut as P(occupied), for /healthz (None: not learnt yet, or adapt = false)."""
+    return round(float(1 / (1 + np.exp(-threshold.shift))), 3) if threshold and threshold.learnt else None
 
 
 def _far(n: dict[str, Any]) -> float:
@@ -287,7 +301,8 @@ class ParkingCollector(Collector):
 def make_lane(cfg: ParkingConfig, camera: ParkingCameraConfig, clock: Clock) -> ParkingLane:
     stream = CameraStream(camera.source, name=camera.name, loop=camera.loop, fps=camera.fps,
                           monotonic=clock.monotonic)
-    return ParkingLane(camera, stream, Smoother(cfg.frames, cfg.min_confidence))
+    return ParkingLane(camera, stream, Smoother(cfg.frames, cfg.min_confidence),
+                       AdaptiveThreshold() if cfg.adapt else None)
 
 
 def default_classifier() -> Classifying:

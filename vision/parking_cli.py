@@ -5,26 +5,45 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
+import numpy as np
+
 from vision.errors import VisionError
-from vision.occupancy import OccupancyClassifier
+from vision.occupancy import Occupancy, OccupancyClassifier
 from vision.plate_cli import load_image
 from vision.spaces import SpaceMap
+from vision.threshold import AdaptiveThreshold
 
 
-def detect_files(paths: Iterable[str], spaces: SpaceMap, classifier: OccupancyClassifier) -> Iterator[dict]:
+def detect_files(paths: Iterable[str], spaces: SpaceMap, classifier: OccupancyClassifier, *,
+                 adapt: bool = True) -> Iterator[dict]:
     """`{"image", "spaces": [{"id", "occupied", "confidence"}], "free", "ms"}` per image (the contract of
-    `edge parking detect --json`), or `{"image", "error"}` for a file that cannot be read; the others go on."""
+    `edge parking detect --json`), or `{"image", "error"}` for a file that cannot be read; the others go on.
+
+    The images are one camera's (one space map), so with `adapt` the camera's occupied/free cut is learnt from all
+    of them first (vision/threshold.py; it needs 200 space-frames, e.g. 5 frames of 40 spaces, and both states),
+    as the gateway learns it from its camera's frames; `ms` is still the classification of that one image."""
+    looked: list[tuple[str, list[Occupancy] | str, float]] = []
+    threshold = AdaptiveThreshold(capacity=10**6, every_s=0.0)
     for path in paths:
         try:
             image = load_image(path)
             t0 = time.perf_counter()
             result = classifier.classify(image, spaces.spaces)
         except VisionError as e:
-            yield {"image": str(path), "error": str(e)}
+            looked.append((str(path), str(e), 0.0))
             continue
+        looked.append((str(path), result, (time.perf_counter() - t0) * 1000))
+        if adapt:
+            threshold.observe([r.p_occupied for r in result], 0.0)
+    for path, result, ms in looked:
+        if isinstance(result, str):
+            yield {"image": path, "error": result}
+            continue
+        p = threshold.adjust([r.p_occupied for r in result]) if result else np.zeros(0)
         yield {
-            "image": str(path),
-            "spaces": [{"id": r.space, "occupied": r.occupied, "confidence": r.confidence} for r in result],
-            "free": sum(not r.occupied for r in result),
-            "ms": round((time.perf_counter() - t0) * 1000, 1),
+            "image": path,
+            "spaces": [{"id": r.space, "occupied": bool(q >= 0.5), "confidence": round(float(max(q, 1 - q)), 3)}
+                       for r, q in zip(result, p, strict=True)],
+            "free": int(sum(q < 0.5 for q in p)),
+            "ms": round(ms, 1),
         }

@@ -13,9 +13,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parking = sub.add_parser("parking", help="parking-space occupancy")
     psub = parking.add_subparsers(dest="parking_command", metavar="ACTION", required=True)
     detect = psub.add_parser("detect", parents=[common], help="which spaces are occupied in image files",
-                             description="Classify every space of a space map in photos from its camera.")
+                             description="Classify every space of a space map in photos from its camera. The "
+                                         "camera's occupied/free cut is learnt from all the photos given (as the "
+                                         "gateway learns it from its camera), once they show 200 spaces in both "
+                                         "states.")
     detect.add_argument("--spaces", required=True, metavar="SPACES.json", help="the camera's space map")
     detect.add_argument("--json", action="store_true", help="one JSON object a line (default: a readable line)")
+    detect.add_argument("--no-adapt", dest="adapt", action="store_false",
+                        help="keep the network's own cut (each photo answered alone)")
     detect.add_argument("images", nargs="+", metavar="IMAGE")
     detect.set_defaults(func=cmd_detect)
     imp = psub.add_parser("import-pklot", parents=[common], help="a space map from a PKLot XML annotation",
@@ -54,7 +59,7 @@ def cmd_detect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except VisionError as e:
         return _fail(args, str(e))
     failed = False
-    for result in detect_files(args.images, spaces, classifier):
+    for result in detect_files(args.images, spaces, classifier, adapt=args.adapt):
         failed |= "error" in result
         print(json.dumps(result, ensure_ascii=False) if args.json else _line(result), file=out, flush=True)
     return 1 if failed else 0

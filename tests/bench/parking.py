@@ -9,6 +9,10 @@ For every camera three rows:
 - `unseen`: the leave-one-camera-out model that was trained without that camera (vision/training/parking/folds/);
   this is the figure that says how the gateway does over a car park nobody labelled;
 - `shipped`: vision/models/parking_occ.onnx, which was trained on every camera here (so: seen);
+- `unseen+cut`, `shipped+cut`: the same with the camera's occupied/free cut learnt from its own unlabelled frames
+  (vision/threshold.py), from all of them as `edge parking detect` does with every frame given, and in brackets
+  online from a cold start (each frame judged with what it and the frames before it taught, no cut before 200
+  space-frames) as the gateway starts on a new camera;
 - `baseline`: edge density (share of Canny edge pixels in the polygon as drawn) with a threshold tuned on the PUCPR
   patches (seen there, unseen elsewhere), the "simple method" the issue compares against.
 
@@ -32,6 +36,7 @@ import numpy as np  # noqa: E402
 
 from vision.occupancy import MODEL, PATCH, OccupancyClassifier, cut_patch  # noqa: E402
 from vision.spaces import Space  # noqa: E402
+from vision.threshold import AdaptiveThreshold  # noqa: E402
 from vision.training.parking import data  # noqa: E402
 
 FOLDS = Path(__file__).resolve().parents[2] / "vision" / "training" / "parking" / "folds"
@@ -61,21 +66,36 @@ def scores(pred: np.ndarray, labels: np.ndarray) -> dict:
             "false_free": int(((pred == 0) & (labels == 1)).sum())}
 
 
+def learnt_cut(frame_p: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions with the cut learnt from every frame at once, and online (frame by frame from a cold start)."""
+    whole, online = AdaptiveThreshold(capacity=10**6, every_s=0), AdaptiveThreshold(capacity=10**6, every_s=0)
+    seen = []
+    for p in frame_p:
+        whole.observe(p, 0)
+        online.observe(p, 0)
+        seen.append(online.adjust(p) >= 0.5)
+    return np.concatenate([whole.adjust(p) >= 0.5 for p in frame_p]), np.concatenate(seen)
+
+
 def frame_camera(camera: str, classifiers: dict[str, OccupancyClassifier], baseline_t: float) -> dict[str, dict]:
     frames = data.frames(camera)
     out: dict[str, dict] = {}
     for name, clf in classifiers.items():
-        preds, labels, ms = [], [], []
+        frame_p, labels, ms = [], [], []
         for f in frames:
             image = cv2.imread(str(f.image), cv2.IMREAD_COLOR)
             spaces = [Space(sid, "A", tuple(pts)) for sid, pts, _ in f.spaces]
             t0 = time.perf_counter()
             result = clf.classify(image, spaces)
             ms.append((time.perf_counter() - t0) * 1000)
-            preds += [r.occupied for r in result]
+            frame_p.append(np.asarray([r.p_occupied for r in result]))
             labels += [occ for _, _, occ in f.spaces]
-        out[name] = {**scores(np.asarray(preds, int), np.asarray(labels, int)), "ms": statistics.median(ms),
-                     "spaces": len(frames[0].spaces), "frames": len(frames)}
+        y = np.asarray(labels, int)
+        shape = {"ms": statistics.median(ms), "spaces": len(frames[0].spaces), "frames": len(frames)}
+        out[name] = {**scores((np.concatenate(frame_p) >= 0.5).astype(int), y), **shape}
+        whole, online = learnt_cut(frame_p)
+        out[f"{name}+cut"] = {**scores(whole.astype(int), y), **shape,
+                              "online": scores(online.astype(int), y)["acc"]}
     preds, labels, ms = [], [], []
     for f in frames:
         image = cv2.imread(str(f.image), cv2.IMREAD_COLOR)
@@ -103,26 +123,29 @@ def main() -> int:
     pucpr = pcams == "PUCPR"
     t = tune_threshold(feat[pucpr], py[pucpr])
     print(f"baseline: edge density >= {t:.4f} is occupied (tuned on the PUCPR patches)")
-    print(f"{'camera':<11}{'method':<10}{'seen?':<8}{'spaces':>7}{'accuracy':>10}{'false-occ':>10}{'false-free':>11}"
+    print(f"{'camera':<11}{'method':<12}{'seen?':<8}{'spaces':>7}{'accuracy':>10}{'false-occ':>10}{'false-free':>11}"
           f"{'ms/frame':>10}")
     for camera in data.FRAME_CAMERAS:
         rows = frame_camera(camera, {"unseen": folds[UNSEEN_FOLD[camera]], "shipped": shipped}
                             if UNSEEN_FOLD[camera] in folds else {"shipped": shipped}, t)
         for method, r in rows.items():
-            seen = {"unseen": "unseen", "shipped": "seen", "baseline": "unseen"}[method]
-            print(f"{camera:<11}{method:<10}{seen:<8}{r['n']:>7}{r['acc']:>10.2%}{r['false_occ']:>10}"
-                  f"{r['false_free']:>11}{r['ms']:>10.1f}   ({r['frames']} frames x {r['spaces']} spaces)")
+            seen = "seen" if method.startswith("shipped") else "unseen"
+            online = f"; online {r['online']:.2%}" if "online" in r else ""
+            print(f"{camera:<11}{method:<12}{seen:<8}{r['n']:>7}{r['acc']:>10.2%}{r['false_occ']:>10}"
+                  f"{r['false_free']:>11}{r['ms']:>10.1f}   ({r['frames']} frames x {r['spaces']} spaces{online})")
     for camera in data.PATCH_CAMERAS:
         m = pcams == camera
         rows = {}
-        if UNSEEN_FOLD[camera] in folds:
-            rows["unseen"] = folds[UNSEEN_FOLD[camera]].probabilities(small[m]) >= 0.5
-        rows["shipped"] = shipped.probabilities(small[m]) >= 0.5
+        models = {"unseen": folds[UNSEEN_FOLD[camera]]} if UNSEEN_FOLD[camera] in folds else {}
+        for method, clf in {**models, "shipped": shipped}.items():
+            p = clf.probabilities(small[m])
+            rows[method] = p >= 0.5
+            rows[f"{method}+cut"] = learnt_cut([p])[0]  # one camera's patches from many frames: learnt at once
         rows["baseline"] = feat[m] >= t
         for method, pred in rows.items():
             r = scores(pred.astype(int), py[m])
-            seen = "seen" if method == "shipped" or (method == "baseline" and camera == "PUCPR") else "unseen"
-            print(f"{camera:<11}{method:<10}{seen:<8}{r['n']:>7}{r['acc']:>10.2%}{r['false_occ']:>10}"
+            seen = "seen" if method.startswith("shipped") or (method == "baseline" and camera == "PUCPR") else "unseen"
+            print(f"{camera:<11}{method:<12}{seen:<8}{r['n']:>7}{r['acc']:>10.2%}{r['false_occ']:>10}"
                   f"{r['false_free']:>11}{'':>10}   (patches)")
     n40 = 40
     image = cv2.imread(str(data.frames("UFPR05")[0].image), cv2.IMREAD_COLOR)

@@ -85,3 +85,14 @@ def test_plain_lines_and_a_bad_map(tmp_path: Path, spaces: Path) -> None:
     bad.write_text(json.dumps({"spaces": [{"id": "A-01", "zone": "A", "polygon": [[0, 0], [1, 1]]}]}))
     status, lines = _run(["parking", "detect", "--spaces", str(bad), str(FRAME)])
     assert status == 1 and lines == []
+
+
+def test_the_cut_is_learnt_from_the_photos_given_unless_told_not_to(spaces: Path) -> None:
+    truth = {f"A-{int(sid):02d}": occ for sid, _, occ in read_pklot_xml(FRAME.with_suffix(".xml"))}
+    alone = json.loads(_run(["parking", "detect", "--spaces", str(spaces), "--json", str(FRAME)])[1][0])
+    _, fixed = _run(["parking", "detect", "--spaces", str(spaces), "--json", "--no-adapt", *[str(FRAME)] * 6])
+    _, learnt = _run(["parking", "detect", "--spaces", str(spaces), "--json", *[str(FRAME)] * 6])
+    assert all(json.loads(line)["spaces"] == alone["spaces"] for line in fixed)  # each photo on its own
+    got = json.loads(learnt[0])
+    assert got["spaces"] != alone["spaces"]  # 240 space-frames in both states: a cut of this camera's own
+    assert sum(s["occupied"] == truth[s["id"]] for s in got["spaces"]) >= 38
