@@ -143,8 +143,9 @@ class _Api:
     async def serve(self) -> None:
         if self._sock.fileno() == -1:  # uvicorn closes the socket when it shuts down
             self._sock = bind(self._host, self._port)
+        # No proxy in front of the gateway: X-Forwarded-* is not trusted, and not parsed on every request.
         self._server = _Server(uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off",
-                                                    http="httptools"))
+                                              http="httptools", proxy_headers=False, server_header=False))
         await self._server.serve(sockets=[self._sock])
 
     def stop(self) -> None:
