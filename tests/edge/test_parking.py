@@ -1,8 +1,17 @@
-"""Guidance on a small hand-made map: free per zone, the nearest free space from each entrance, the sign."""
+"""Guidance on a small hand-made map: free per zone, the nearest free space from each entrance, the sign; a camera
+learning its own occupied/free cut."""
 
 from __future__ import annotations
 
-from edge.parking import nearest_free, sign_text, zone_counts
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.clock import FakeClock
+from edge.config import ParkingConfig
+from edge.parking import ParkingSubsystem, make_lane, nearest_free, sign_text, zone_counts
+from vision.occupancy import Occupancy
 from vision.smoothing import SpaceState
 from vision.spaces import parse_space_map
 
@@ -47,3 +56,39 @@ def test_a_listed_distance_wins_over_the_picture_and_none_when_all_are_taken() -
 def test_sign_text() -> None:
     assert sign_text([{"zone": "A", "free": 3, "total": 40}, {"zone": "B", "free": 0, "total": 8}]) == \
         "A 3/40\nB 0/8\nFREE 3\n"
+
+
+class OffCentre:
+    """A stand-in for the network on a camera whose empty spaces score too high (as PKLot UFPR05 does for a model
+    that never saw it): the first four spaces are taken (0.99), the other 36 free but scored 0.08-0.71."""
+
+    def classify(self, frame: Any, spaces: Any) -> list[Occupancy]:
+        free = 1 / (1 + np.exp(-np.linspace(-2.5, 0.9, 36)))
+        return [Occupancy(s.id, p >= 0.5, max(p, 1 - p), p)
+                for s, p in zip(spaces, [0.99] * 4 + list(free), strict=True)]
+
+
+def test_a_camera_learns_its_own_cut_once_a_minute_and_then_answers_by_it(tmp_path: Path) -> None:
+    row = parse_space_map({"spaces": [{"id": f"A-{i:02d}", "zone": "A",
+                                       "polygon": [[i * 10, 0], [i * 10 + 9, 0], [i * 10 + 9, 20], [i * 10, 20]]}
+                                      for i in range(40)]})
+    clock = FakeClock()
+    cfg = ParkingConfig(cameras=[{"name": "lot", "source": str(tmp_path / "none.mp4"), "spaces": str(tmp_path)}],
+                        frames=1)
+    lane = make_lane(cfg, cfg.cameras[0], clock)
+    lane.set_map(row)
+    parking = ParkingSubsystem(cfg, [lane], lambda e: None, clock, classifier=OffCentre)
+    parking._model = OffCentre()
+    frame = np.zeros((20, 400, 3), np.uint8)
+    for _ in range(4):  # 160 space-frames: not enough to learn from; the network's own cut
+        parking._look(lane, frame)
+        clock.advance(60)
+    # free by the network's cut: the 22 free spaces it is sure of (P < 0.4); 14 are taken or unsure
+    assert zone_counts(row, lane.states)[0]["free"] == 22 and parking.health()["cameras"]["lot"]["cut"] is None
+    for _ in range(2):
+        parking._look(lane, frame)
+        clock.advance(60)
+    assert zone_counts(row, lane.states)[0]["free"] == 36  # the camera's own cut: only the four cars are taken
+    assert 0.7 < parking.health()["cameras"]["lot"]["cut"] < 0.99
+    lane.set_map(row)  # a new map starts again
+    assert lane.threshold is not None and not lane.threshold.learnt
