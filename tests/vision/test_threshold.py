@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vision.threshold import MIN_SCORES, AdaptiveThreshold, fit_threshold
+from vision.threshold import MAX_SHIFT, MIN_SCORES, AdaptiveThreshold, fit_threshold, log_odds
 
 
 def heaps(*parts: tuple[float, float, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -70,3 +72,10 @@ def test_the_camera_learns_once_a_minute_keeps_its_cut_through_a_full_lot_and_fo
     assert full.learnt and shifts[-1] > 0.5 and len(set(shifts[-10:])) == 1  # the last cut learnt, kept
     t.reset()
     assert not t.learnt and t.shift == 0.0 and t.adjust([0.5])[0] == pytest.approx(0.5)
+
+
+@given(st.lists(st.floats(0, 1), min_size=MIN_SCORES, max_size=600))
+@settings(max_examples=60, deadline=None)
+def test_any_scores_give_no_cut_or_a_bounded_one(ps: list[float]) -> None:
+    cut = fit_threshold(log_odds(ps))
+    assert cut is None or (np.isfinite(cut) and -MAX_SHIFT <= cut <= MAX_SHIFT)
