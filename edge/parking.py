@@ -16,6 +16,8 @@ Events (source: the camera's name):
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +100,9 @@ class ParkingLane:
     stream: CameraStream
     smoother: Smoother
     threshold: AdaptiveThreshold | None = None  # None: the network's own cut ([parking] adapt = false)
+    cut_file: Path | None = None  # the learnt cut kept across restarts, with the polygons it was learnt on
+    polygons: str | None = None  # digest of the map's spaces: a map saved with new polygons starts learning again
+    saved_cut: float | None = None
     space_map: SpaceMap | None = None
     map_error: str | None = None
     states: dict[str, SpaceState] = field(default_factory=dict)
@@ -122,9 +127,39 @@ class ParkingLane:
         self.space_map, self.map_error = space_map, None
         keep = {s.id for s in space_map.spaces}
         self.smoother.forget(keep)
-        if self.threshold is not None:
-            self.threshold.reset()
         self.states = {k: v for k, v in self.states.items() if k in keep}
+        polygons = hashlib.sha256(json.dumps([[s.id, s.polygon] for s in space_map.spaces]).encode()).hexdigest()
+        if self.threshold is not None and polygons != self.polygons:
+            self.threshold.reset()
+            self.saved_cut = None
+            if (cut := self._saved(polygons)) is not None:
+                self.threshold.restore(cut)
+                self.saved_cut = cut
+        self.polygons = polygons
+
+    def _saved(self, polygons: str) -> float | None:
+        """The cut saved for these polygons by an earlier run, if any (a bad file is ignored: it is learnt again)."""
+        try:
+            doc = json.loads(self.cut_file.read_text()) if self.cut_file else None
+            if isinstance(doc, dict) and doc.get("polygons") == polygons:
+                return float(doc["cut"])
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("parking %s: %s unreadable; the cut is learnt again", self.cfg.name, self.cut_file)
+        return None
+
+    def save_cut(self) -> None:
+        """Keep a newly learnt cut (when it moved by more than 0.05 log-odds: a few writes a day, not a minute)."""
+        t = self.threshold
+        if self.cut_file is None or t is None or not t.learnt or self.polygons is None:
+            return
+        if self.saved_cut is not None and abs(t.shift - self.saved_cut) <= 0.05:
+            return
+        try:
+            write_atomic(self.cut_file, json.dumps({"camera": self.cfg.name, "polygons": self.polygons,
+                                                    "cut": t.shift}) + "\n")
+            self.saved_cut = t.shift
+        except OSError as e:
+            log.warning("parking %s: cannot keep the learnt cut in %s: %s", self.cfg.name, self.cut_file, e)
 
 
 class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
@@ -180,6 +215,7 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
         p = [r.p_occupied for r in result]
         if lane.threshold is not None:
             lane.threshold.observe(p, t0)
+            lane.save_cut()
             p = lane.threshold.adjust(p).tolist()
         changed = []
         for r, q in zip(result, p, strict=True):
@@ -298,11 +334,13 @@ class ParkingCollector(Collector):
 
 # ---- building it ----------------------------------------------------------------------------------------------
 
-def make_lane(cfg: ParkingConfig, camera: ParkingCameraConfig, clock: Clock) -> ParkingLane:
+def make_lane(cfg: ParkingConfig, camera: ParkingCameraConfig, clock: Clock, state: Path | None = None) -> ParkingLane:
+    """`state`: the folder where the camera's learnt cut is kept across restarts (beside the database)."""
     stream = CameraStream(camera.source, name=camera.name, loop=camera.loop, fps=camera.fps,
                           monotonic=clock.monotonic)
     return ParkingLane(camera, stream, Smoother(cfg.frames, cfg.min_confidence),
-                       AdaptiveThreshold() if cfg.adapt else None)
+                       AdaptiveThreshold() if cfg.adapt else None,
+                       state / f"parking-{camera.name}.cut.json" if state and cfg.adapt else None)
 
 
 def default_classifier() -> Classifying:
@@ -317,7 +355,7 @@ def build(config: Config, emit: EventSink, clock: Clock,
     cfg = parking_config(config)
     if cfg is None:
         return None
-    lanes = [make_lane(cfg, camera, clock) for camera in cfg.cameras]
+    lanes = [make_lane(cfg, camera, clock, config.storage.path.parent) for camera in cfg.cameras]
     prepare = None
     if config.parking is None:  # the simulated car park: its map is written when it first runs
         from vision.demo import carpark

@@ -82,6 +82,10 @@ class AdaptiveThreshold:
         """P(occupied) measured against the camera's cut."""
         return 1 / (1 + np.exp(-(log_odds(p) - self.shift)))
 
+    def restore(self, shift: float) -> None:
+        """A cut learnt before (kept by the gateway across a restart): used until the scores give a new one."""
+        self.shift, self.learnt = float(np.clip(shift, -MAX_SHIFT, MAX_SHIFT)), True
+
     def reset(self) -> None:
         """A new space map: what was learnt about the old polygons no longer holds."""
         self._scores.clear()

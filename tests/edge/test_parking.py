@@ -3,6 +3,7 @@ learning its own occupied/free cut."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +69,14 @@ class OffCentre:
                 for s, p in zip(spaces, [0.99] * 4 + list(free), strict=True)]
 
 
-def test_a_camera_learns_its_own_cut_once_a_minute_and_then_answers_by_it(tmp_path: Path) -> None:
+def test_a_camera_learns_its_own_cut_once_a_minute_answers_by_it_and_keeps_it_across_a_restart(tmp_path: Path) -> None:
     row = parse_space_map({"spaces": [{"id": f"A-{i:02d}", "zone": "A",
                                        "polygon": [[i * 10, 0], [i * 10 + 9, 0], [i * 10 + 9, 20], [i * 10, 20]]}
                                       for i in range(40)]})
     clock = FakeClock()
     cfg = ParkingConfig(cameras=[{"name": "lot", "source": str(tmp_path / "none.mp4"), "spaces": str(tmp_path)}],
                         frames=1)
-    lane = make_lane(cfg, cfg.cameras[0], clock)
+    lane = make_lane(cfg, cfg.cameras[0], clock, tmp_path)
     lane.set_map(row)
     parking = ParkingSubsystem(cfg, [lane], lambda e: None, clock, classifier=OffCentre)
     parking._model = OffCentre()
@@ -90,5 +91,15 @@ def test_a_camera_learns_its_own_cut_once_a_minute_and_then_answers_by_it(tmp_pa
         clock.advance(60)
     assert zone_counts(row, lane.states)[0]["free"] == 36  # the camera's own cut: only the four cars are taken
     assert 0.7 < parking.health()["cameras"]["lot"]["cut"] < 0.99
-    lane.set_map(row)  # a new map starts again
+    learnt = lane.threshold.shift if lane.threshold else None
+    assert json.loads((tmp_path / "parking-lot.cut.json").read_text())["cut"] == learnt
+    again = make_lane(cfg, cfg.cameras[0], clock, tmp_path)  # a restart: the cut is kept for the same polygons
+    again.set_map(row)
+    assert again.threshold is not None and again.threshold.learnt and again.threshold.shift == learnt
+    moved = parse_space_map({"spaces": [{"id": s.id, "zone": s.zone, "polygon": [[x + 1, y] for x, y in s.polygon]}
+                                        for s in row.spaces]})
+    lane.set_map(moved)  # new polygons: learnt again from the start, also after a restart
     assert lane.threshold is not None and not lane.threshold.learnt
+    again = make_lane(cfg, cfg.cameras[0], clock, tmp_path)
+    again.set_map(moved)
+    assert again.threshold is not None and not again.threshold.learnt
