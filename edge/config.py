@@ -39,7 +39,8 @@ class StorageConfig(StrictModel):
 class ApiConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    token: str = Field("", description="bearer token; EDGE_API_TOKEN overrides")
+    # checked also when absent: a gateway without a token would let anyone into the staff console
+    token: str = Field("", validate_default=True, description="bearer token; EDGE_API_TOKEN overrides")
 
     @field_validator("token")
     @classmethod
@@ -51,13 +52,13 @@ class ApiConfig(StrictModel):
 
 class UpstreamConfig(StrictModel):
     url: str = Field(pattern=r"^https?://[^\s]+$")
-    token: str = Field("", description="bearer token; EDGE_UPSTREAM_TOKEN overrides")
+    token: str = Field("", validate_default=True, description="bearer token; EDGE_UPSTREAM_TOKEN overrides")
     ca_bundle: Path | None = None
 
     @field_validator("token")
     @classmethod
     def _real_secret(cls, v: str) -> str:
-        if v.strip().lower() in PLACEHOLDER_SECRETS:
+        if not v.strip() or v.strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("a real secret (or set EDGE_UPSTREAM_TOKEN)")
         return v
 

@@ -56,7 +56,8 @@ def bearer_token(request: Request) -> str | None:
 
 def token_matches(given: str | None, expected: str) -> bool:
     """Constant-time comparison, so the token cannot be guessed byte by byte from response times."""
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    # an empty expected token matches nothing (the configuration refuses one; this is the second lock)
+    return bool(expected) and given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def require_token(expected: str, *, cookie: str | None = None) -> Callable[[Request], Awaitable[None]]:

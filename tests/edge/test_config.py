@@ -60,6 +60,23 @@ def test_placeholder_token_is_refused_without_echoing_it(tmp_path):
     assert "key api.token" in line and "at least 16 characters" in line
 
 
+def test_a_missing_token_is_refused_not_taken_as_empty(tmp_path):
+    doc = base_config(tmp_path, upstream={"url": "https://c.example/api"})
+    del doc["api"]["token"]
+    lines = problems(tmp_path, to_toml(doc))
+    assert any("key api.token: found ''" in x and "EDGE_API_TOKEN" in x for x in lines)
+    assert any("key upstream.token: found ''" in x and "EDGE_UPSTREAM_TOKEN" in x for x in lines)
+    env = {"EDGE_API_TOKEN": "from-env-0123456789", "EDGE_UPSTREAM_TOKEN": "up-from-env"}
+    assert load_config(write(tmp_path, to_toml(doc)), env).api.token == "from-env-0123456789"
+
+
+def test_an_empty_expected_token_matches_nothing():
+    from edge.api.deps import token_matches
+
+    assert not token_matches("", "") and not token_matches(None, "")
+    assert token_matches("x" * 16, "x" * 16) and not token_matches("y" * 16, "x" * 16)
+
+
 def test_token_from_environment_overrides_file(tmp_path):
     doc = base_config(tmp_path, api={"token": "..."})
     cfg = load_config(write(tmp_path, to_toml(doc)), {"EDGE_API_TOKEN": "from-env-0123456789"})
