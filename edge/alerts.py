@@ -23,6 +23,7 @@ RESOLVES: dict[str, tuple[str, ...]] = {
     "wristband.battery_ok": ("wristband.battery_low",),
     "sync.upstream_accepted": ("sync.upstream_refused",),
     "gate.camera_ok": ("gate.camera_fault",),
+    "parking.camera_ok": ("parking.camera_fault",),
 }
 
 AlertState = Literal["open", "acked", "resolved"]
