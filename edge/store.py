@@ -194,7 +194,10 @@ class EventStore(EventReader):
         rows, alerting = [], []
         for e, data in prepared:
             rank = RANK[e.priority]
-            rows.append((seq, now_text if e.ts is None else rfc3339(e.ts), e.kind, e.source, rank, data, boot, mono))
+            if e.ts is None:
+                rows.append((seq, now_text, e.kind, e.source, rank, data, boot, mono))
+            else:  # a time the client took: not ours to flag or correct (no boot, no mono), sent as given
+                rows.append((seq, rfc3339(e.ts), e.kind, e.source, rank, data, None, None))
             if rank <= 1 or e.kind in alert_rules.RESOLVES:
                 alerting.append(seq)
             seq += 1

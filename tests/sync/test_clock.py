@@ -14,6 +14,7 @@ from tests.sync.conftest import Pusher
 
 POWER_ON = datetime(2021, 1, 1, tzinfo=UTC)  # what a Pi without a battery clock believes after a power cut
 TRUE_TIME = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+CLIENT_TS = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
 def reading(i: int) -> NewEvent:
@@ -34,6 +35,7 @@ def test_unsynchronised_timestamps_are_flagged_then_corrected(tmp_path, central:
     async def scenario() -> None:
         assert await watch.check() is False
         p.append([reading(1), reading(2)])
+        p.append([NewEvent("bin.level", "bin-1", {"level_pct": 7}, ts=CLIENT_TS)])  # a time the client took
         p.start()
         await p.drained()
         central.stop()
@@ -58,6 +60,7 @@ def test_unsynchronised_timestamps_are_flagged_then_corrected(tmp_path, central:
     assert got[3]["clock"] == "corrected" and got[3]["ts_device"] == "2021-01-01T00:00:10.000Z"
     assert got[3]["ts"] == "2026-11-23T07:59:55.000Z"
     assert "clock" not in got[4] and got[4]["ts"] == "2026-11-23T08:00:00.000Z"
+    assert "clock" not in got[7] and got[7]["ts"] == "2026-11-20T09:30:00.000Z"  # sent as the client gave it
     report = got["gateway.clock_synced"]["data"]
     assert report["boot"] == "boot-now" and report["synced_mono"] == 1015.0
     assert (report["events"], report["first_seq"], report["last_seq"]) == (3, got[1]["seq"], got[3]["seq"])
