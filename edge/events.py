@@ -71,13 +71,14 @@ class NewEvent:
                 raise EventError("data must be a JSON object")
             data = dict(data)
         try:
-            text = orjson.dumps(data).decode()
+            raw = orjson.dumps(data)
+            text = raw.decode()
             if "null" in text:
                 _STRICT(data)
         except (TypeError, ValueError) as e:
             raise EventError(f"data is not JSON: {e}") from None
-        if len(text) > MAX_DATA_BYTES:
-            raise EventError(f"data is {len(text)} bytes; at most {MAX_DATA_BYTES} are allowed")
+        if len(raw) > MAX_DATA_BYTES:  # bytes of UTF-8, not characters: Chinese text is 3 bytes a character
+            raise EventError(f"data is {len(raw)} bytes; at most {MAX_DATA_BYTES} are allowed")
         return text
 
 

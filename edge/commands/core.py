@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="where the 'not provisioned' screen is served (default: %(default)s, the kiosk's page)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", parents=[common], help="run a simulated building on http://127.0.0.1:8080/",
+    # no --config: the demo writes and reads its own (under --dir)
+    p = sub.add_parser("demo", help="run a simulated building on http://127.0.0.1:8080/",
                        description="Write a demo configuration under .demo/ (once) and run a simulated building: "
                        "every subsystem on simulated hardware, the kiosk on http://127.0.0.1:PORT/.")
     p.add_argument("--dir", type=Path, default=DEMO_DIR, help="where the demo config and database live")

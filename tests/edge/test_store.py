@@ -234,3 +234,10 @@ def test_close_is_idempotent_and_refuses_later_writes(tmp_path, clock):
     s.close()
     with pytest.raises(Exception, match="closed"):
         s.append([ev()])
+
+
+def test_the_data_bound_counts_utf8_bytes_not_characters(store):
+    chinese = "独居老人" * 1400  # 5,600 characters, 16,800 bytes of UTF-8
+    with pytest.raises(EventError, match="16800 bytes|bytes; at most 16384"):
+        store.append([ev(note=chinese)])
+    assert store.append([ev(note="独居老人" * 1300)])  # 15,600 bytes
