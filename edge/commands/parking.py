@@ -1,4 +1,4 @@
-"""`edge parking detect --spaces SPACES.json [--json] IMAGE...` (contract: design/interfaces.md) and
+"""`edge parking detect --spaces SPACES.json [--json|--text] IMAGE...` (contract: design/interfaces.md) and
 `edge parking import-pklot XML > SPACES.json`."""
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                                          "gateway learns it from its camera), once they show 200 spaces in both "
                                          "states.")
     detect.add_argument("--spaces", required=True, metavar="SPACES.json", help="the camera's space map")
-    detect.add_argument("--json", action="store_true", help="one JSON object a line (default: a readable line)")
+    # The contract: one JSON line per image. --json is accepted as it writes it; --text is for people.
+    detect.add_argument("--json", dest="text", action="store_false", default=False,
+                        help="one JSON object a line (the default)")
+    detect.add_argument("--text", dest="text", action="store_true", default=False,
+                        help="a readable line per image instead")
     detect.add_argument("--no-adapt", dest="adapt", action="store_false",
                         help="keep the network's own cut (each photo answered alone)")
     detect.add_argument("images", nargs="+", metavar="IMAGE")
@@ -40,8 +44,8 @@ def _line(result: dict) -> str:
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:
-    print(json.dumps({"error": message}, ensure_ascii=False) if getattr(args, "json", False) else f"error: {message}",
-          file=sys.stderr)
+    as_json = not getattr(args, "text", True)  # detect writes JSON unless --text; import-pklot writes a map
+    print(json.dumps({"error": message}, ensure_ascii=False) if as_json else f"error: {message}", file=sys.stderr)
     return 1
 
 
@@ -61,7 +65,7 @@ def cmd_detect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     failed = False
     for result in detect_files(args.images, spaces, classifier, adapt=args.adapt):
         failed |= "error" in result
-        print(json.dumps(result, ensure_ascii=False) if args.json else _line(result), file=out, flush=True)
+        print(json.dumps(result, ensure_ascii=False) if not args.text else _line(result), file=out, flush=True)
     return 1 if failed else 0
 
 

@@ -1,4 +1,4 @@
-"""`edge plates read [--json] IMAGE...`: read the plates in image files (contract: design/interfaces.md)."""
+"""`edge plates read [--json|--text] IMAGE...`: read the plates in image files (contract: design/interfaces.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     psub = plates.add_subparsers(dest="plates_command", metavar="ACTION", required=True)
     read = psub.add_parser("read", parents=[common], help="read the plates in image files",
                            description="Read the Chinese licence plates in photos (offline, on the CPU).")
-    read.add_argument("--json", action="store_true", help="one JSON object a line (default: a readable line)")
+    # The contract: one JSON line per image. --json is accepted as it writes it; --text is for people.
+    read.add_argument("--json", dest="text", action="store_false", default=False,
+                        help="one JSON object a line (the default)")
+    read.add_argument("--text", dest="text", action="store_true", default=False,
+                        help="a readable line per image instead")
     read.add_argument("images", nargs="+", metavar="IMAGE")
     read.set_defaults(func=cmd_read)
 
@@ -35,10 +39,10 @@ def cmd_read(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         reader = PlateReader()
     except VisionError as e:
-        print(json.dumps({"error": str(e)}) if args.json else f"error: {e}", file=sys.stderr)
+        print(json.dumps({"error": str(e)}) if not args.text else f"error: {e}", file=sys.stderr)
         return 1
     failed = False
     for result in read_files(args.images, reader):
         failed |= "error" in result
-        print(json.dumps(result, ensure_ascii=False) if args.json else _line(result), file=out, flush=True)
+        print(json.dumps(result, ensure_ascii=False) if not args.text else _line(result), file=out, flush=True)
     return 1 if failed else 0

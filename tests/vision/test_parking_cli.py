@@ -78,8 +78,10 @@ def test_the_shipped_model_reads_the_simulated_car_park(tmp_path: Path) -> None:
     assert right >= 0.9 * 80  # drawn cars are not what it was trained on; the demo needs them mostly right
 
 
-def test_plain_lines_and_a_bad_map(tmp_path: Path, spaces: Path) -> None:
+def test_json_by_default_plain_lines_when_asked_and_a_bad_map(tmp_path: Path, spaces: Path) -> None:
     status, lines = _run(["parking", "detect", "--spaces", str(spaces), str(FRAME)])
+    assert status == 0 and len(json.loads(lines[0])["spaces"]) == 40  # the contract's line without --json too
+    status, lines = _run(["parking", "detect", "--spaces", str(spaces), "--text", str(FRAME)])
     assert status == 0 and lines[0].startswith(f"{FRAME}: ") and "of 40 free" in lines[0]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"spaces": [{"id": "A-01", "zone": "A", "polygon": [[0, 0], [1, 1]]}]}))

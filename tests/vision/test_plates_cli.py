@@ -26,9 +26,11 @@ def test_json_lines_and_error_line(tmp_path: Path) -> None:
     assert second == {"image": missing, "error": second["error"]} and "nope.jpg" in second["error"]
 
 
-def test_all_readable_exits_zero_and_prints_plain_lines() -> None:
+def test_json_is_the_default_and_text_is_asked_for() -> None:
     scene = str(next(FIXTURES.glob("ccpd_*.jpg")))
     status, lines = _run(["plates", "read", scene])
+    assert status == 0 and len(lines) == 1 and json.loads(lines[0])["image"] == scene  # the contract's line
+    status, lines = _run(["plates", "read", "--text", scene])
     assert status == 0 and len(lines) == 1 and lines[0].startswith(scene + ": ")
 
 
