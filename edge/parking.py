@@ -139,8 +139,10 @@ class ParkingLane:
 
     def _saved(self, polygons: str) -> float | None:
         """The cut saved for these polygons by an earlier run, if any (a bad file is ignored: it is learnt again)."""
+        if self.cut_file is None or not self.cut_file.exists():
+            return None
         try:
-            doc = json.loads(self.cut_file.read_text()) if self.cut_file else None
+            doc = json.loads(self.cut_file.read_text())
             if isinstance(doc, dict) and doc.get("polygons") == polygons:
                 return float(doc["cut"])
         except (OSError, ValueError, KeyError, TypeError):
