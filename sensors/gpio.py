@@ -79,6 +79,14 @@ class _EchoRecorder(DistanceSensor):
         super().__init__(echo=echo, trigger=trigger, queue_len=1, partial=True, max_distance=bins.MAX_RANGE_M,
                          pin_factory=pin_factory)
 
+    def close(self) -> None:
+        # gpiozero's DistanceSensor closes its trigger pin before it stops the thread that reads through it, which
+        # then fails with a traceback at shutdown: stop that thread first (stopping it again later is harmless).
+        queue = getattr(self, "_queue", None)
+        if queue is not None:
+            queue.stop()
+        super().close()
+
     def _read(self) -> float | None:
         value = super()._read()
         distance = None if value is None else value * self.max_distance

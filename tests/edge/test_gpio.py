@@ -521,3 +521,20 @@ def test_doctor_line_per_pin(row, faulty, status):
     line = gpio_pin_result(row, faulty)
     assert line.status is status and line.detail.startswith(f"GPIO{row['pin']}")
     assert bool(line.action) is (status is not Status.PASS)
+
+
+def test_a_bin_sensor_stops_its_reading_thread_before_its_trigger_pin_closes() -> None:
+    # gpiozero's DistanceSensor.close() drops the trigger first and then stops the thread that pulses it; a read in
+    # between fails with a traceback (seen at the end of tests/bench/gpio.py). Ours stops the thread first.
+    from sensors.gpio import _EchoRecorder
+
+    factory = MockFactory()
+    echo = factory.pin(24)
+    factory.pin(23, pin_class=MockTriggerPin, echo_pin=echo, echo_time=0.002)
+    sensor = _EchoRecorder(24, 23, pin_factory=factory)
+    queue, seen = sensor._queue, []
+    stop = queue.stop
+    queue.stop = lambda *a: (seen.append(sensor._trigger is not None and queue.is_alive()), stop(*a))
+    sensor.close()
+    factory.close()
+    assert seen[0] is True and not queue.is_alive()
