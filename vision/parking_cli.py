@@ -20,7 +20,7 @@ def detect_files(paths: Iterable[str], spaces: SpaceMap, classifier: OccupancyCl
     `edge parking detect --json`), or `{"image", "error"}` for a file that cannot be read; the others go on.
 
     The images are one camera's (one space map), so with `adapt` the camera's occupied/free cut is learnt from all
-    of them first (vision/threshold.py; it needs 200 space-frames, e.g. 5 frames of 40 spaces, and both states),
+    of them first (vision/threshold.py; it needs 120 space-frames, e.g. 3 frames of 40 spaces, and both states),
     as the gateway learns it from its camera's frames; `ms` is still the classification of that one image."""
     looked: list[tuple[str, list[Occupancy] | str, float]] = []
     threshold = AdaptiveThreshold(capacity=10**6, every_s=0.0)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-MIN_SCORES = 200  # space-frames before the first fit (5 frames of 40 spaces)
+MIN_SCORES = 120  # space-frames before the first fit (3 frames of 40 spaces; 200 started later, README)
 MIN_SPACES = 10  # each heap at least this many space-frames ...
 MIN_SHARE = 0.03  # ... and this share of them
 MIN_SEPARATION = 2.5  # heaps' means apart by this many (pooled) standard deviations

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     detect = psub.add_parser("detect", parents=[common], help="which spaces are occupied in image files",
                              description="Classify every space of a space map in photos from its camera. The "
                                          "camera's occupied/free cut is learnt from all the photos given (as the "
-                                         "gateway learns it from its camera), once they show 200 spaces in both "
+                                         "gateway learns it from its camera), once they show 120 spaces in both "
                                          "states.")
     detect.add_argument("--spaces", required=True, metavar="SPACES.json", help="the camera's space map")
     # The contract: one JSON line per image. --json is accepted as it writes it; --text is for people.

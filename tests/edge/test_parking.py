@@ -81,7 +81,7 @@ def test_a_camera_learns_its_own_cut_once_a_minute_answers_by_it_and_keeps_it_ac
     parking = ParkingSubsystem(cfg, [lane], lambda e: None, clock, classifier=OffCentre)
     parking._model = OffCentre()
     frame = np.zeros((20, 400, 3), np.uint8)
-    for _ in range(4):  # 160 space-frames: not enough to learn from; the network's own cut
+    for _ in range(2):  # 80 space-frames: not enough to learn from; the network's own cut
         parking._look(lane, frame)
         clock.advance(60)
     # free by the network's cut: the 22 free spaces it is sure of (P < 0.4); 14 are taken or unsure
