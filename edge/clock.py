@@ -65,10 +65,13 @@ class ScaledClock(Clock):
         return self._wall0 + timedelta(seconds=self.elapsed())
 
 
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)  # times taken from input
+
+
 def rfc3339(ts: datetime) -> str:
     """RFC 3339 UTC with milliseconds, e.g. 2026-11-23T17:01:43.123Z."""
     ts = ts.astimezone(UTC)
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    return f"{ts.year:04d}" + ts.strftime("-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -76,4 +79,19 @@ def parse_rfc3339(text: str) -> datetime:
     ts = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
     if ts.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no UTC offset")
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past the last datetime in UTC
+        raise ValueError(f"timestamp {text!r} is out of range") from None
+
+
+def sane_time(ts: datetime) -> datetime:
+    """An aware time from a request, in UTC, between 2000 and 2100 (ValueError otherwise): a year-1 or year-9999
+    time is a client's mistake, and one that cannot even be written in UTC would fail every reader after it."""
+    try:
+        utc = ts.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range: give one between 2000 and 2100") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"time {rfc3339(utc)} out of range: give one between 2000 and 2100")
+    return utc

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -52,6 +53,15 @@ class ApiConfig(StrictModel):
 
 class UpstreamConfig(StrictModel):
     url: str = Field(pattern=r"^https?://[^\s]+$")
+
+    @field_validator("url")
+    @classmethod
+    def _tls_off_this_machine(cls, v: str) -> str:
+        # the token and residents' data must not cross the network in clear; plain http only to this machine
+        host = urlsplit(v).hostname or ""
+        if v.lower().startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("an https:// address (http:// only for a receiver on this machine, 127.0.0.1)")
+        return v
     token: str = Field("", validate_default=True, description="bearer token; EDGE_UPSTREAM_TOKEN overrides")
     ca_bundle: Path | None = None
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SourceKind = Literal["device", "stream", "file", "sequence"]
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^/\s]*@")  # up to the last @ before the host
+_SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pwd|pass|token|key|secret|auth)=)[^&;#\s]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ def source_kind(source: str) -> SourceKind:
 
 
 def redact(source: str) -> str:
-    """rtsp://admin:secret@cam/ -> rtsp://admin:***@cam/ (health reports and logs never show the password)."""
-    return _CREDENTIALS.sub(r"\1***@", source)
+    """rtsp://admin:secret@cam/ -> rtsp://admin:***@cam/, and ?user=admin&password=secret -> password=*** (health
+    reports and logs never show the password)."""
+    return _SECRET_QUERY.sub(r"\1***", _CREDENTIALS.sub(r"\1***@", source))
 
 
 def frame_problem(image: object) -> str | None:

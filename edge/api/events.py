@@ -6,10 +6,20 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, NotRequired
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
 from typing_extensions import TypedDict
 
 from edge.api.deps import MAX_ID, Services, require_token
+from edge.clock import sane_time
 from edge.errors import EventError, StoreError, StoreFullError
 from edge.events import KIND_RE, SOURCE_RE, NewEvent, Priority
 
@@ -27,7 +37,8 @@ class EventIn(TypedDict):
     source: Annotated[str, Field(pattern=SOURCE_RE.pattern, examples=["bin-1"])]
     data: NotRequired[Annotated[dict[str, Any], Field(description="{} when absent")]]
     priority: NotRequired[Annotated[Priority, Field(description="normal when absent")]]
-    ts: NotRequired[Annotated[AwareDatetime | None, Field(description="the gateway's clock when absent")]]
+    ts: NotRequired[Annotated[AwareDatetime | None, AfterValidator(sane_time),
+                              Field(description="the gateway's clock when absent; 2000 to 2100")]]
 
 
 class Accepted(BaseModel):

@@ -10,14 +10,14 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from edge.api.deps import Services, require_token
-from edge.clock import rfc3339
+from edge.clock import rfc3339, sane_time
 from edge.events import NewEvent
 from edge.web import assets
 from edge.web.feed import KioskFeed
@@ -43,7 +43,7 @@ class NoticeIn(BaseModel):
     id: str | None = Field(None, pattern=r"^[\w.-]{1,40}$", description="to replace or remove it later")
     zh: str = Field(min_length=1, max_length=200, examples=["本周六上午 9 点在小区广场免费量血压。"])
     en: str | None = Field(None, max_length=300)
-    until: AwareDatetime | None = Field(None, description="shown until then")
+    until: Annotated[AwareDatetime, AfterValidator(sane_time)] | None = Field(None, description="shown until then")
 
 
 def sse(event: str, data: Any) -> str:

@@ -69,7 +69,8 @@ class KioskFeed:
             return False
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "ready": self.ready, "seq": self.state.seq, "live_clients": self.clients,
+        # not ok while the task is down (crashed, waiting to be restarted): the screen shows stale data then
+        return {"ok": not self.closed, "ready": self.ready, "seq": self.state.seq, "live_clients": self.clients,
                 "replays": self.replays}
 
     async def run(self) -> None:

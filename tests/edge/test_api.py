@@ -62,6 +62,8 @@ BAD_BODIES = [
     (b'{"kind": "bin.level", "source": "b", "colour": "red"}', 422, "Extra inputs"),
     (b'{"kind": "bin.level", "source": "b", "ts": "2026-11-23T08:00:00"}', 422, "timezone"),
     (b'{"kind": "bin.level", "source": "b", "ts": "yesterday"}', 422, "datetime"),
+    (b'{"kind": "bin.level", "source": "b", "ts": "9999-12-31T23:59:59-14:00"}', 422, "between 2000 and 2100"),
+    (b'{"kind": "bin.level", "source": "b", "ts": "0001-01-01T00:00:00Z"}', 422, "between 2000 and 2100"),
     (b'{"kind": "bin.level", "source": "b", "data": {"v": NaN}}', 422, "JSON"),
     (b'{"kind": "bin.level", "source": "b", "data": {"v": "' + b"x" * 20000 + b'"}}', 422, "at most 16384"),
     (b'[1, 2]', 422, "should be an object"),

@@ -141,3 +141,11 @@ def test_site_time_zone_must_be_known(tmp_path):
     assert "key site.timezone: found 'Mars/Olympus'; allowed: an IANA time zone" in line
     cfg = load_config(write(tmp_path, to_toml(base_config(tmp_path, site={"latitude": 28.2, "longitude": 112.9}))), {})
     assert cfg.site.timezone == "Asia/Shanghai" and cfg.site.latitude == 28.2
+
+
+def test_upstream_must_be_https_unless_on_this_machine(tmp_path):
+    doc = base_config(tmp_path, upstream={"url": "http://central.example/api", "token": "up-secret-123"})
+    [line] = problems(tmp_path, to_toml(doc))
+    assert "key upstream.url" in line and "https://" in line
+    doc["upstream"]["url"] = "http://127.0.0.1:9000/api"  # a receiver on the gateway itself (tests, a local relay)
+    assert load_config(write(tmp_path, to_toml(doc)), {}).upstream is not None

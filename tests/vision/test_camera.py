@@ -188,6 +188,8 @@ def test_source_kinds_redaction_backoff_and_frame_checks():
         ["device", "device", "stream", "stream", "sequence", "file"]
     assert redact("rtsp://admin:p@ss:w0rd@10.0.0.5:554/h264") == "rtsp://admin:***@10.0.0.5:554/h264"
     assert redact("rtsp://10.0.0.5/h264") == "rtsp://10.0.0.5/h264"
+    assert redact("http://10.0.0.5/video.cgi?user=admin&PWD=s3cret&res=1") == \
+        "http://10.0.0.5/video.cgi?user=admin&PWD=***&res=1"  # a password in the query too
     assert [backoff(n, base=1, cap=30) for n in (1, 2, 3, 5, 9)] == [1, 2, 4, 16, 30]
     assert frame_problem(None) == "empty frame"
     assert frame_problem(np.zeros((4, 4, 3), np.uint8)).startswith("frame of shape")

@@ -126,3 +126,19 @@ def test_no_file_of_the_pages_reaches_outside_the_gateway():
         urls = [u for u in re.findall(r"https?://[^\s\"')]+", text) if u != "http://www.w3.org/2000/svg"]
         assert not urls, f"{path.name}: {urls}"
         assert "@import" not in text and "@font-face" not in text, path.name
+
+
+def test_a_time_out_of_range_is_refused_and_a_stored_one_does_not_stop_the_screen(gw):
+    far = "9999-12-31T23:59:59-14:00"  # cannot even be written in UTC
+    r = requests.post(gw.url + "/api/v1/kiosk/notices", json={"zh": "x", "until": far}, headers=gw.auth, timeout=5)
+    assert r.status_code == 422 and "between 2000 and 2100" in r.text
+    # an event's data is free-form: a notice event carrying that time is stored, and the kiosk must go on
+    assert gw.post({"kind": "kiosk.notice", "source": "api", "data": {"id": "odd", "zh": "怪", "until": far}}
+                   ).status_code == 201
+    good = {"id": "lift", "zh": "电梯检修", "until": "2099-01-01T00:00:00+08:00"}
+    assert requests.post(gw.url + "/api/v1/kiosk/notices", json=good, headers=gw.auth, timeout=5).status_code == 201
+    deadline = time.monotonic() + 10
+    while "电梯检修" not in [n["zh"] for n in kiosk_state(gw)["notices"]] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "电梯检修" in [n["zh"] for n in kiosk_state(gw)["notices"]]
+    assert requests.get(gw.url + "/healthz", timeout=5).json()["subsystems"]["kiosk"]["ok"] is True
