@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from edge.errors import BadPlateError, ConfigError
@@ -25,14 +25,27 @@ DEFAULT_PATH = Path("/etc/edge-gateway/edge.toml")
 PLACEHOLDER_SECRETS = {"", "...", "changeme", "change-me", "secret", "token", "password"}
 
 
+LaxPath = Annotated[Path, Strict(False)]  # a TOML string
+
+
+def tls_unless_local(url: str) -> str:
+    """The central server's URL: https, or plain http only to this machine (the token and residents' data must not
+    cross the network in clear)."""
+    if url.lower().startswith("http://") and (urlsplit(url).hostname or "") not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("an https:// address (http:// only for a receiver on this machine, 127.0.0.1)")
+    return url
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors: a typo must not silently fall back to a default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has real booleans and numbers, so `adapt = "yes"` or `port = "8080"` is a mistake to name, not
+    # to guess at (paths and tuples are written as strings and lists in TOML and say so with Strict(False))
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StorageConfig(StrictModel):
-    path: Path = Path("/var/lib/edge-gateway/edge.db")
+    path: LaxPath = Path("/var/lib/edge-gateway/edge.db")
     max_mb: float = Field(512, gt=0.5, le=1_000_000)
     retention_days: float = Field(7, ge=0, le=3650)
 
@@ -57,13 +70,9 @@ class UpstreamConfig(StrictModel):
     @field_validator("url")
     @classmethod
     def _tls_off_this_machine(cls, v: str) -> str:
-        # the token and residents' data must not cross the network in clear; plain http only to this machine
-        host = urlsplit(v).hostname or ""
-        if v.lower().startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("an https:// address (http:// only for a receiver on this machine, 127.0.0.1)")
-        return v
+        return tls_unless_local(v)
     token: str = Field("", validate_default=True, description="bearer token; EDGE_UPSTREAM_TOKEN overrides")
-    ca_bundle: Path | None = None
+    ca_bundle: LaxPath | None = None
 
     @field_validator("token")
     @classmethod
@@ -190,7 +199,7 @@ class PlaceLabel(StrictModel):
 class NoticeConfig(StrictModel):
     zh: str = Field(min_length=1, max_length=200)
     en: str | None = Field(None, max_length=300)
-    until: date | None = Field(None, description="last day it is shown (in the site's time zone)")
+    until: Annotated[date, Strict(False)] | None = Field(None, description="last day shown (site's time zone)")
 
 
 class PhoneConfig(StrictModel):
@@ -339,7 +348,7 @@ class GateCameraConfig(StrictModel):
                         "file or an image sequence such as frames/%04d.jpg")
     loop: bool = Field(False, description="video files: from the start again at the end (simulation)")
     fps: float | None = Field(None, gt=0, le=60, description="video files: play at this rate (default: their own)")
-    roi: tuple[float, float, float, float] = Field(
+    roi: Annotated[tuple[float, float, float, float], Strict(False)] = Field(
         (0.0, 0.0, 1.0, 1.0), description="the lane before the barrier: x, y, width, height as fractions of the frame")
     inbound: Inbound = Field("down", description="how an entering car's plate moves in the picture: up, down, "
                              "left, right, closer (grows) or farther (shrinks)")
@@ -416,7 +425,7 @@ class ParkingCameraConfig(StrictModel):
     name: DeviceName = Field("carpark", description="the source of its events")
     source: str = Field(min_length=1, description="device number or /dev/videoN, rtsp:// or http:// URL, a video "
                         "file or an image sequence such as frames/%04d.jpg")
-    spaces: Path = Field(description="the space map (SPACES.json); may not exist yet: draw it at /staff/parking")
+    spaces: LaxPath = Field(description="the space map (SPACES.json); may not exist yet: draw it at /staff/parking")
     loop: bool = Field(False, description="video files: from the start again at the end (simulation)")
     fps: float | None = Field(None, gt=0, le=60, description="video files: play at this rate (default: their own)")
 

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError, field_validator
 from tomlkit.exceptions import TOMLKitError
 
 from edge.clock import rfc3339
-from edge.config import PLACEHOLDER_SECRETS, StrictModel, parse_config, parse_toml
+from edge.config import PLACEHOLDER_SECRETS, StrictModel, parse_config, parse_toml, tls_unless_local
 from edge.errors import ConfigError, ProvisionError
 from edge.files import fsync_dir, write_atomic
 
@@ -63,7 +63,7 @@ class Provisioning(StrictModel):
     def _server(cls, v: str) -> str:
         if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
             raise ValueError("the central server's URL, e.g. https://central.example/api")
-        return v.rstrip("/")
+        return tls_unless_local(v.rstrip("/"))
 
     @field_validator("token")
     @classmethod

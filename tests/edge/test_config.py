@@ -149,3 +149,11 @@ def test_upstream_must_be_https_unless_on_this_machine(tmp_path):
     assert "key upstream.url" in line and "https://" in line
     doc["upstream"]["url"] = "http://127.0.0.1:9000/api"  # a receiver on the gateway itself (tests, a local relay)
     assert load_config(write(tmp_path, to_toml(doc)), {}).upstream is not None
+
+
+def test_a_value_of_the_wrong_toml_type_is_named_not_guessed_at(tmp_path):
+    doc = base_config(tmp_path, api={"port": "8080"}, simulate={"enabled": "yes"})
+    lines = problems(tmp_path, to_toml(doc))
+    assert any("key api.port: found '8080'" in x and "integer" in x for x in lines)
+    assert any("key simulate.enabled: found 'yes'" in x and "boolean" in x for x in lines)
+    assert len(lines) == 2

@@ -146,3 +146,11 @@ def test_cli_from_file_refusal_exits_2(boot: Path, etc: Path, capsys: pytest.Cap
     (boot / BOOT_FILE).write_text(GOOD.replace("b07-gw1", "x"))
     assert main(["provision", "--config", str(etc), "--from-file", str(boot / BOOT_FILE)]) == 2
     assert "key device_id: found 'x'" in capsys.readouterr().err
+
+
+def test_a_plain_http_server_elsewhere_is_refused_before_anything_changes(etc: Path) -> None:
+    with pytest.raises(ProvisionError) as e:
+        parse_request({"device_id": "b07-gw1", "building_id": "b07", "server": "http://c.example/api",
+                       "token": TOKEN}, "test")
+    assert any("key server" in line and "https://" in line for line in e.value.problems)
+    assert not etc.exists()
