@@ -25,6 +25,9 @@ def create_app(svc: Services, extra_routers: tuple = ()) -> FastAPI:
         # FastAPI's built-in OpenTelemetry asks the global providers on every request: our metrics are Prometheus
         # (/metrics), and without this the check costs ~4 % of the CPU of a one-event request (measured).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # No /docs or /redoc: their pages load Swagger's scripts from a CDN into the gateway's origin, where the staff
+        # session cookie lives (a Pi in a building is often offline, too); /openapi.json serves any OpenAPI viewer.
+        docs_url=None, redoc_url=None,
     )
     # Routes are matched in order, one after the other: the busiest (POST /api/v1/events) first.
     for module in (events, health, kiosk, staff, alerts, settings, gpio, sync, gate, parking):

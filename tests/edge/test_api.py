@@ -165,7 +165,8 @@ def test_openapi_documents_the_contract(gateway):
     assert {"/healthz", "/metrics", "/api/v1/events", "/api/v1/alerts", "/api/v1/alerts/{alert_id}/ack", "/"} <= set(
         spec["paths"])
     assert "requestBody" in spec["paths"]["/api/v1/events"]["post"]
-    assert requests.get(gateway.url + "/docs", timeout=5).status_code == 200
+    # no Swagger page: it would load a CDN's scripts into the gateway's origin
+    assert requests.get(gateway.url + "/docs", timeout=5).status_code == 404
 
 
 def test_kiosk_is_public_chinese_html(gateway):
