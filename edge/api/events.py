@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, NotRequired
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -37,8 +36,8 @@ class EventIn(TypedDict):
     source: Annotated[str, Field(pattern=SOURCE_RE.pattern, examples=["bin-1"])]
     data: NotRequired[Annotated[dict[str, Any], Field(description="{} when absent")]]
     priority: NotRequired[Annotated[Priority, Field(description="normal when absent")]]
-    ts: NotRequired[Annotated[AwareDatetime | None, AfterValidator(sane_time),
-                              Field(description="the gateway's clock when absent; 2000 to 2100")]]
+    ts: NotRequired[Annotated[Annotated[AwareDatetime, AfterValidator(sane_time)] | None,
+                              Field(description="the gateway's clock when absent or null; 2000 to 2100")]]
 
 
 class Accepted(BaseModel):
@@ -110,12 +109,8 @@ def _parse(body: bytes) -> list[NewEvent]:
     if len(items) > MAX_EVENTS:
         raise HTTPException(413, f"{len(items)} events in one request; at most {MAX_EVENTS} are allowed")
     normal = Priority.NORMAL
-    return [NewEvent(e["kind"], e["source"], e.get("data", {}), e.get("priority", normal), _utc(e.get("ts")))
-            for e in items]
-
-
-def _utc(ts: datetime | None) -> datetime | None:
-    return ts.astimezone(UTC) if ts else None
+    return [NewEvent(e["kind"], e["source"], e.get("data", {}), e.get("priority", normal), e.get("ts"))
+            for e in items]  # ts: in UTC already (sane_time)
 
 
 def _reasons(e: ValidationError) -> list[dict[str, Any]]:

@@ -48,6 +48,8 @@ def test_post_one_or_many_then_read_back_in_seq_order(gateway):
     assert [e["seq"] for e in got] == [n + 2, n + 3, n + 4]
     assert got[0]["ts"] == "2026-11-23T00:00:00.000Z" and got[0]["priority"] == "normal"
     assert set(got[0]) == {"id", "device_id", "building_id", "seq", "ts", "kind", "source", "priority", "data"}
+    r = gateway.post({"kind": "bin.level", "source": "bin-9", "ts": None})  # null ts: the gateway's clock
+    assert r.status_code == 201 and gateway.get("/api/v1/events", params={"kind": "bin.level"}).json()[-1]["ts"]
 
 
 BAD_BODIES = [
