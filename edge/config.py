@@ -66,13 +66,13 @@ class ApiConfig(StrictModel):
 
 class UpstreamConfig(StrictModel):
     url: str = Field(pattern=r"^https?://[^\s]+$")
+    token: str = Field("", validate_default=True, description="bearer token; EDGE_UPSTREAM_TOKEN overrides")
+    ca_bundle: LaxPath | None = None
 
     @field_validator("url")
     @classmethod
     def _tls_off_this_machine(cls, v: str) -> str:
         return tls_unless_local(v)
-    token: str = Field("", validate_default=True, description="bearer token; EDGE_UPSTREAM_TOKEN overrides")
-    ca_bundle: LaxPath | None = None
 
     @field_validator("token")
     @classmethod

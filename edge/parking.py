@@ -307,7 +307,8 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
 
 def _cut(threshold: AdaptiveThreshold | None) -> float | None:
     """The camera's learnt cut as P(occupied), for /healthz (None: not learnt yet, or adapt = false)."""
-    return round(float(1 / (1 + np.exp(-threshold.shift))), 3) if threshold and threshold.learnt else None
+    cut = threshold.cut if threshold else None
+    return None if cut is None else round(cut, 3)
 
 
 def _far(n: dict[str, Any]) -> float:

@@ -34,6 +34,12 @@ class Occupancy:
     confidence: float  # of the answer given, 0.5 .. 1
     p_occupied: float
 
+    @classmethod
+    def of(cls, space: str, p_occupied: float) -> Occupancy:
+        """The answer for a space from its P(occupied), judged against 0.5."""
+        return cls(space, bool(p_occupied >= 0.5), round(float(max(p_occupied, 1 - p_occupied)), 3),
+                   float(p_occupied))
+
 
 def order_quad(points: Sequence[Point]) -> np.ndarray:
     """Four corners of the space, clockwise from the one nearest the top left: any polygon becomes the smallest
@@ -120,5 +126,4 @@ class OccupancyClassifier:
             raise BadImageError("frame is not a BGR picture")
         patches = np.stack([cut_patch(frame, s.polygon) for s in spaces]) if spaces else np.zeros((0,))
         p = self.probabilities(patches)
-        return [Occupancy(s.id, bool(q >= 0.5), round(float(max(q, 1 - q)), 3), float(q))
-                for s, q in zip(spaces, p, strict=True)]
+        return [Occupancy.of(s.id, q) for s, q in zip(spaces, p, strict=True)]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-import numpy as np
-
 from vision.errors import VisionError
 from vision.occupancy import Occupancy, OccupancyClassifier
 from vision.plate_cli import load_image
@@ -39,11 +37,11 @@ def detect_files(paths: Iterable[str], spaces: SpaceMap, classifier: OccupancyCl
         if isinstance(result, str):
             yield {"image": path, "error": result}
             continue
-        p = threshold.adjust([r.p_occupied for r in result]) if result else np.zeros(0)
+        judged = [Occupancy.of(r.space, q) for r, q in zip(result, threshold.adjust([r.p_occupied for r in result]),
+                                                            strict=True)]
         yield {
             "image": path,
-            "spaces": [{"id": r.space, "occupied": bool(q >= 0.5), "confidence": round(float(max(q, 1 - q)), 3)}
-                       for r, q in zip(result, p, strict=True)],
-            "free": int(sum(q < 0.5 for q in p)),
+            "spaces": [{"id": j.space, "occupied": j.occupied, "confidence": j.confidence} for j in judged],
+            "free": sum(not j.occupied for j in judged),
             "ms": round(ms, 1),
         }

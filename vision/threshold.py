@@ -78,6 +78,11 @@ class AdaptiveThreshold:
         if cut is not None:
             self.shift, self.learnt = cut, True
 
+    @property
+    def cut(self) -> float | None:
+        """The learnt cut as P(occupied), or None before one is learnt."""
+        return float(1 / (1 + np.exp(-self.shift))) if self.learnt else None
+
     def adjust(self, p: Sequence[float] | np.ndarray) -> np.ndarray:
         """P(occupied) measured against the camera's cut."""
         return 1 / (1 + np.exp(-(log_odds(p) - self.shift)))
