@@ -14,6 +14,7 @@ import math
 import random
 import statistics
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -50,9 +51,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=777)
+    ap.add_argument("--models", type=Path, help="a folder with the three model files (default: the shipped ones)")
     a = ap.parse_args()
     cv2.setNumThreads(1)
-    reader = PlateReader()
+    reader = PlateReader(a.models)
     hit = total = wrong = 0
     times = []
     for frame, texts in frames(a.n, a.seed):

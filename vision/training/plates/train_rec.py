@@ -24,6 +24,7 @@ from torch import nn
 from vision.plate_geometry import REC_H, REC_W, ctc_greedy
 from vision.training.plates.rec_data import real_crops
 from vision.training.plates.render import CHARS, COLORS
+from vision.training.plates.swap import Swapper, cells
 from vision.training.plates.unfold import load_onnx
 
 T = REC_W // 4
@@ -147,10 +148,12 @@ def evaluate(model: Recogniser, data: dict[str, np.ndarray]) -> tuple[float, flo
 
 
 def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.Random,
-            other_weight: float = 1.0, recolour_share: float = 0.0):
+            other_weight: float = 1.0, recolour_share: float = 0.0, swapper: Swapper | None = None,
+            swap_share: float = 0.0):
     """Batches of synthetic samples topped up with augmented real crops; real crops of provinces other
-    than 皖 (a few per cent of the real set) are drawn `other_weight` times as often as 皖 ones, and
-    `recolour_share` of the real crops are redrawn as new-energy or yellow plates (`recolour`)."""
+    than 皖 (a few per cent of the real set) are drawn `other_weight` times as often as 皖 ones,
+    `swap_share` of them are replaced by a real crop with characters swapped (`swap.Swapper`) and
+    `recolour_share` are redrawn as new-energy or yellow plates (`recolour`)."""
     n = len(synth["images"])
     order = np.random.default_rng(rng.getrandbits(32)).permutation(n)
     n_real = int(batch * real_share)
@@ -159,14 +162,17 @@ def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.
     for i in range(0, n - batch + 1, batch - n_real):
         idx = order[i: i + batch - n_real]
         ridx = rng.choices(range(len(real["images"])), weights, k=n_real)
-        real_imgs, real_colors = [], real["colors"][ridx].copy()
+        real_imgs, real_colors, real_labels = [], real["colors"][ridx].copy(), real["labels"][ridx].copy()
         for j, k in enumerate(ridx):
             img = real["images"][k]
+            if swapper is not None and rng.random() < swap_share:
+                img, real_labels[j], made_from = swapper.swap(rng)
+                real_colors[j] = real["colors"][made_from]
             if rng.random() < recolour_share:
                 img, real_colors[j] = recolour(img, rng)
             real_imgs.append(augment_real(img, rng))
         imgs = np.concatenate([synth["images"][idx], np.stack(real_imgs)])
-        labels = np.concatenate([synth["labels"][idx], real["labels"][ridx]])
+        labels = np.concatenate([synth["labels"][idx], real_labels])
         colors = np.concatenate([synth["colors"][idx], real_colors])
         yield (to_tensor(imgs), torch.from_numpy(labels.astype(np.int64)),
                torch.from_numpy(colors.astype(np.int64)))
@@ -184,6 +190,10 @@ def train(args: argparse.Namespace) -> Recogniser:
     real, holdout = real_crops("train"), real_crops("holdout")
     print(f"synthetic {len(synth['images'])}, real train {len(real['images'])}, "
           f"holdout {len(holdout['images'])}")
+    swapper = None
+    if args.swap_share > 0:
+        swapper = Swapper(real["images"], real["labels"], cells(real["images"], real["labels"], args.swap_model))
+        print(f"character swaps from {len(swapper.ok)} real train crops")
     model = Recogniser(width=args.width)
     if args.init and args.init.suffix == ".onnx":
         pick = np.random.default_rng(args.seed).choice(len(synth["images"]), 448, replace=False)
@@ -198,7 +208,7 @@ def train(args: argparse.Namespace) -> Recogniser:
     t0, step = time.time(), 0
     for epoch in range(args.epochs):
         for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng, args.other_weight,
-                                           args.recolour_share):
+                                           args.recolour_share, swapper, args.swap_share):
             if step >= steps:
                 break
             logits, color = model(x)
@@ -240,6 +250,10 @@ def main() -> None:
                     help="how much more often real crops of provinces other than 皖 are drawn")
     ap.add_argument("--recolour-share", type=float, default=0.0,
                     help="share of real crops redrawn as dark-on-light (new-energy, yellow) plates")
+    ap.add_argument("--swap-share", type=float, default=0.0,
+                    help="share of the real crops replaced by real crops with characters swapped (swap.py)")
+    ap.add_argument("--swap-model", type=Path, default=Path("vision/models/plate_rec.onnx"),
+                    help="the recogniser whose reads check where the characters of a real crop are")
     ap.add_argument("--width", type=float, default=1.0,
                     help="channel multiplier; --init from a narrower .pt widens it (see widen_into)")
     ap.add_argument("--max-steps", type=int, default=10**9)
