@@ -4,9 +4,9 @@ The real crops show the plate font as it is (our synthetic plates draw it from o
 characters are mostly digits: a letter such as Q appears 11 times in the 500 train crops, and the holdout
 misreads are mostly letters read as the digit they resemble (Q as 0, U as 0, M as W). A swap replaces one to
 three characters of a real crop with the same character position cut from other real crops, chosen so that
-every letter and digit is drawn equally often, and relabels it. Characters are found by the shipped
-recogniser's CTC alignment on crops it reads right (`cells`); a crop it misreads gives no cells and is never
-a donor or a target.
+every letter and digit is drawn equally often, and relabels it. Characters are found by fitting the standard
+layout to the crop (`layout`), kept only where that fit agrees with where the shipped recogniser reads each
+character (`cells`); a crop that fails either is never a donor or a target.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def cells(images: np.ndarray, labels: np.ndarray, model: Path) -> list[tuple[np.
 
 
 class Swapper:
-    """`swap(image, label, rng)`: a real train crop with one to three characters replaced (see the module)."""
+    """`swap(rng)`: a real train crop with one to three characters replaced (see the module)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, found: list[tuple[np.ndarray, float] | None]) -> None:
         self.images, self.labels = images, labels
