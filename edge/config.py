@@ -6,6 +6,7 @@ receives only its own section. This is the one module that reads the environment
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -555,10 +556,31 @@ def _describe(source: str, err: Mapping[str, Any]) -> str:
     if err["type"] == "missing":
         return f"{source}: key {key}: missing; it is required"
     found = err.get("input")
-    if isinstance(found, str) and "token" in key:
-        found = "<secret>" if found.strip() and len(found) >= 4 else found
+    if isinstance(found, str) and "token" in key and found.strip() and len(found) >= 4:
+        shown = "a token (not shown)"
+    else:
+        shown = toml_value(found)
     msg = err["msg"].removeprefix("Value error, ")
-    return f"{source}: key {key}: found {found!r}; allowed: {msg}"
+    return f"{source}: key {key}: found {shown}; allowed: {msg}"
+
+
+def toml_value(value: Any) -> str:
+    """A value as it is written in the TOML file (true, "text", [1, 2]), not as Python prints it (True, 'text')."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string is a JSON string
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def _allowed_keys(loc: list[str]) -> list[str]:

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError, field_validator
 from tomlkit.exceptions import TOMLKitError
 
 from edge.clock import rfc3339
-from edge.config import PLACEHOLDER_SECRETS, StrictModel, parse_config, parse_toml, tls_unless_local
+from edge.config import PLACEHOLDER_SECRETS, StrictModel, parse_config, parse_toml, tls_unless_local, toml_value
 from edge.errors import ConfigError, ProvisionError
 from edge.files import fsync_dir, write_atomic
 
@@ -229,5 +229,5 @@ def _describe(source: str, err: Mapping[str, Any], names: Mapping[str, str]) -> 
         return f"{where}: unknown key; allowed: {', '.join(Provisioning.model_fields)}"
     if err["type"] == "missing":
         return f"{where}: missing; it is required"
-    found = "<the token>" if key == "token" and isinstance(err.get("input"), str) else repr(err.get("input"))
+    found = "<the token>" if key == "token" and isinstance(err.get("input"), str) else toml_value(err.get("input"))
     return f"{where}: found {found}; allowed: {err['msg'].removeprefix('Value error, ')}"

@@ -43,7 +43,7 @@ def test_every_problem_gets_its_own_line(tmp_path):
     del doc["building_id"]
     lines = problems(tmp_path, to_toml(doc))
     assert len(lines) == 3
-    assert any("key device_id: found 'Bad ID!'" in x for x in lines)
+    assert any('key device_id: found "Bad ID!"' in x for x in lines)
     assert any("key api.port: found 70000; allowed: Input should be less than or equal to 65535" in x for x in lines)
     assert any("key building_id: missing" in x for x in lines)
 
@@ -51,7 +51,7 @@ def test_every_problem_gets_its_own_line(tmp_path):
 def test_wrong_type_says_what_was_found(tmp_path):
     doc = base_config(tmp_path, storage={"max_mb": "lots"})
     [line] = problems(tmp_path, to_toml(doc))
-    assert "key storage.max_mb: found 'lots'" in line and "number" in line
+    assert 'key storage.max_mb: found "lots"' in line and "number" in line
 
 
 def test_placeholder_token_is_refused_without_echoing_it(tmp_path):
@@ -64,8 +64,8 @@ def test_a_missing_token_is_refused_not_taken_as_empty(tmp_path):
     doc = base_config(tmp_path, upstream={"url": "https://c.example/api"})
     del doc["api"]["token"]
     lines = problems(tmp_path, to_toml(doc))
-    assert any("key api.token: found ''" in x and "EDGE_API_TOKEN" in x for x in lines)
-    assert any("key upstream.token: found ''" in x and "EDGE_UPSTREAM_TOKEN" in x for x in lines)
+    assert any('key api.token: found ""' in x and "EDGE_API_TOKEN" in x for x in lines)
+    assert any('key upstream.token: found ""' in x and "EDGE_UPSTREAM_TOKEN" in x for x in lines)
     env = {"EDGE_API_TOKEN": "from-env-0123456789", "EDGE_UPSTREAM_TOKEN": "up-from-env"}
     assert load_config(write(tmp_path, to_toml(doc)), env).api.token == "from-env-0123456789"
 
@@ -138,7 +138,7 @@ def test_config_check_reads_the_parking_space_maps(tmp_path):
 
 def test_site_time_zone_must_be_known(tmp_path):
     [line] = problems(tmp_path, to_toml(base_config(tmp_path, site={"timezone": "Mars/Olympus"})))
-    assert "key site.timezone: found 'Mars/Olympus'; allowed: an IANA time zone" in line
+    assert 'key site.timezone: found "Mars/Olympus"; allowed: an IANA time zone' in line
     cfg = load_config(write(tmp_path, to_toml(base_config(tmp_path, site={"latitude": 28.2, "longitude": 112.9}))), {})
     assert cfg.site.timezone == "Asia/Shanghai" and cfg.site.latitude == 28.2
 
@@ -154,6 +154,24 @@ def test_upstream_must_be_https_unless_on_this_machine(tmp_path):
 def test_a_value_of_the_wrong_toml_type_is_named_not_guessed_at(tmp_path):
     doc = base_config(tmp_path, api={"port": "8080"}, simulate={"enabled": "yes"})
     lines = problems(tmp_path, to_toml(doc))
-    assert any("key api.port: found '8080'" in x and "integer" in x for x in lines)
-    assert any("key simulate.enabled: found 'yes'" in x and "boolean" in x for x in lines)
+    assert any('key api.port: found "8080"' in x and "integer" in x for x in lines)
+    assert any('key simulate.enabled: found "yes"' in x and "boolean" in x for x in lines)
     assert len(lines) == 2
+
+
+def test_what_was_found_is_written_as_in_the_toml_file(tmp_path):
+    # An installer reads the value back as the file spells it (true, not Python's True; "text" in double quotes).
+    doc = base_config(tmp_path, api={"port": True}, storage={"max_mb": [1, "two"]})
+    lines = problems(tmp_path, to_toml(doc))
+    assert any("key api.port: found true;" in x for x in lines)
+    assert any('key storage.max_mb: found [1, "two"];' in x for x in lines)
+
+
+def test_a_wrong_token_is_not_echoed(tmp_path):
+    doc = base_config(tmp_path, api={"token": 12345678})
+    lines = problems(tmp_path, to_toml(doc))
+    assert any("key api.token: found 12345678" in x for x in lines)  # not a string: a type error, shown
+    doc = base_config(tmp_path, api={"token": "s3cret-short"})  # too short: refused, and not printed
+    lines = problems(tmp_path, to_toml(doc))
+    assert any("key api.token: found a token (not shown)" in x for x in lines)
+    assert not any("s3cret" in x for x in lines)

@@ -378,13 +378,13 @@ def test_pin_claimed_twice_names_both_keys(tmp_path):
 
 def test_name_used_twice(tmp_path):
     lines = config_problems(tmp_path, README_EXAMPLE.replace('name = "gate"', 'name = "lobby-sos"'))
-    assert lines == ["key gpio.outputs.1.name: found 'lobby-sos'; allowed: a name no other device has "
+    assert lines == ["key gpio.outputs.1.name: found \"lobby-sos\"; allowed: a name no other device has "
                      "(gpio.buttons.0 is 'lobby-sos')"]
 
 
 def test_sunset_needs_the_site_coordinates(tmp_path):
     lines = config_problems(tmp_path, README_EXAMPLE.replace("latitude = 31.23\n", ""))
-    assert lines == ["key gpio.lights.0.lit_from: found 'sunset'; allowed: HH:MM, or set [site] latitude and "
+    assert lines == ["key gpio.lights.0.lit_from: found \"sunset\"; allowed: HH:MM, or set [site] latitude and "
                      "longitude"]
 
 
@@ -394,7 +394,7 @@ def test_sunset_needs_the_site_coordinates(tmp_path):
     (("echo_pin = 24", "echo_pin = 24\nemptied_pct = 85"),
      "key gpio.bins.0.emptied_pct: found 85.0; allowed: less than full_pct (80)"),
     (("pin = 5", "pin = 40"), "key gpio.lights.0.pin: found 40; allowed: Input should be less than or equal to 27"),
-    (('lit_from = "18:30"', 'lit_from = "6pm"'), "key gpio.lights.1.lit_from: found '6pm'; allowed: String should "
+    (('lit_from = "18:30"', 'lit_from = "6pm"'), "key gpio.lights.1.lit_from: found \"6pm\"; allowed: String should "
      "match pattern '^(sunset|sunrise|([01]\\d|2[0-3]):[0-5]\\d)$'"),
 ])
 def test_bad_values_name_the_key(tmp_path, change, expected):

@@ -69,8 +69,8 @@ def test_bad_boot_file_refused_clearly_and_old_config_kept(boot: Path, etc: Path
     with pytest.raises(ProvisionError) as e:
         provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={})
     problems = "\n".join(e.value.problems)
-    assert "key device_id: found 'B07 GW1'; allowed: 3 to 40 lower-case letters" in problems
-    assert "key server: found 'central.example'" in problems
+    assert "key device_id: found \"B07 GW1\"; allowed: 3 to 40 lower-case letters" in problems
+    assert "key server: found \"central.example\"" in problems
     assert "key wifi: unknown key; allowed: device_id, building_id, server, token" in problems
     assert etc.read_bytes() == kept
     assert (boot / BOOT_FILE).read_text().startswith(bad)  # left for the installer to fix
@@ -138,14 +138,14 @@ def test_cli_refuses_bad_values_naming_the_flags(etc: Path, capsys: pytest.Captu
     assert status == 2
     err = capsys.readouterr().err
     assert "refused; nothing was changed" in err
-    assert "--device-id: found 'GW'" in err and "--token: found <the token>" in err and "short" not in err
+    assert "--device-id: found \"GW\"" in err and "--token: found <the token>" in err and "short" not in err
     assert not etc.exists()
 
 
 def test_cli_from_file_refusal_exits_2(boot: Path, etc: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (boot / BOOT_FILE).write_text(GOOD.replace("b07-gw1", "x"))
     assert main(["provision", "--config", str(etc), "--from-file", str(boot / BOOT_FILE)]) == 2
-    assert "key device_id: found 'x'" in capsys.readouterr().err
+    assert "key device_id: found \"x\"" in capsys.readouterr().err
 
 
 def test_a_plain_http_server_elsewhere_is_refused_before_anything_changes(etc: Path) -> None:
