@@ -557,7 +557,7 @@ def _describe(source: str, err: Mapping[str, Any]) -> str:
         return f"{source}: key {key}: missing; it is required"
     found = err.get("input")
     if isinstance(found, str) and "token" in key and found.strip() and len(found) >= 4:
-        shown = "a token (not shown)"
+        shown = "<the token>"  # as edge/provision.py says it
     else:
         shown = toml_value(found)
     msg = err["msg"].removeprefix("Value error, ")

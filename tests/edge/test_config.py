@@ -173,5 +173,5 @@ def test_a_wrong_token_is_not_echoed(tmp_path):
     assert any("key api.token: found 12345678" in x for x in lines)  # not a string: a type error, shown
     doc = base_config(tmp_path, api={"token": "s3cret-short"})  # too short: refused, and not printed
     lines = problems(tmp_path, to_toml(doc))
-    assert any("key api.token: found a token (not shown)" in x for x in lines)
+    assert any("key api.token: found <the token>;" in x for x in lines)
     assert not any("s3cret" in x for x in lines)
