@@ -34,6 +34,11 @@ def encode(text: str) -> np.ndarray:
     return out
 
 
+def decode(label: np.ndarray) -> str:
+    """The text of an `encode`d label."""
+    return "".join(CHARS[k - 1] for k in label if k)
+
+
 def place_plate(canvas: np.ndarray, plate: np.ndarray, quad: np.ndarray, rng: random.Random) -> None:
     """Warp the flat plate onto canvas at quad, inside a holder frame (drawn first)."""
     ph, pw = plate.shape[:2]

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from vision.plate_geometry import REC_W, ctc_greedy
+from vision.training.plates.rec_data import decode, encode
 from vision.training.plates.render import CHARS, DIGITS, LETTERS
 
 # GA 36-2018 blue and yellow plates: 440 mm wide, seven 45 mm characters 12 mm apart, 34 mm (with the dot)
@@ -58,7 +59,7 @@ def ctc_centres(images: np.ndarray, labels: np.ndarray, model: Path) -> list[np.
     for i in range(0, len(images), 128):
         net.setInput(cv2.dnn.blobFromImages(list(images[i:i + 128]), 1 / 255.0))
         for p, label in zip(net.forward("probs"), labels[i:i + 128], strict=True):
-            if ctc_greedy(p, CHARS)[0] != "".join(CHARS[k - 1] for k in label if k):
+            if ctc_greedy(p, CHARS)[0] != decode(label):
                 out.append(None)
                 continue
             best = p.argmax(axis=1)
@@ -96,7 +97,7 @@ class Swapper:
                 self.donors.setdefault((pos, text[pos]), []).append(i)
 
     def text(self, i: int) -> str:
-        return "".join(CHARS[k - 1] for k in self.labels[i] if k)
+        return decode(self.labels[i])
 
     def cell(self, i: int, pos: int) -> tuple[int, int]:
         centres, width = self.found[i]
@@ -127,6 +128,4 @@ class Swapper:
             ramp = np.minimum(1.0, np.minimum(np.arange(tx1 - tx0) + 1, np.arange(tx1 - tx0)[::-1] + 1) / 2.0)
             img[:, tx0:tx1] = here * (1 - ramp[None, :, None]) + patch * ramp[None, :, None]
             text[pos] = ch
-        label = np.zeros_like(self.labels[target])
-        label[:len(text)] = [CHARS.index(c) + 1 for c in text]
-        return np.clip(img, 0, 255).astype(np.uint8), label, target
+        return np.clip(img, 0, 255).astype(np.uint8), encode("".join(text)), target

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from vision.plate_geometry import REC_H, REC_W, ctc_greedy
-from vision.training.plates.rec_data import real_crops
+from vision.training.plates.rec_data import decode, real_crops
 from vision.training.plates.render import CHARS, COLORS
 from vision.training.plates.swap import Swapper, cells
 from vision.training.plates.unfold import load_onnx
@@ -139,7 +139,7 @@ def evaluate(model: Recogniser, data: dict[str, np.ndarray]) -> tuple[float, flo
             logits, color = model(to_tensor(data["images"][i: i + 256]))
             probs = torch.softmax(logits, 2).numpy()
             for j, p in enumerate(probs):
-                label = "".join(CHARS[k - 1] for k in data["labels"][i + j] if k)
+                label = decode(data["labels"][i + j])
                 ok += ctc_greedy(p, CHARS)[0] == label
             cok += int((color.argmax(1).numpy() == data["colors"][i: i + 256]).sum())
     model.train()
