@@ -5,7 +5,8 @@
 Prints, for our reader and for rapidocr in the same run: the share of labelled plates read exactly, by
 colour, on the scene photos and on the crops (all crops, and the 'holdout' half that recogniser training
 never saw: odd-numbered lprnet crops and the HyperLPR crops), then median and p95 milliseconds per image
-on one core (cv2.setNumThreads(1), onnxruntime one thread), also on the scenes padded to 1280x720.
+on one core (cv2.setNumThreads(1), onnxruntime one thread), also on the scenes padded to 1280x720; then the
+same photos as other gate cameras give them (monochrome at night, motion blur, heavy JPEG: CONDITIONS).
 Skips (exit 0) when ../shared is absent.
 """
 
@@ -94,6 +95,33 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
         print(f"ms per {title}: median {statistics.median(ts):.1f}, p95 {np.percentile(ts, 95):.1f}")
 
 
+# What other gate cameras do to the same real photos: the bar is also measured on cameras not in shared/.
+CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    # a night camera under infrared light: one grey level, no colour to find a plate by
+    "monochrome": lambda img: cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR),
+    # a car moving along the plate: 5 px of horizontal blur at the photo's size (a crop is ~94 px wide)
+    "motion 5px": lambda img: cv2.blur(img, (5, 1)),
+    # a cheap camera's or a congested stream's compression
+    "jpeg q25": lambda img: cv2.imdecode(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 25])[1],
+                                         cv2.IMREAD_COLOR),
+}
+
+
+def conditions(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[[np.ndarray], list[str]],
+               rows: list[dict]) -> None:
+    """Plates read exactly on the scenes and the holdout crops with each of CONDITIONS applied."""
+    print(f"== {name}, camera conditions applied to the same photos")
+    for cond, change in CONDITIONS.items():
+        counts = []
+        for kind, keep in (("scenes", lambda r: r["image_type"] == "scene"),
+                           ("holdout crops", lambda r: r["image_type"] == "crop" and r["holdout"])):
+            picked = [r for r in rows if keep(r)]
+            reader = read if kind == "scenes" else crop_read
+            hits = sum(r["plate_text"] in reader(change(cv2.imread(str(DATA / r["filename"])))) for r in picked)
+            counts.append(f"{kind} {hits}/{len(picked)} = {100 * hits / len(picked):.1f} %")
+        print(f"{cond}: {', '.join(counts)}")
+
+
 def ours() -> tuple[Callable, Callable]:
     sys.path.insert(0, str(ROOT))
     from vision.plates import PlateReader
@@ -141,9 +169,12 @@ def main() -> None:
         return
     cv2.setNumThreads(1)
     rows = load_labels()
-    run("ours (vision.plates)", *ours(), rows)
+    mine = ours()
+    run("ours (vision.plates)", *mine, rows)
+    conditions("ours", *mine, rows)
     if not args.no_baseline and (base := rapidocr()):
         run("rapidocr (baseline)", *base, rows)
+        conditions("rapidocr", *base, rows)
 
 
 if __name__ == "__main__":

@@ -105,11 +105,7 @@ def degrade(img: np.ndarray, rng: random.Random) -> np.ndarray:
     if rng.random() < 0.4:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.0))
     if rng.random() < 0.15:
-        k = rng.randint(3, 7)
-        kernel = np.zeros((k, k), np.float32)
-        kernel[k // 2, :] = 1.0 / k
-        m = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
-        img = cv2.filter2D(img, -1, cv2.warpAffine(kernel, m, (k, k)))
+        img = motion_blur(img, rng)
     if rng.random() < 0.6:
         sigma = rng.uniform(1, 10)
         noise = np.random.default_rng(rng.getrandbits(32)).normal(0, sigma, img.shape)
@@ -118,6 +114,24 @@ def degrade(img: np.ndarray, rng: random.Random) -> np.ndarray:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(20, 95)])
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return img
+
+
+def motion_blur(img: np.ndarray, rng: random.Random, angles: tuple[float, float] = (0, 180)) -> np.ndarray:
+    """Blur along a line 3 to 7 px long at an angle (degrees) in `angles`: a moving car, a shaking camera."""
+    k = rng.randint(3, 7)
+    kernel = np.zeros((k, k), np.float32)
+    kernel[k // 2, :] = 1.0 / k
+    m = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(*angles), 1.0)
+    return cv2.filter2D(img, -1, cv2.warpAffine(kernel, m, (k, k)))
+
+
+def monochrome(img: np.ndarray, rng: random.Random) -> np.ndarray:
+    """The image (..., H, W, 3) as a monochrome camera sees it: one grey level from the three channels, mixed
+    in random proportions (a night camera under infrared light weighs colours differently from the eye),
+    repeated in all three. Gate cameras switch to this at night."""
+    w = np.float32([rng.uniform(0.1, 1.0) for _ in range(3)])
+    grey = np.clip((img.astype(np.float32) @ (w / w.sum()))[..., None], 0, 255).astype(np.uint8)
+    return np.repeat(grey, 3, axis=-1)
 
 
 def random_quad(w: float, h: float, rng: random.Random, tilt: float = 1.0) -> np.ndarray:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vision.training.plates.augment import monochrome
 from vision.training.plates.unfold import load_onnx
 
 
@@ -94,9 +95,13 @@ def train(args: argparse.Namespace) -> Detector:
             # a random crop (multiple of 32) of the stored samples: cheaper steps, same plates
             c, s = args.crop, images.shape[1]
             oy, ox = (int(v) * 4 for v in rng.integers(0, (s - c) // 4 + 1, 2))
-            x = torch.from_numpy(images[idx, oy: oy + c, ox: ox + c]).permute(0, 3, 1, 2).float() / 255.0
+            crops = images[idx, oy: oy + c, ox: ox + c]
             y = masks[idx, oy // 4: (oy + c) // 4, ox // 4: (ox + c) // 4]
             y = torch.from_numpy(y).float()[:, None] / 255.0
+            if args.mono_share:  # (no draws when off, so that earlier runs repeat exactly)
+                for j in np.flatnonzero(rng.random(len(idx)) < args.mono_share):
+                    crops[j] = monochrome(crops[j], random)
+            x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
             if random.random() < 0.5:
                 x, y = x.flip(3), y.flip(3)
             loss = loss_fn(model(x), y)
@@ -138,6 +143,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mono-share", type=float, default=0.0,
+                    help="share of the samples made monochrome, as a night camera sees them")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", type=Path, help="start from these weights (.pt, or a shipped .onnx)")
     ap.add_argument("--export-only", action="store_true", help="export the weights given by --init")

@@ -22,12 +22,14 @@ import torch
 from torch import nn
 
 from vision.plate_geometry import REC_H, REC_W, ctc_greedy
+from vision.training.plates.augment import monochrome, motion_blur
 from vision.training.plates.rec_data import decode, real_crops
 from vision.training.plates.render import CHARS, COLORS
 from vision.training.plates.swap import Swapper, cells
 from vision.training.plates.unfold import load_onnx
 
 T = REC_W // 4
+IGNORE = -100  # a colour label the colour loss skips (nn.CrossEntropyLoss's ignore_index)
 
 
 def _block(i: int, o: int) -> list[nn.Module]:
@@ -111,8 +113,9 @@ def recolour(img: np.ndarray, rng: random.Random) -> tuple[np.ndarray, int]:
     return np.clip(bg * (1 - m) + fg * m, 0, 255).astype(np.uint8), color
 
 
-def augment_real(img: np.ndarray, rng: random.Random) -> np.ndarray:
-    """Light damage for real crops: shift/scale, colour cast, blur, noise."""
+def augment_real(img: np.ndarray, rng: random.Random, motion_share: float = 0.0) -> np.ndarray:
+    """Light damage for real crops: shift/scale, colour cast, blur (`motion_share` of the unblurred ones
+    motion blur), noise."""
     h, w = img.shape[:2]
     s = rng.uniform(0.92, 1.08)
     m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-3, 3), s)
@@ -122,6 +125,8 @@ def augment_real(img: np.ndarray, rng: random.Random) -> np.ndarray:
     f = (f - 128) * rng.uniform(0.7, 1.2) + 128 + rng.uniform(-30, 30)
     if rng.random() < 0.3:
         f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.2))
+    elif motion_share and rng.random() < motion_share:  # mostly along the plate: a car passing the gate
+        f = motion_blur(f, rng, (-20, 20))
     f += np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(0, 6), f.shape)
     return np.clip(f, 0, 255).astype(np.uint8)
 
@@ -149,11 +154,12 @@ def evaluate(model: Recogniser, data: dict[str, np.ndarray]) -> tuple[float, flo
 
 def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.Random,
             other_weight: float = 1.0, recolour_share: float = 0.0, swapper: Swapper | None = None,
-            swap_share: float = 0.0):
+            swap_share: float = 0.0, mono_share: float = 0.0, motion_share: float = 0.0):
     """Batches of synthetic samples topped up with augmented real crops; real crops of provinces other
     than 皖 (a few per cent of the real set) are drawn `other_weight` times as often as 皖 ones,
     `swap_share` of them are replaced by a real crop with characters swapped (`swap.Swapper`) and
-    `recolour_share` are redrawn as new-energy or yellow plates (`recolour`)."""
+    `recolour_share` are redrawn as new-energy or yellow plates (`recolour`). `mono_share` of all samples
+    are made monochrome (`augment.monochrome`), their colour label IGNORE: a night camera shows no colour."""
     n = len(synth["images"])
     order = np.random.default_rng(rng.getrandbits(32)).permutation(n)
     n_real = int(batch * real_share)
@@ -170,12 +176,16 @@ def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.
                 real_colors[j] = real["colors"][made_from]
             if rng.random() < recolour_share:
                 img, real_colors[j] = recolour(img, rng)
-            real_imgs.append(augment_real(img, rng))
+            real_imgs.append(augment_real(img, rng, motion_share))
         imgs = np.concatenate([synth["images"][idx], np.stack(real_imgs)])
         labels = np.concatenate([synth["labels"][idx], real_labels])
-        colors = np.concatenate([synth["colors"][idx], real_colors])
+        colors = np.concatenate([synth["colors"][idx], real_colors]).astype(np.int64)
+        if mono_share:  # (no draws when off, so that earlier runs repeat exactly)
+            for j in range(len(imgs)):
+                if rng.random() < mono_share:
+                    imgs[j], colors[j] = monochrome(imgs[j], rng), IGNORE
         yield (to_tensor(imgs), torch.from_numpy(labels.astype(np.int64)),
-               torch.from_numpy(colors.astype(np.int64)))
+               torch.from_numpy(colors))
 
 
 def train(args: argparse.Namespace) -> Recogniser:
@@ -208,7 +218,8 @@ def train(args: argparse.Namespace) -> Recogniser:
     t0, step = time.time(), 0
     for epoch in range(args.epochs):
         for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng, args.other_weight,
-                                           args.recolour_share, swapper, args.swap_share):
+                                           args.recolour_share, swapper, args.swap_share, args.mono_share,
+                                           args.motion_share):
             if step >= steps:
                 break
             logits, color = model(x)
@@ -254,6 +265,10 @@ def main() -> None:
                     help="share of the real crops replaced by real crops with characters swapped (swap.py)")
     ap.add_argument("--swap-model", type=Path, default=Path("vision/models/plate_rec.onnx"),
                     help="the recogniser whose reads check where the characters of a real crop are")
+    ap.add_argument("--mono-share", type=float, default=0.0,
+                    help="share of all samples made monochrome, as a night camera sees them")
+    ap.add_argument("--motion-share", type=float, default=0.0,
+                    help="share of the real crops given motion blur along the plate")
     ap.add_argument("--width", type=float, default=1.0,
                     help="channel multiplier; --init from a narrower .pt widens it (see widen_into)")
     ap.add_argument("--max-steps", type=int, default=10**9)
