@@ -6,6 +6,8 @@ Two small ONNX models ship in `vision/models/` (made by `vision/training/plates/
   A candidate not read confidently is looked at again: the detector runs on the area around it scaled
   so the plate is about ZOOM_WIDTH px wide, which gives small plates a finer outline (the whole plate
   rather than part of it, its shear, its last character) at a few ms per candidate.
+- `plate_det_mono.onnx` is the same detector trained on monochrome pictures: it paints instead when the
+  pixels have no colour (a gate camera at night under infrared light), where the colour one finds little.
 - `plate_rec.onnx` reads a 96x24 rectified plate with CTC over 24 columns and names its colour.
   Double-row plates (lorries, buses) are cut into their two rows and laid side by side first.
   When the best CTC path is not a plate (mostly a character dropped), the best path that fits one of
@@ -48,6 +50,11 @@ CONFIDENT = 0.9  # a read at least this confident is not looked at again
 # by this share of its width, and the five answers averaged: one character's worth of stroke at the cut's edge
 # (Q or 0, 1 or T) then decides less (measured on the holdout crops: 459 -> 466 of 504, vision/training/plates).
 STEADY_SHIFT = 0.016
+# A picture is monochrome when under MONO_SHARE of its pixels have two neighbouring colour channels more than
+# MONO_LEVELS apart (0-255): a night camera's grey frames have none; of the real scene photos in shared/ the
+# greyest has 20 % (8 % when padded to 1280x720 with black), most over half.
+MONO_LEVELS = 12
+MONO_SHARE = 0.02
 # HSV ranges (OpenCV hue 0-180) of blue, yellow and green plates, loose enough for tinted photos
 COLOUR_RANGES = [((90, 80, 40), (130, 255, 255)), ((12, 90, 90), (35, 255, 255)),
                  ((35, 35, 90), (85, 255, 255))]
@@ -92,6 +99,29 @@ def check_image(image: object) -> np.ndarray:
     if image.shape[2] != 3:
         raise BadImageError(f"expected 1, 3 or 4 channels, got {image.shape[2]}")
     return image
+
+
+def is_monochrome(image: np.ndarray) -> bool:
+    """True for grey pictures (every 4th pixel looked at): those get the monochrome detector."""
+    px = image[::4, ::4].astype(np.int16)
+    spread = np.maximum(np.abs(px[..., 0] - px[..., 1]), np.abs(px[..., 1] - px[..., 2]))
+    return bool((spread > MONO_LEVELS).mean() < MONO_SHARE)
+
+
+def grey_colour(text: str, crop: np.ndarray, double: bool) -> str:
+    """A plate's colour where the picture has none: from its layout, else from which is lighter. Blue plates
+    have light characters on a darker ground, yellow ones dark on light (of the 1004 real crops in grey, 945 of
+    965 blue ones light-on-dark); the colour head, trained on colour, calls nearly all grey plates black."""
+    if len(text) == 8:
+        return "green"
+    if text.endswith("警"):
+        return "white"
+    if text.startswith("使") or text[-1] in "港澳领":
+        return "black"
+    if double or text[-1] in "学挂":
+        return "yellow"
+    inner = crop[4:-4, 4:-4].mean(axis=2)  # inside the plate's rim; the characters are the minority of pixels
+    return "blue" if inner.mean() > np.median(inner) else "yellow"
 
 
 def contour_quad(contour: np.ndarray, fine: bool = False) -> np.ndarray:
@@ -192,27 +222,36 @@ class PlateReader:
         base = Path(model_dir) if model_dir else Path(str(resources.files("vision") / "models"))
         try:
             self._det = cv2.dnn.readNetFromONNX(str(base / "plate_det.onnx"))
+            self._det_mono = cv2.dnn.readNetFromONNX(str(base / "plate_det_mono.onnx"))
             self._rec = cv2.dnn.readNetFromONNX(str(base / "plate_rec.onnx"))
             self._chars = (base / "plate_chars.txt").read_text(encoding="utf-8").strip()
         except (cv2.error, OSError) as e:
             raise ModelError(f"cannot load plate models from {base}: {e}") from e
         self.min_confidence = min_confidence
 
-    def detect(self, image: np.ndarray) -> list[np.ndarray]:
+    def detect(self, image: np.ndarray, mono: bool | None = None) -> list[np.ndarray]:
         """Candidate plate quads (ordered corners, image pixels): regions the network paints, then
-        plate-coloured patches, largest first."""
+        plate-coloured patches, largest first. `mono`: use the monochrome detector (default: when the
+        image is monochrome)."""
         h, w = image.shape[:2]
         scale = DET_SIDE / max(h, w)
         sw, sh = max(32, round(w * scale / 32) * 32), max(32, round(h * scale / 32) * 32)
         small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
-        self._det.setInput(cv2.dnn.blobFromImage(small, 1 / 255.0))
-        regions = mask_regions(self._det.forward()[0, 0])
+        regions = self._paint(small, is_monochrome(image) if mono is None else mono)
         regions.sort(key=cv2.contourArea, reverse=True)
         extra = sorted(colour_regions(small), key=cv2.contourArea, reverse=True)
         picked = regions[: MAX_CANDIDATES * 2 // 3]
         picked += extra[: MAX_CANDIDATES - len(picked)]
         to_image = np.float32([w / sw, h / sh])
         return [order_quad((contour_quad(c) + 0.5) * to_image) for c in picked]
+
+    def _paint(self, small: np.ndarray, mono: bool) -> list[np.ndarray]:
+        """The painted regions of a detector input (sides multiples of 32), by the colour or the monochrome detector."""
+        net = self._det
+        if mono:  # made exactly grey: the only kind of picture that detector has seen
+            net, small = self._det_mono, cv2.cvtColor(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        net.setInput(cv2.dnn.blobFromImage(small, 1 / 255.0))
+        return mask_regions(net.forward()[0, 0])
 
     def _forward(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """CTC column probabilities and colour scores of rectified REC_W x REC_H crops (one batch)."""
@@ -271,10 +310,11 @@ class PlateReader:
             cuts += [(q, cut, double, rectify(image, cut, double)) for double in layouts]
         return cuts
 
-    def zoom(self, image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
+    def zoom(self, image: np.ndarray, quad: np.ndarray, mono: bool | None = None) -> np.ndarray | None:
         """A finer quad for a candidate (image pixels), or None: the detector run again on the area
         around it (twice the plate's likely width, as tall as that width), scaled so the plate is
-        about ZOOM_WIDTH px wide; the painted region that overlaps the candidate most is kept."""
+        about ZOOM_WIDTH px wide; the painted region that overlaps the candidate most is kept.
+        `mono` as for `detect`."""
         w, h = quad_size(quad)
         width = max(w, 3.2 * h)  # a plate is about 3.2 times as wide as tall; the candidate may be part of it
         cx, cy = quad.mean(axis=0)
@@ -287,8 +327,7 @@ class PlateReader:
         area = image[y0:y1, x0:x1]
         small = cv2.resize(area, (cw, ch), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         small = cv2.copyMakeBorder(small, 0, -ch % 32, 0, -cw % 32, cv2.BORDER_CONSTANT)
-        self._det.setInput(cv2.dnn.blobFromImage(small, 1 / 255.0))
-        regions = mask_regions(self._det.forward()[0, 0])
+        regions = self._paint(small, is_monochrome(image) if mono is None else mono)
         here = box_of((quad - np.float32([x0, y0])) * scale, (ch, cw))
         scored = [(overlap(cv2.boundingRect(c), here) * cv2.contourArea(c), c) for c in regions]
         scored = [sc for sc in scored if sc[0] > 0]
@@ -297,9 +336,10 @@ class PlateReader:
         best = max(scored, key=lambda sc: sc[0])[1]
         return order_quad((contour_quad(best, fine=True) + 0.5) / scale + np.float32([x0, y0]))
 
-    def _read_quads(self, image: np.ndarray, quads: list[np.ndarray],
-                    margin: bool = True) -> dict[int, PlateRead]:
-        """The best valid read of each candidate quad, by the quad's index (one batched recogniser run)."""
+    def _read_quads(self, image: np.ndarray, quads: list[np.ndarray], margin: bool = True,
+                    mono: bool = False) -> dict[int, PlateRead]:
+        """The best valid read of each candidate quad, by the quad's index (one batched recogniser run);
+        in a `mono` picture the colour comes from `grey_colour`."""
         owners, cuts = [], []
         for i, quad in enumerate(quads):
             for cut in self._cuts(image, quad, margin):
@@ -307,38 +347,41 @@ class PlateReader:
                 cuts.append(cut)
         if not cuts:
             return {}
-        best: dict[int, tuple[str, float, str, tuple[np.ndarray, np.ndarray, bool]]] = {}
-        for i, (q, cut, double, _), (text, conf, color) in zip(owners, cuts, self.recognise([c[3] for c in cuts]),
-                                                                 strict=True):
+        best: dict[int, tuple[str, float, str, tuple[np.ndarray, np.ndarray, bool, np.ndarray]]] = {}
+        for i, cut, (text, conf, color) in zip(owners, cuts, self.recognise([c[3] for c in cuts]), strict=True):
             if PLATE_PATTERN.match(text) and conf >= self.min_confidence and conf > best.get(i, ("", -1))[1]:
-                best[i] = (text, conf, color, (q, cut, double))
+                best[i] = (text, conf, color, cut)
         unsure = [i for i, b in best.items() if b[1] < CONFIDENT]
         if unsure:
-            steady = self._steady(image, [best[i][3][1:] for i in unsure])
+            steady = self._steady(image, [best[i][3][1:3] for i in unsure])
             for i, (text, conf, color) in zip(unsure, steady, strict=True):
                 if PLATE_PATTERN.match(text) and conf >= self.min_confidence:
                     best[i] = (text, conf, color, best[i][3])
+        if mono:
+            best = {i: (t, p, grey_colour(t, cut[3], cut[2]), cut) for i, (t, p, _, cut) in best.items()}
         return {i: PlateRead(t, c, round(p, 3), box_of(cut[0], image.shape)) for i, (t, p, c, cut) in best.items()}
 
     def read_plate(self, plate_bgr: np.ndarray) -> PlateRead | None:
         """Read an image that is already one cut-out, straightened plate (e.g. 94x24 crops)."""
         image = check_image(plate_bgr)
         h, w = image.shape[:2]
-        reads = self._read_quads(image, [np.float32([[0, 0], [w, 0], [w, h], [0, h]])], margin=False)
+        reads = self._read_quads(image, [np.float32([[0, 0], [w, 0], [w, h], [0, h]])], margin=False,
+                                 mono=is_monochrome(image))
         return reads.get(0)
 
     def read(self, image_bgr: np.ndarray) -> list[PlateRead]:
         """All plates read in a BGR photo, most confident first (one read per plate)."""
         image = check_image(image_bgr)
-        quads = self.detect(image)
-        best = self._read_quads(image, quads)
+        mono = is_monochrome(image)  # the whole picture decides, not the area around one candidate
+        quads = self.detect(image, mono)
+        best = self._read_quads(image, quads, mono=mono)
         todo = list(range(len(quads)))
         for _ in range(ZOOM_ROUNDS):  # look again, closer, at the candidates not read confidently
             todo = [i for i in todo if i not in best or best[i].confidence < CONFIDENT]
-            finer = {i: q for i in todo if (q := self.zoom(image, quads[i])) is not None
+            finer = {i: q for i in todo if (q := self.zoom(image, quads[i], mono)) is not None
                      and np.abs(q - quads[i]).max() > 0.02 * quad_size(quads[i])[0]}
             todo = list(finer)
-            reads = self._read_quads(image, list(finer.values()))
+            reads = self._read_quads(image, list(finer.values()), mono=mono)
             for k, i in enumerate(todo):
                 quads[i] = finer[i]
                 if k in reads and (i not in best or reads[k].confidence > best[i].confidence):

@@ -21,7 +21,7 @@ from vision.plate_geometry import (
     order_quad,
     rectify,
 )
-from vision.plates import PLATE_PATTERN, PlateRead, PlateReader, box_of
+from vision.plates import PLATE_PATTERN, PlateRead, PlateReader, box_of, grey_colour, is_monochrome
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
 
@@ -76,6 +76,52 @@ def test_reads_are_sorted_and_typed(reader: PlateReader) -> None:
 
 def test_plain_background_has_no_plate(reader: PlateReader) -> None:
     assert reader.read(np.full((720, 1280, 3), 128, np.uint8)) == []
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def test_monochrome_pictures_are_told_from_colour_ones() -> None:
+    import cv2
+
+    for row in SCENES:
+        img = _imread(row["filename"])
+        assert not is_monochrome(img)
+        framed = np.zeros((720, 1280, 3), np.uint8)  # black around a small colour photo is still a colour frame
+        small = cv2.resize(img, (img.shape[1] * 720 // img.shape[0], 720))
+        framed[:, : small.shape[1]] = small
+        assert not is_monochrome(framed)
+        grey = _grey(img)
+        assert is_monochrome(grey)
+        # a night camera's grey frame after JPEG compression as a colour picture stays monochrome
+        ok, jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 30])
+        assert ok and is_monochrome(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+
+
+# ccpd_0000: the colour detector paints nothing on its grey plate; ccpd_0023: it paints a false plate
+@pytest.mark.parametrize("name", ["ccpd_0000.jpg", "ccpd_0014.jpg", "ccpd_0023.jpg"])
+def test_reads_real_scene_in_monochrome(reader: PlateReader, name: str) -> None:
+    row = next(r for r in SCENES if r["filename"] == name)
+    reads = reader.read(_grey(_imread(name)))
+    assert [r.text for r in reads] == [row["plate_text"]]  # and nothing else from the grey picture
+    assert reads[0].color == "blue"  # light characters on a darker ground (grey_colour)
+
+
+
+def test_grey_colour_from_layout_then_lightness() -> None:
+    light_on_dark = np.full((REC_H, REC_W, 3), 60, np.uint8)
+    light_on_dark[8:16, 10:90:12] = 230  # a few light strokes on a dark ground
+    dark_on_light = 255 - light_on_dark
+    assert grey_colour("皖A12345", light_on_dark, False) == "blue"
+    assert grey_colour("皖A12345", dark_on_light, False) == "yellow"
+    assert grey_colour("皖A12345", light_on_dark, True) == "yellow"  # double row: lorries and buses
+    assert grey_colour("皖AD12345", dark_on_light, False) == "green"
+    assert grey_colour("京A1234警", dark_on_light, False) == "white"
+    assert grey_colour("粤Z1234港", light_on_dark, False) == "black"
+    assert grey_colour("使123456", light_on_dark, False) == "black"
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=777)
-    ap.add_argument("--models", type=Path, help="a folder with the three model files (default: the shipped ones)")
+    ap.add_argument("--models", type=Path, help="a folder with the model files (default: the shipped ones)")
     ap.add_argument("--monochrome", action="store_true", help="grey frames, as a night camera gives them")
     a = ap.parse_args()
     cv2.setNumThreads(1)
