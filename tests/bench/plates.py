@@ -151,8 +151,8 @@ def rapidocr() -> tuple[Callable, Callable] | None:
         # a plate may come as one text or split in two (province+letter, the rest)
         return found + ["".join(found[i: i + 2]) for i in range(len(found) - 1)]
 
-    def scene(img: np.ndarray) -> list[str]:
-        return clean(engine(img))
+    def scene(img: np.ndarray) -> list[str]:  # every flag given: rapidocr keeps those of the previous call
+        return clean(engine(img, use_det=True, use_cls=True, use_rec=True))
 
     def crop(img: np.ndarray) -> list[str]:  # already cut out: recognition only, as ours
         return clean(engine(img, use_det=False, use_cls=False, use_rec=True))
