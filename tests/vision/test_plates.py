@@ -99,6 +99,9 @@ def test_monochrome_pictures_are_told_from_colour_ones() -> None:
         # a night camera's grey frame after JPEG compression as a colour picture stays monochrome
         ok, jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 30])
         assert ok and is_monochrome(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+    lane = np.full((720, 1280, 3), 110, np.uint8)  # a grey car on a grey lane: only its small blue plate has colour
+    lane[400:420, 600:660] = (160, 70, 20)
+    assert is_monochrome(lane[:, :, :1].repeat(3, axis=2)) and not is_monochrome(lane)
 
 
 # ccpd_0000: the colour detector paints nothing on its plate in grey, the monochrome one does
