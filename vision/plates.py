@@ -1,6 +1,6 @@
 """Chinese licence-plate recognition on the CPU: detect, rectify, read.
 
-Two small ONNX models ship in `vision/models/` (made by `vision/training/plates/`):
+Three small ONNX models ship in `vision/models/` (made by `vision/training/plates/`):
 - `plate_det.onnx` paints plate pixels at 1/4 resolution on the photo scaled to a 512 px long side;
   each painted region becomes a quad (four corners, so tilted and sheared plates are straightened).
   A candidate not read confidently is looked at again: the detector runs on the area around it scaled
