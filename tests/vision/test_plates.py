@@ -113,6 +113,14 @@ def test_reads_real_scene_in_monochrome(reader: PlateReader, name: str) -> None:
     assert reads[0].color == "blue"  # light characters on a darker ground (grey_colour)
 
 
+def test_reads_a_one_channel_frame(reader: PlateReader) -> None:
+    import cv2
+
+    row = next(r for r in SCENES if r["filename"] == "ccpd_0000.jpg")
+    reads = reader.read(cv2.cvtColor(_imread("ccpd_0000.jpg"), cv2.COLOR_BGR2GRAY))  # as an infrared camera gives it
+    assert reads and reads[0].text == row["plate_text"] and reads[0].color == "blue"
+
+
 
 def test_grey_colour_from_layout_then_lightness() -> None:
     light_on_dark = np.full((REC_H, REC_W, 3), 60, np.uint8)
