@@ -110,6 +110,11 @@ def is_monochrome(image: np.ndarray) -> bool:
     return bool((spread > MONO_LEVELS).mean() < MONO_SHARE)
 
 
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """A BGR picture made exactly grey, still in three channels (what the monochrome detector saw in training)."""
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
 def grey_colour(text: str, crop: np.ndarray, double: bool) -> str:
     """A plate's colour where the picture has none: from its layout, else from which is lighter. Blue plates
     have light characters on a darker ground, yellow ones dark on light (of the 1004 real crops in grey, 945 of
@@ -251,7 +256,7 @@ class PlateReader:
         """The painted regions of a detector input (sides multiples of 32), by the colour or the monochrome detector."""
         net = self._det
         if mono:  # made exactly grey: the only kind of picture that detector has seen
-            net, small = self._det_mono, cv2.cvtColor(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            net, small = self._det_mono, to_grey(small)
         net.setInput(cv2.dnn.blobFromImage(small, 1 / 255.0))
         return mask_regions(net.forward()[0, 0])
 

@@ -21,7 +21,7 @@ from vision.plate_geometry import (
     order_quad,
     rectify,
 )
-from vision.plates import PLATE_PATTERN, PlateRead, PlateReader, box_of, grey_colour, is_monochrome
+from vision.plates import PLATE_PATTERN, PlateRead, PlateReader, box_of, grey_colour, is_monochrome, to_grey
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
 
@@ -78,12 +78,6 @@ def test_plain_background_has_no_plate(reader: PlateReader) -> None:
     assert reader.read(np.full((720, 1280, 3), 128, np.uint8)) == []
 
 
-def _grey(img: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-
-
 def test_monochrome_pictures_are_told_from_colour_ones() -> None:
     import cv2
 
@@ -94,7 +88,7 @@ def test_monochrome_pictures_are_told_from_colour_ones() -> None:
         small = cv2.resize(img, (img.shape[1] * 720 // img.shape[0], 720))
         framed[:, : small.shape[1]] = small
         assert not is_monochrome(framed)
-        grey = _grey(img)
+        grey = to_grey(img)
         assert is_monochrome(grey)
         # a night camera's grey frame after JPEG compression as a colour picture stays monochrome
         ok, jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 30])
@@ -108,7 +102,7 @@ def test_monochrome_pictures_are_told_from_colour_ones() -> None:
 @pytest.mark.parametrize("name", ["ccpd_0000.jpg", "ccpd_0014.jpg", "ccpd_0023.jpg"])
 def test_reads_real_scene_in_monochrome(reader: PlateReader, name: str) -> None:
     row = next(r for r in SCENES if r["filename"] == name)
-    reads = reader.read(_grey(_imread(name)))
+    reads = reader.read(to_grey(_imread(name)))
     assert reads and reads[0].text == row["plate_text"]  # the most confident read
     assert reads[0].color == "blue"  # light characters on a darker ground (grey_colour)
 
@@ -119,7 +113,6 @@ def test_reads_a_one_channel_frame(reader: PlateReader) -> None:
     row = next(r for r in SCENES if r["filename"] == "ccpd_0000.jpg")
     reads = reader.read(cv2.cvtColor(_imread("ccpd_0000.jpg"), cv2.COLOR_BGR2GRAY))  # as an infrared camera gives it
     assert reads and reads[0].text == row["plate_text"] and reads[0].color == "blue"
-
 
 
 def test_grey_colour_from_layout_then_lightness() -> None:
