@@ -25,7 +25,9 @@ class Notifier:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
                 s.connect(self._addr)
-                s.sendall(message.encode())
+                # never wait: when the reader falls behind its queue fills (10 datagrams by default) and a
+                # blocking send would hang the event loop, and with it SIGTERM; a lost ping is harmless
+                s.send(message.encode(), socket.MSG_DONTWAIT)
             return True
         except OSError as e:
             log.warning("sd_notify %r failed: %s", message, e)
