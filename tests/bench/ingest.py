@@ -89,6 +89,13 @@ def commit_ms(n: int) -> float:
         return sorted(lat)[n // 2] * 1000
 
 
+def cpu_s(pid: int) -> tuple[float, float]:
+    """User and kernel CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 class Gateway:
     def __init__(self, folder: Path, simulate: bool = False, cameras: bool = True) -> None:
         doc = base_config(folder, storage={"max_mb": 4096})
@@ -113,10 +120,7 @@ class Gateway:
         return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
     def cpu_s(self) -> tuple[float, float]:
-        """User and kernel CPU seconds the gateway has used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        tick = os.sysconf("SC_CLK_TCK")
-        return int(fields[11]) / tick, int(fields[12]) / tick
+        return cpu_s(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -184,13 +188,51 @@ def http_load(gw: Gateway, clients: int, batch: int, seconds: float, rate: float
     ps = [mp.Process(target=client, args=(gw.port, gw.token, batch, seconds, rate, q)) for _ in range(clients)]
     for p in ps:
         p.start()
-    results = [q.get() for _ in ps]
+    results = [q.get(timeout=seconds + 60) for _ in ps]  # a client that failed never reports: do not hang
     for p in ps:
         p.join()
     events = sum(r[0] for r in results)
     elapsed = max(r[1] for r in results)
     lat = sorted(x for r in results for x in r[2])
     return events / elapsed, len(lat) / elapsed, lat
+
+
+def _bare_server(port: int) -> None:
+    """A FastAPI route that parses the same request and answers 201, storing nothing: uvicorn, FastAPI and
+    the clients alone, with the gateway's server settings (httptools, no access log). The machine's ceiling
+    for one request at a time today; its speed varies from day to day by more than 2x."""
+    import uvicorn
+    from fastapi import Body, FastAPI
+
+    app = FastAPI()
+
+    @app.post("/api/v1/events", status_code=201)
+    async def take(event: dict = Body(...)) -> dict:  # noqa: B008 (FastAPI's way); parsed, then dropped
+        return {"accepted": 1}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, http="httptools",
+                proxy_headers=False, server_header=False)
+
+
+class BareServer:
+    def __init__(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.token = "none"
+        self.proc = mp.Process(target=_bare_server, args=(self.port,), daemon=True)
+        self.proc.start()
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("bare server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.join(10)
 
 
 def pct(lat: list[float], p: float) -> float:
@@ -225,6 +267,17 @@ def main() -> None:
             print(f"  POST /api/v1/events, 4 clients, one event a request  : {req:>10,.0f} req/s (target >= 4,500)")
             print(f"    gateway CPU a request: {(user + kernel) / n * 1e6:.0f} us ({user / n * 1e6:.0f} us user, "
                   f"{kernel / n * 1e6:.0f} us kernel), {(user + kernel) / a.seconds:.0%} of a core")
+            bare = BareServer()
+            try:
+                http_load(bare, 4, 1, 2)  # warm up
+                before = cpu_s(bare.proc.pid)
+                _, bare_req, _ = http_load(bare, 4, 1, a.seconds)
+                bare_cpu = sum(cpu_s(bare.proc.pid)) - sum(before)
+            finally:
+                bare.stop()
+            print(f"    same clients, a bare FastAPI route storing nothing: {bare_req:>10,.0f} req/s, "
+                  f"{bare_cpu / (bare_req * a.seconds) * 1e6:.0f} us CPU a request (baseline: the gateway gets "
+                  f"{req / bare_req:.0%} of it)")
             _, req, lat = http_load(gw, 4, 1, a.seconds, rate=250)
             print(f"  ack latency at {req:,.0f} events/s (4 clients x 250/s)   : p50 {pct(lat, 50):.2f} ms, "
                   f"p99 {pct(lat, 99):.2f} ms, max {lat[-1] * 1000:.1f} ms (target p99 <= 20 ms)")
