@@ -6,7 +6,8 @@ Prints, for our reader and for rapidocr in the same run: the share of labelled p
 colour, on the scene photos and on the crops (all crops, and the 'holdout' half that recogniser training
 never saw: odd-numbered lprnet crops and the HyperLPR crops), then median and p95 milliseconds per image
 on one core (cv2.setNumThreads(1), onnxruntime one thread), also on the scenes padded to 1280x720; then the
-same photos as other gate cameras give them (monochrome at night, motion blur, heavy JPEG: CONDITIONS).
+same photos as other gate cameras give them (monochrome at night, motion blur, heavy JPEG,
+vivid and pale colour settings: CONDITIONS).
 Skips (exit 0) when ../shared is absent.
 """
 
@@ -95,6 +96,12 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
         print(f"ms per {title}: median {statistics.median(ts):.1f}, p95 {np.percentile(ts, 95):.1f}")
 
 
+def scale_saturation(img: np.ndarray, factor: float) -> np.ndarray:
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    hsv[..., 1] = np.clip(hsv[..., 1].astype(np.float32) * factor, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
 # What other gate cameras do to the same real photos: the bar is also measured on cameras not in shared/.
 CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # a night camera under infrared light: one grey level, no colour to find a plate by
@@ -104,6 +111,9 @@ CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # a cheap camera's or a congested stream's compression
     "jpeg q25": lambda img: cv2.imdecode(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 25])[1],
                                          cv2.IMREAD_COLOR),
+    # cameras' colour settings: vivid, and pale (a sunlit new-energy plate is then nearly white)
+    "saturation x1.6": lambda img: scale_saturation(img, 1.6),
+    "saturation x0.5": lambda img: scale_saturation(img, 0.5),
 }
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from vision.plate_geometry import REC_H, REC_W, ctc_greedy
-from vision.training.plates.augment import monochrome, motion_blur
+from vision.training.plates.augment import monochrome, motion_blur, saturation
 from vision.training.plates.rec_data import decode, real_crops
 from vision.training.plates.render import CHARS, COLORS
 from vision.training.plates.swap import Swapper, cells
@@ -154,12 +154,14 @@ def evaluate(model: Recogniser, data: dict[str, np.ndarray]) -> tuple[float, flo
 
 def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.Random,
             other_weight: float = 1.0, recolour_share: float = 0.0, swapper: Swapper | None = None,
-            swap_share: float = 0.0, mono_share: float = 0.0, motion_share: float = 0.0):
+            swap_share: float = 0.0, mono_share: float = 0.0, motion_share: float = 0.0,
+            saturation_share: float = 0.0):
     """Batches of synthetic samples topped up with augmented real crops; real crops of provinces other
     than 皖 (a few per cent of the real set) are drawn `other_weight` times as often as 皖 ones,
     `swap_share` of them are replaced by a real crop with characters swapped (`swap.Swapper`) and
     `recolour_share` are redrawn as new-energy or yellow plates (`recolour`). `mono_share` of all samples
-    are made monochrome (`augment.monochrome`), their colour label IGNORE: a night camera shows no colour."""
+    are made monochrome (`augment.monochrome`), their colour label IGNORE: a night camera shows no colour;
+    before that `saturation_share` of all samples get their colour saturation scaled (`augment.saturation`)."""
     n = len(synth["images"])
     order = np.random.default_rng(rng.getrandbits(32)).permutation(n)
     n_real = int(batch * real_share)
@@ -180,7 +182,11 @@ def batches(synth: dict, real: dict, batch: int, real_share: float, rng: random.
         imgs = np.concatenate([synth["images"][idx], np.stack(real_imgs)])
         labels = np.concatenate([synth["labels"][idx], real_labels])
         colors = np.concatenate([synth["colors"][idx], real_colors]).astype(np.int64)
-        if mono_share:  # (no draws when off, so that earlier runs repeat exactly)
+        if saturation_share:  # (no draws when off, so that earlier runs repeat exactly)
+            for j in range(len(imgs)):
+                if rng.random() < saturation_share:
+                    imgs[j] = saturation(imgs[j], rng)
+        if mono_share:
             for j in range(len(imgs)):
                 if rng.random() < mono_share:
                     imgs[j], colors[j] = monochrome(imgs[j], rng), IGNORE
@@ -219,7 +225,7 @@ def train(args: argparse.Namespace) -> Recogniser:
     for epoch in range(args.epochs):
         for x, labels, colors in batches(synth, real, args.batch, args.real_share, rng, args.other_weight,
                                            args.recolour_share, swapper, args.swap_share, args.mono_share,
-                                           args.motion_share):
+                                           args.motion_share, args.saturation_share):
             if step >= steps:
                 break
             logits, color = model(x)
@@ -269,6 +275,8 @@ def main() -> None:
                     help="share of all samples made monochrome, as a night camera sees them")
     ap.add_argument("--motion-share", type=float, default=0.0,
                     help="share of the real crops given motion blur along the plate")
+    ap.add_argument("--saturation-share", type=float, default=0.0,
+                    help="share of all samples with their colour saturation scaled 0.35x-2.2x (cameras' settings)")
     ap.add_argument("--width", type=float, default=1.0,
                     help="channel multiplier; --init from a narrower .pt widens it (see widen_into)")
     ap.add_argument("--max-steps", type=int, default=10**9)
