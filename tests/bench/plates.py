@@ -29,6 +29,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "datasets" / "plates"
+sys.path.insert(0, str(ROOT))
+
+from vision.training.plates.augment import scale_saturation  # noqa: E402
 
 
 def load_labels() -> list[dict]:
@@ -96,12 +99,6 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
         print(f"ms per {title}: median {statistics.median(ts):.1f}, p95 {np.percentile(ts, 95):.1f}")
 
 
-def scale_saturation(img: np.ndarray, factor: float) -> np.ndarray:
-    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
-    hsv[..., 1] = np.clip(hsv[..., 1].astype(np.float32) * factor, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
-
-
 # What other gate cameras do to the same real photos: the bar is also measured on cameras not in shared/.
 CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # a night camera under infrared light: one grey level, no colour to find a plate by
@@ -133,7 +130,6 @@ def conditions(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Ca
 
 
 def ours() -> tuple[Callable, Callable]:
-    sys.path.insert(0, str(ROOT))
     from vision.plates import PlateReader
 
     reader = PlateReader()

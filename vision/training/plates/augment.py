@@ -125,13 +125,17 @@ def motion_blur(img: np.ndarray, rng: random.Random, angles: tuple[float, float]
     return cv2.filter2D(img, -1, cv2.warpAffine(kernel, m, (k, k)))
 
 
-def saturation(img: np.ndarray, rng: random.Random, low: float = 0.35, high: float = 2.2) -> np.ndarray:
-    """The image (H, W, 3 BGR uint8) with its colour saturation scaled by a log-uniform factor in [low, high]:
-    cameras differ in their colour settings (vivid, pale)."""
+def scale_saturation(img: np.ndarray, factor: float) -> np.ndarray:
+    """The image (H, W, 3 BGR uint8) with the colour saturation of every pixel times `factor`."""
     hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
-    s = hsv[..., 1].astype(np.float32) * float(np.exp(rng.uniform(np.log(low), np.log(high))))
-    hsv[..., 1] = np.clip(s, 0, 255).astype(np.uint8)
+    hsv[..., 1] = np.clip(hsv[..., 1].astype(np.float32) * factor, 0, 255).astype(np.uint8)
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
+def saturation(img: np.ndarray, rng: random.Random, low: float = 0.35, high: float = 2.2) -> np.ndarray:
+    """The image with its colour saturation scaled by a log-uniform factor in [low, high]: cameras differ in
+    their colour settings (vivid, pale)."""
+    return scale_saturation(img, float(np.exp(rng.uniform(np.log(low), np.log(high)))))
 
 
 def monochrome(img: np.ndarray, rng: random.Random) -> np.ndarray:
