@@ -135,12 +135,13 @@ def test_sigterm_shuts_down_cleanly(gateway):
 
 
 def test_notify_never_blocks_when_nobody_reads(notify_socket):
-    """A reader that stops reading fills its queue (10 datagrams by default); a blocking send would then hang the
-    event loop and SIGTERM with it (seen once in CI). Further messages are dropped with a warning instead."""
+    """A reader that stops reading fills its queue (net.unix.max_dgram_qlen: 10 here, 512 on some kernels); a
+    blocking send would then hang the event loop and SIGTERM with it (seen once in CI). Further messages are
+    dropped with a warning instead."""
     path, sock = notify_socket
     notifier = Notifier(str(path))
     sent: list[bool] = []
-    sender = threading.Thread(target=lambda: sent.extend(notifier.watchdog() for _ in range(200)), daemon=True)
+    sender = threading.Thread(target=lambda: sent.extend(notifier.watchdog() for _ in range(2000)), daemon=True)
     sender.start()
     sender.join(30)
     assert not sender.is_alive(), "send blocked on a full notify socket"
