@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "datasets" / "plates"
 sys.path.insert(0, str(ROOT))
 
+from vision.plates import to_grey  # noqa: E402
 from vision.training.plates.augment import scale_saturation  # noqa: E402
 
 
@@ -102,7 +103,7 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
 # What other gate cameras do to the same real photos: the bar is also measured on cameras not in shared/.
 CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # a night camera under infrared light: one grey level, no colour to find a plate by
-    "monochrome": lambda img: cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR),
+    "monochrome": to_grey,
     # a car moving along the plate: 5 px of horizontal blur at the photo's size (a crop is ~94 px wide)
     "motion 5px": lambda img: cv2.blur(img, (5, 1)),
     # a cheap camera's or a congested stream's compression
