@@ -220,7 +220,7 @@ class EventReader:
             unsynced=conn.execute("SELECT count(*) FROM events WHERE synced = 0").fetchone()[0],
             first_seq=first,
             last_seq=last,
-            next_seq=int(_meta(conn, "next_seq", "1")),
+            next_seq=max(int(_meta(conn, "next_seq", "1")), (last or 0) + 1),  # the record is kept at deletes
             open_alerts=conn.execute("SELECT count(*) FROM alerts WHERE state = 'open'").fetchone()[0],
             evicted=int(_meta(conn, "evicted", "0")),
             refusing_low_priority=self.refusing_low_priority,

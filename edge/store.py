@@ -52,6 +52,8 @@ class _Request:
 
     run: Callable[[sqlite3.Connection], Any]
     done: Callable[[Any, BaseException | None], None]
+    # an append of events: it deletes nothing, and running it again after a rollback changes nothing else
+    append: bool = False
 
 
 @dataclass
@@ -63,6 +65,10 @@ class _Counters:
 
 
 _STOP = object()
+
+
+class _RequestFailed(Exception):
+    """An append failed on its own in a group run without savepoints: run the group again with them."""
 
 
 class EventStore(EventReader):
@@ -89,6 +95,9 @@ class EventStore(EventReader):
         self._counters = _Counters()
         self._since_size_check = 0
         self._next_seq = self._load_next_seq()
+        with conn:  # from here on the newest row or this record says where seqs go on (see _transaction)
+            conn.execute("BEGIN IMMEDIATE")
+            _save_next_seq(conn, self._next_seq)
         self._lease = max(self._next_seq, _read_lease(path))
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="edge-store-writer", daemon=True)
@@ -185,7 +194,7 @@ class EventStore(EventReader):
                 f"store is at its bound of {self.max_bytes // (1024 * 1024)} MB and holds only critical and high "
                 "events; normal and low events are refused until upstream sync makes room"
             )
-        return _Request(lambda conn: self._insert(conn, prepared), done)
+        return _Request(lambda conn: self._insert(conn, prepared), done, append=True)
 
     def _insert(self, conn: sqlite3.Connection, prepared: list[tuple[NewEvent, str]]) -> Stored:
         now = self._clock.utcnow()
@@ -266,7 +275,7 @@ class EventStore(EventReader):
                 self._next_seq = start_seq
                 alert = NewEvent("gateway.disk_full", "store", {"path": str(self.path.parent)}, Priority.HIGH)
                 note = _Request(lambda conn: self._insert(conn, [(alert, alert.checked_data_json())]),
-                                lambda value, err: None)
+                                lambda value, err: None, append=True)
                 results = self._run_group([note, *group])[1:]
         except sqlite3.Error as e:
             self._next_seq = start_seq  # nothing of this group exists; its seqs were never seen by anyone
@@ -294,7 +303,18 @@ class EventStore(EventReader):
         _answer(results)
 
     def _run_group(self, group: list[_Request]) -> list[tuple[_Request, Any, BaseException | None]]:
-        """One transaction for the whole group; a request that fails on its own is undone alone (savepoint)."""
+        """One transaction for the whole group; a request that fails on its own is undone alone (savepoint).
+        A group of appends runs without savepoints first (they cost a fifth of a one-event commit, measured) and
+        only if one of them fails is it run again with them."""
+        if all(req.append for req in group):
+            start_seq = self._next_seq
+            try:
+                return self._transaction(group, isolate=False)
+            except _RequestFailed:
+                self._next_seq = start_seq
+        return self._transaction(group, isolate=True)
+
+    def _transaction(self, group: list[_Request], isolate: bool) -> list[tuple[_Request, Any, BaseException | None]]:
         conn, results = self._conn, []
         self._group_stored.clear()
         try:
@@ -302,26 +322,33 @@ class EventStore(EventReader):
             for req in group:
                 mark = len(self._group_stored)
                 try:
-                    conn.execute("SAVEPOINT req")
+                    if isolate:
+                        conn.execute("SAVEPOINT req")
                     results.append((req, req.run(conn), None))
-                    conn.execute("RELEASE req")
+                    if isolate:
+                        conn.execute("RELEASE req")
                 except sqlite3.Error:
                     raise  # the database's trouble (a full disk ...): the whole group's
                 except Exception as e:  # this request's fault (a bad value, an id too large): undo only it
+                    if not isolate:
+                        raise _RequestFailed from e
                     conn.execute("ROLLBACK TO req")
                     conn.execute("RELEASE req")
                     del self._group_stored[mark:]
                     results.append((req, None, e))
-            self._renew_lease(conn)
+            if not all(req.append for req in group):
+                # Appends need no record of the next seq (the newest row is one); a request that may delete
+                # rows, the newest among them, leaves one, so that a restart never hands out a seq again.
+                _save_next_seq(conn, self._next_seq)
+            self._renew_lease()
             conn.execute("COMMIT")
-        except sqlite3.Error:
+        except (sqlite3.Error, _RequestFailed):
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
         return results
 
-    def _renew_lease(self, conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (str(self._next_seq),))
+    def _renew_lease(self) -> None:
         if self._next_seq > self._lease:
             self._lease = self._next_seq + SEQ_LEASE_BLOCK
             _write_lease(self.path, self._lease)
@@ -420,6 +447,7 @@ class EventStore(EventReader):
                     f"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE {where} ORDER BY seq LIMIT ?)",
                     (EVICT_CHUNK,),
                 ).rowcount
+                _save_next_seq(conn, self._next_seq)  # the newest rows may be among those gone
                 if own_tx:
                     conn.execute("COMMIT")
                 evicted += n
@@ -601,6 +629,10 @@ def _move_aside(path: Path, now: datetime) -> Path:
         if src.exists():
             os.replace(src, Path(f"{target}{suffix}"))
     return target
+
+
+def _save_next_seq(conn: sqlite3.Connection, next_seq: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (str(next_seq),))
 
 
 def _lease_path(path: Path) -> Path:

@@ -184,6 +184,46 @@ def test_a_request_failing_in_an_unexpected_way_fails_alone_and_the_writer_goes_
     assert store.append([NewEvent("bin.level", "bin-1", {"level_pct": 10})])[0].seq == 1
 
 
+def test_an_append_failing_in_the_writer_fails_alone_and_the_rest_of_its_group_is_stored(store):
+    # A ts that is no datetime passes validation and fails inside the writer's transaction. A group of appends
+    # runs without savepoints first, so this checks the group is run again with them and the seqs stay gapless.
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(conn):
+        entered.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=store.write, args=(hold,))
+    holder.start()
+    assert entered.wait(10)
+    out = {}
+
+    def good(i):
+        out[i] = store.append([ev()]).ids
+
+    def bad():
+        try:
+            store.append([NewEvent("bin.level", "bin-1", {}, Priority.NORMAL, "not a time")])
+        except Exception as e:  # noqa: BLE001 (whatever the writer raised is handed back)
+            out["bad"] = e
+
+    threads = [threading.Thread(target=good, args=(0,)), threading.Thread(target=bad),
+               threading.Thread(target=good, args=(1,))]
+    for t in threads:
+        t.start()
+    for _ in range(1000):  # all three wait in the queue: the writer takes them as one group
+        if store._q.qsize() == 3:
+            break
+        threading.Event().wait(0.01)
+    assert store._q.qsize() == 3
+    release.set()
+    for t in [holder, *threads]:
+        t.join(10)
+    assert isinstance(out["bad"], AttributeError)
+    assert sorted(out[0] + out[1]) == ["t-gw1:1", "t-gw1:2"]
+    assert [e.seq for e in store.events()] == [1, 2]
+
+
 def test_reader_sees_what_the_writer_committed(tmp_path, clock):
     s = open_store(tmp_path / "edge.db", clock)
     s.append([ev() for _ in range(3)])
