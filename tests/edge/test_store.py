@@ -51,6 +51,23 @@ def test_seq_is_never_reused_across_restarts_even_when_newest_rows_are_gone(tmp_
     s.close()
 
 
+def test_seq_goes_on_after_the_writer_itself_evicted_the_newest_events(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock, max_mb=1)
+    s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob="s" * 4000) for i in range(235)])
+    # past 1 MB appended the writer checks the bound on its own; only these normal events can go, newest included
+    newest = s.append([ev(blob="n" * 4000) for _ in range(30)])
+    for _ in range(500):
+        if s.stats().evicted >= 30:
+            break
+        threading.Event().wait(0.01)
+    assert s.stats().by_priority == {"critical": 235}
+    s.close()
+    s = open_store(path, clock, max_mb=1)
+    assert s.append([ev("wristband.sos", "band-x", Priority.CRITICAL)])[0].seq == newest[-1].seq + 1
+    s.close()
+
+
 def test_seq_survives_a_lost_database_through_the_lease(tmp_path, clock):
     path = tmp_path / "edge.db"
     s = open_store(path, clock)
