@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -122,6 +124,12 @@ def ctc_greedy(probs: np.ndarray, chars: str) -> tuple[str, float]:
     return "".join(text), (min(run_probs) if run_probs else 0.0)
 
 
+@lru_cache(maxsize=16)
+def _template_indices(chars: str, template: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """Each position's allowed characters as class indices (blank is 0)."""
+    return tuple(np.array([chars.index(c) + 1 for c in allowed]) for allowed in template)
+
+
 def ctc_constrained(probs: np.ndarray, chars: str, template: list[str]) -> tuple[str, float, float]:
     """Best CTC path whose i-th character is one of template[i]: text, confidence and the path's mean
     log-probability per frame (to compare templates).
@@ -132,26 +140,29 @@ def ctc_constrained(probs: np.ndarray, chars: str, template: list[str]) -> tuple
     """
     T, n_states = probs.shape[0], 2 * len(template) + 1
     logp = np.log(np.maximum(probs, 1e-12))
-    idx = [np.array([chars.index(c) + 1 for c in allowed]) for allowed in template]
+    idx = _template_indices(chars, tuple(template))
     emit = np.empty((T, n_states), np.float64)
     emit[:, 0::2] = logp[:, :1]
     top = np.empty((T, len(template)), np.int64)  # the likeliest allowed character per frame and position
     for i, ix in enumerate(idx):
-        emit[:, 2 * i + 1] = logp[:, ix].max(axis=1)
-        top[:, i] = ix[logp[:, ix].argmax(axis=1)]
+        allowed = logp[:, ix]
+        likeliest = allowed.argmax(axis=1)
+        emit[:, 2 * i + 1] = allowed[np.arange(T), likeliest]
+        top[:, i] = ix[likeliest]
+    # a character may follow the previous one without a blank only if it differs (else CTC merges them)
+    jump_ok = np.zeros((T, n_states), bool)
+    jump_ok[1:, 3::2] = top[1:, 1:] != top[:-1, :-1]
     score = np.full(n_states, -np.inf)
     score[:2] = emit[0, :2]
     back = np.zeros((T, n_states), np.int64)
+    options = np.full((3, n_states), -np.inf)  # stay, step from the state before, jump over a blank
+    states = np.arange(n_states)
     for t in range(1, T):
-        stay = score
-        step = np.concatenate([[-np.inf], score[:-1]])
-        # a character may follow the previous one without a blank only if it differs (else CTC merges them)
-        skip = np.zeros(n_states, bool)
-        skip[3::2] = top[t, 1:] != top[t - 1, :-1]
-        jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
-        options = np.stack([stay, step, jump])
+        options[0] = score
+        options[1, 1:] = score[:-1]
+        options[2, 2:] = np.where(jump_ok[t, 2:], score[:-2], -np.inf)
         best = options.argmax(axis=0)
-        score = options[best, np.arange(n_states)] + emit[t]
+        score = options[best, states] + emit[t]
         back[t] = best
     state = n_states - 1 if score[-1] >= score[-2] else n_states - 2
     total = score[state]
