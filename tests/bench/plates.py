@@ -5,7 +5,8 @@
 Prints, for our reader and for rapidocr in the same run: the share of labelled plates read exactly, by
 colour, on the scene photos and on the crops (all crops, and the 'holdout' half that recogniser training
 never saw: odd-numbered lprnet crops and the HyperLPR crops), then median and p95 milliseconds per image
-on one core (cv2.setNumThreads(1), onnxruntime one thread), also on the scenes padded to 1280x720; then the
+on one core (cv2.setNumThreads(1), onnxruntime one thread), also on the scenes padded to 1280x720 and scaled up
+to a 4000 px long side (the size of a phone photo; we have no real photos that large); then the
 same photos as other gate cameras give them (monochrome at night, motion blur, heavy JPEG,
 vivid and pale colour settings: CONDITIONS).
 Skips (exit 0) when ../shared is absent.
@@ -55,12 +56,18 @@ def pad_1280x720(img: np.ndarray) -> np.ndarray:
     return out
 
 
+def scale_to(img: np.ndarray, side: int) -> np.ndarray:
+    """The photo scaled (bicubic) to a long side of `side` px."""
+    s = side / max(img.shape[:2])
+    return cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)
+
+
 def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[[np.ndarray], list[str]],
         rows: list[dict]) -> None:
     scenes = [r for r in rows if r["image_type"] == "scene"]
     crops = [r for r in rows if r["image_type"] == "crop"]
     per_colour: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    times, times720 = [], []
+    times, times720, times4k = [], [], []
     for r in scenes:
         img = cv2.imread(str(DATA / r["filename"]))
         t0 = time.perf_counter()
@@ -70,12 +77,18 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
         t0 = time.perf_counter()
         texts720 = read(framed)
         times720.append((time.perf_counter() - t0) * 1000)
+        large = scale_to(img, 4000)
+        t0 = time.perf_counter()
+        texts4k = read(large)
+        times4k.append((time.perf_counter() - t0) * 1000)
         hit = r["plate_text"] in texts
         for key in (r["color"], "all") + (() if r["plate_text"].startswith("皖") else ("not-皖",)):
             per_colour[key][0] += hit
             per_colour[key][1] += 1
         per_colour["all@1280x720"][0] += r["plate_text"] in texts720
         per_colour["all@1280x720"][1] += 1
+        per_colour["all@4000px"][0] += r["plate_text"] in texts4k
+        per_colour["all@4000px"][1] += 1
         if not hit:
             print(f"  {name} miss {r['filename']}: want {r['plate_text']} got {texts}")
     crop_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -96,7 +109,7 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
         line = ", ".join(f"{k} {v[0]}/{v[1]} = {100 * v[0] / v[1]:.1f} %" for k, v in sorted(stats.items()))
         print(f"{title}: {line}")
     for title, ts in (("scene photo (native size)", times), ("scene padded to 1280x720", times720),
-                      ("crop", crop_times)):
+                      ("scene scaled to 4000 px", times4k), ("crop", crop_times)):
         print(f"ms per {title}: median {statistics.median(ts):.1f}, p95 {np.percentile(ts, 95):.1f}")
 
 

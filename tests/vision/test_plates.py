@@ -21,7 +21,7 @@ from vision.plate_geometry import (
     order_quad,
     rectify,
 )
-from vision.plates import PLATE_PATTERN, PlateRead, PlateReader, box_of, grey_colour, is_monochrome, to_grey
+from vision.plates import MAX_SIDE, PLATE_PATTERN, PlateRead, PlateReader, box_of, grey_colour, is_monochrome, to_grey
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
 
@@ -59,6 +59,19 @@ def test_reads_real_scene(reader: PlateReader, row: dict) -> None:
     x, y, w, h = hit.box
     ix = max(0, min(x + w, x2) - max(x, x1)) * max(0, min(y + h, y2) - max(y, y1))
     assert ix / ((x2 - x1) * (y2 - y1)) > 0.6  # the box is on the labelled plate
+
+
+def test_a_large_photo_is_read_smaller_and_its_boxes_are_in_its_own_pixels(reader: PlateReader) -> None:
+    import cv2
+
+    row = next(r for r in SCENES if r["filename"] == "ccpd_0003.jpg")
+    big = cv2.resize(_imread(row["filename"]), None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
+    assert max(big.shape[:2]) > MAX_SIDE  # so it is read at half its size
+    hit = next(r for r in reader.read(big) if r.text == row["plate_text"])
+    x1, y1, x2, y2 = (3 * int(v) for v in row["bbox_x1y1x2y2"].split(","))
+    x, y, w, h = hit.box
+    ix = max(0, min(x + w, x2) - max(x, x1)) * max(0, min(y + h, y2) - max(y, y1))
+    assert ix / ((x2 - x1) * (y2 - y1)) > 0.6  # the box is on the plate in the large photo's pixels
 
 
 @pytest.mark.parametrize("row", CROPS, ids=[r["filename"] for r in CROPS])
