@@ -48,6 +48,14 @@ def _imread(name: str) -> np.ndarray:
     return img
 
 
+def _covers(box: tuple[int, int, int, int], label: str, scale: int = 1) -> float:
+    """The share of the labelled box ("x1,y1,x2,y2", times `scale`) that a read's (x, y, w, h) box covers."""
+    x1, y1, x2, y2 = (scale * int(v) for v in label.split(","))
+    x, y, w, h = box
+    ix = max(0, min(x + w, x2) - max(x, x1)) * max(0, min(y + h, y2) - max(y, y1))
+    return ix / ((x2 - x1) * (y2 - y1))
+
+
 @pytest.mark.parametrize("row", SCENES, ids=[r["filename"] for r in SCENES])
 def test_reads_real_scene(reader: PlateReader, row: dict) -> None:
     reads = reader.read(_imread(row["filename"]))
@@ -55,10 +63,7 @@ def test_reads_real_scene(reader: PlateReader, row: dict) -> None:
     hit = next(r for r in reads if r.text == row["plate_text"])
     assert hit.color == row["plate_color"]
     assert 0.0 < hit.confidence <= 1.0
-    x1, y1, x2, y2 = (int(v) for v in row["bbox_x1y1x2y2"].split(","))
-    x, y, w, h = hit.box
-    ix = max(0, min(x + w, x2) - max(x, x1)) * max(0, min(y + h, y2) - max(y, y1))
-    assert ix / ((x2 - x1) * (y2 - y1)) > 0.6  # the box is on the labelled plate
+    assert _covers(hit.box, row["bbox_x1y1x2y2"]) > 0.6  # the box is on the labelled plate
 
 
 def test_a_large_photo_is_read_smaller_and_its_boxes_are_in_its_own_pixels(reader: PlateReader) -> None:
@@ -68,10 +73,7 @@ def test_a_large_photo_is_read_smaller_and_its_boxes_are_in_its_own_pixels(reade
     big = cv2.resize(_imread(row["filename"]), None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
     assert max(big.shape[:2]) > MAX_SIDE  # so it is read at half its size
     hit = next(r for r in reader.read(big) if r.text == row["plate_text"])
-    x1, y1, x2, y2 = (3 * int(v) for v in row["bbox_x1y1x2y2"].split(","))
-    x, y, w, h = hit.box
-    ix = max(0, min(x + w, x2) - max(x, x1)) * max(0, min(y + h, y2) - max(y, y1))
-    assert ix / ((x2 - x1) * (y2 - y1)) > 0.6  # the box is on the plate in the large photo's pixels
+    assert _covers(hit.box, row["bbox_x1y1x2y2"], scale=3) > 0.6  # on the plate, in the large photo's pixels
 
 
 @pytest.mark.parametrize("row", CROPS, ids=[r["filename"] for r in CROPS])
