@@ -306,15 +306,17 @@ class EventStore(EventReader):
         """One transaction for the whole group; a request that fails on its own is undone alone (savepoint).
         A group of appends runs without savepoints first (a tenth of a one-event commit's time, measured) and only
         if one of them fails is it run again with them."""
-        if all(req.append for req in group):
+        appends = all(req.append for req in group)
+        if appends:
             start_seq = self._next_seq
             try:
-                return self._transaction(group, isolate=False)
+                return self._transaction(group, appends, isolate=False)
             except _RequestFailed:
                 self._next_seq = start_seq
-        return self._transaction(group, isolate=True)
+        return self._transaction(group, appends, isolate=True)
 
-    def _transaction(self, group: list[_Request], isolate: bool) -> list[tuple[_Request, Any, BaseException | None]]:
+    def _transaction(self, group: list[_Request], appends: bool,
+                     isolate: bool) -> list[tuple[_Request, Any, BaseException | None]]:
         conn, results = self._conn, []
         self._group_stored.clear()
         try:
@@ -336,7 +338,7 @@ class EventStore(EventReader):
                     conn.execute("RELEASE req")
                     del self._group_stored[mark:]
                     results.append((req, None, e))
-            if not all(req.append for req in group):
+            if not appends:
                 # Appends need no record of the next seq (the newest row is one); a request that may delete
                 # rows, the newest among them, leaves one, so that a restart never hands out a seq again.
                 _save_next_seq(conn, self._next_seq)
