@@ -115,7 +115,7 @@ class WristbandConfig(StrictModel):
 
     band: str = Field(pattern=r"^([0-9a-f]{8}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5})$",
                       description="band id (8 hex digits, on its label) or its Bluetooth address")
-    flat: str = Field(pattern=r"^[\w.-]{1,20}$")
+    flat: str = Field(pattern=r"^[\w.-]+$", max_length=20)  # not {1,20}: see the source field of edge/api/events.py
     resident: str | None = None
     hr_min: int = Field(45, ge=20, le=120)
     hr_max: int = Field(120, ge=60, le=230)

@@ -16,7 +16,8 @@ from edge.clock import rfc3339
 from edge.errors import EventError
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
-SOURCE_RE = re.compile(r"^[\w.:@/\-]{1,100}$")
+SOURCE_CHARS, SOURCE_MAX = r"[\w.:@/\-]", 100
+SOURCE_RE = re.compile(f"^{SOURCE_CHARS}{{1,{SOURCE_MAX}}}$")
 MAX_DATA_BYTES = 16 * 1024
 # orjson: ten times faster than the standard encoder, which was half the cost of an append. It writes NaN and
 # infinities as null, so output holding a null is checked again with the strict standard encoder (rare).

@@ -20,7 +20,7 @@ from typing_extensions import TypedDict
 from edge.api.deps import MAX_ID, Services, require_token
 from edge.clock import sane_time
 from edge.errors import EventError, StoreError, StoreFullError
-from edge.events import KIND_RE, SOURCE_RE, NewEvent, Priority
+from edge.events import KIND_RE, SOURCE_CHARS, SOURCE_MAX, NewEvent, Priority
 
 MAX_EVENTS = 1000
 MAX_BODY = 8 * 1024 * 1024
@@ -33,7 +33,9 @@ class EventIn(TypedDict):
     """An event as a client posts it; the gateway adds id, seq, device and building."""
 
     kind: Annotated[str, Field(pattern=KIND_RE.pattern, examples=["bin.level"])]
-    source: Annotated[str, Field(pattern=SOURCE_RE.pattern, examples=["bin-1"])]
+    # The length is not a counted repeat in the pattern: pydantic-core's regex engine unrolls one of Unicode \w, and
+    # {1,100} held 9.7 MB of memory for the life of the process, against 0.5 MB for + (measured).
+    source: Annotated[str, Field(pattern=f"^{SOURCE_CHARS}+$", max_length=SOURCE_MAX, examples=["bin-1"])]
     data: NotRequired[Annotated[dict[str, Any], Field(description="{} when absent")]]
     priority: NotRequired[Annotated[Priority, Field(description="normal when absent")]]
     ts: NotRequired[Annotated[Annotated[AwareDatetime, AfterValidator(sane_time)] | None,

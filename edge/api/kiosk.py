@@ -40,7 +40,8 @@ class NoticeIn(BaseModel):
     """A community notice for the lobby screen."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str | None = Field(None, pattern=r"^[\w.-]{1,40}$", description="to replace or remove it later")
+    # + with max_length, not {1,40}: see the source field of edge/api/events.py
+    id: str | None = Field(None, pattern=r"^[\w.-]+$", max_length=40, description="to replace or remove it later")
     zh: str = Field(min_length=1, max_length=200, examples=["本周六上午 9 点在小区广场免费量血压。"])
     en: str | None = Field(None, max_length=300)
     until: Annotated[AwareDatetime, AfterValidator(sane_time)] | None = Field(None, description="shown until then")

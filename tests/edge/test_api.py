@@ -59,6 +59,9 @@ BAD_BODIES = [
     (b"[]", 422, "empty"),
     (b'{"kind": "bin.level"}', 422, "source"),
     (b'{"kind": "Bin Level", "source": "b"}', 422, "pattern"),
+    (b'{"kind": "bin.level", "source": "' + b"b" * 101 + b'"}', 422, "at most 100 characters"),
+    (b'{"kind": "bin.level", "source": ""}', 422, "pattern"),
+    (b'{"kind": "bin.level", "source": "bin 1"}', 422, "pattern"),
     (b'{"kind": "bin.level", "source": "b", "priority": "urgent"}', 422, "critical"),
     (b'{"kind": "bin.level", "source": "b", "data": [1, 2]}', 422, "should be an object"),
     (b'{"kind": "bin.level", "source": "b", "colour": "red"}', 422, "Extra inputs"),
@@ -174,3 +177,10 @@ def test_openapi_documents_the_contract(gateway):
 def test_kiosk_is_public_chinese_html(gateway):
     r = requests.get(gateway.url + "/", timeout=5)
     assert r.status_code == 200 and 'lang="zh-CN"' in r.text
+
+
+def test_a_source_of_100_word_characters_in_any_script_is_stored(gateway):
+    source = "楼-1." + "门" * 96
+    r = gateway.post({"kind": "bin.level", "source": source})
+    assert r.status_code == 201, r.text
+    assert count(gateway) == 1
