@@ -5,8 +5,9 @@
 Prints, for our reader and for rapidocr in the same run: the share of labelled plates read exactly, by
 colour, on the scene photos and on the crops (all crops, and the 'holdout' half that recogniser training
 never saw: odd-numbered lprnet crops and the HyperLPR crops), then median and p95 milliseconds per image
-on one core (cv2.setNumThreads(1), onnxruntime one thread), also on the scenes padded to 1280x720 and scaled up
-to a 4000 px long side (the size of a phone photo; we have no real photos that large); then the
+on one core (cv2.setNumThreads(1), onnxruntime one thread), also on the scenes padded to 1280x720, the same in
+a 1920x1080 frame (the plates as small, the frame larger: a wider view), and scaled up to a 4000 px
+long side (the size of a phone photo; we have no real photos that large); then the
 same photos as other gate cameras give them (monochrome at night, motion blur, heavy JPEG,
 vivid and pale colour settings: CONDITIONS).
 Skips (exit 0) when ../shared is absent.
@@ -46,12 +47,13 @@ def load_labels() -> list[dict]:
     return rows
 
 
-def pad_1280x720(img: np.ndarray) -> np.ndarray:
-    """The photo scaled to fit 1280x720 and padded: the camera frame size the time budget is set for."""
+def pad_1280x720(img: np.ndarray, frame: tuple[int, int] = (1280, 720)) -> np.ndarray:
+    """The photo scaled to fit 1280x720 and padded to `frame` (w, h): the camera frame size the time budget is
+    set for, or the same plates in a larger frame, where they are smaller to the detector."""
     h, w = img.shape[:2]
     s = min(1280 / w, 720 / h)
     small = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    out = np.zeros((720, 1280, 3), np.uint8)
+    out = np.zeros((frame[1], frame[0], 3), np.uint8)
     out[: small.shape[0], : small.shape[1]] = small
     return out
 
@@ -67,7 +69,7 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
     scenes = [r for r in rows if r["image_type"] == "scene"]
     crops = [r for r in rows if r["image_type"] == "crop"]
     per_colour: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    times, times720, times4k = [], [], []
+    times, times720, times1080, times4k = [], [], [], []
     for r in scenes:
         img = cv2.imread(str(DATA / r["filename"]))
         t0 = time.perf_counter()
@@ -77,6 +79,9 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
         t0 = time.perf_counter()
         texts720 = read(framed)
         times720.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        texts1080 = read(pad_1280x720(img, (1920, 1080)))
+        times1080.append((time.perf_counter() - t0) * 1000)
         large = scale_to(img, 4000)
         t0 = time.perf_counter()
         texts4k = read(large)
@@ -87,6 +92,8 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
             per_colour[key][1] += 1
         per_colour["all@1280x720"][0] += r["plate_text"] in texts720
         per_colour["all@1280x720"][1] += 1
+        per_colour["all@1280x720-in-1920x1080"][0] += r["plate_text"] in texts1080
+        per_colour["all@1280x720-in-1920x1080"][1] += 1
         per_colour["all@4000px"][0] += r["plate_text"] in texts4k
         per_colour["all@4000px"][1] += 1
         if not hit:
@@ -109,6 +116,7 @@ def run(name: str, read: Callable[[np.ndarray], list[str]], crop_read: Callable[
         line = ", ".join(f"{k} {v[0]}/{v[1]} = {100 * v[0] / v[1]:.1f} %" for k, v in sorted(stats.items()))
         print(f"{title}: {line}")
     for title, ts in (("scene photo (native size)", times), ("scene padded to 1280x720", times720),
+                      ("scene as at 1280x720, in a 1920x1080 frame", times1080),
                       ("scene scaled to 4000 px", times4k), ("crop", crop_times)):
         print(f"ms per {title}: median {statistics.median(ts):.1f}, p95 {np.percentile(ts, 95):.1f}")
 

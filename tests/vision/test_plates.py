@@ -76,6 +76,19 @@ def test_a_large_photo_is_read_smaller_and_its_boxes_are_in_its_own_pixels(reade
     assert _covers(hit.box, row["bbox_x1y1x2y2"], scale=3) > 0.6  # on the plate, in the large photo's pixels
 
 
+def test_a_small_plate_in_a_full_hd_frame_is_read(reader: PlateReader) -> None:
+    import cv2
+
+    row = next(r for r in SCENES if r["filename"] == "ccpd_0003.jpg")
+    x1, _, x2, _ = (int(v) for v in row["bbox_x1y1x2y2"].split(","))
+    photo = _imread(row["filename"])
+    small = cv2.resize(photo, None, fx=70 / (x2 - x1), fy=70 / (x2 - x1), interpolation=cv2.INTER_AREA)
+    frame = np.full((1080, 1920, 3), (110, 115, 112), np.uint8)  # the plate now 70 px wide in a 1920x1080 frame
+    y, x = (1080 - small.shape[0]) // 2, (1920 - small.shape[1]) // 2
+    frame[y : y + small.shape[0], x : x + small.shape[1]] = small
+    assert row["plate_text"] in [r.text for r in reader.read(frame)]
+
+
 @pytest.mark.parametrize("row", CROPS, ids=[r["filename"] for r in CROPS])
 def test_reads_real_crop(reader: PlateReader, row: dict) -> None:
     read = reader.read_plate(_imread(row["filename"]))

@@ -4,7 +4,7 @@
         --out vision/models/plate_det.onnx
 
 Input 1x3xHxW BGR in 0..1 with H and W multiples of 32 (any size: the reader scales a photo so its long
-side is 512); output 1x1x(H/4)x(W/4), the probability that a pixel lies on a plate. The reader turns the
+side is 576); output 1x1x(H/4)x(W/4), the probability that a pixel lies on a plate. The reader turns the
 painted regions into quads (`vision.plates`).
 """
 
