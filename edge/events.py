@@ -50,7 +50,9 @@ _RANKS = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.L
 _BY_RANK = {rank: p for p, rank in _RANKS.items()}
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like Event below: a frozen dataclass's __init__ sets each field through object.__setattr__, 1.6 us a
+# NewEvent against 0.4, and every posted event makes one. Nothing assigns to them once made.
+@dataclass(slots=True)
 class NewEvent:
     """An event a source wants stored. The store gives it its seq, id and (if absent) ts."""
 
@@ -92,7 +94,9 @@ def _check_names(kind: object, source: object) -> None:
         _GOOD_NAMES.add((kind, source))
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: 2.5 us to make against 0.5 (measured), and the kiosk makes one for each event of every commit
+# (batches of 100 over HTTP: +7 %, four runs each). Subscribers share them and only read them.
+@dataclass(slots=True)
 class Event:
     """A stored event, as the contract describes it."""
 
