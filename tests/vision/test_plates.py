@@ -21,7 +21,17 @@ from vision.plate_geometry import (
     order_quad,
     rectify,
 )
-from vision.plates import MAX_SIDE, PLATE_PATTERN, PlateRead, PlateReader, box_of, grey_colour, is_monochrome, to_grey
+from vision.plates import (
+    MAX_SIDE,
+    PLATE_PATTERN,
+    PlateRead,
+    PlateReader,
+    box_of,
+    grey_colour,
+    is_monochrome,
+    shrink,
+    to_grey,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
 
@@ -74,6 +84,21 @@ def test_a_large_photo_is_read_smaller_and_its_boxes_are_in_its_own_pixels(reade
     assert max(big.shape[:2]) > MAX_SIDE  # so it is read at half its size
     hit = next(r for r in reader.read(big) if r.text == row["plate_text"])
     assert _covers(hit.box, row["bbox_x1y1x2y2"], scale=3) > 0.6  # on the plate, in the large photo's pixels
+
+
+@pytest.mark.parametrize("size", [(327, 527), (160, 258), (97, 156)])
+def test_shrink_averages_fine_detail_away_and_keeps_things_where_they_were(size: tuple[int, int]) -> None:
+    stripes = np.zeros((1159, 719, 3), np.uint8)  # odd sides, as a camera's crop may have
+    stripes[:, ::2] = 255  # one-pixel stripes: sampling (nearest or bilinear) keeps them or makes moire of them
+    out = shrink(stripes, size)
+    assert out.shape == (size[1], size[0], 3) and out.dtype == np.uint8
+    assert out.std() < 20  # averaged to a grey
+    mark = np.zeros((1159, 719), np.uint8)
+    mark[800:820, 600:620] = 255
+    small = shrink(mark, size).astype(float)
+    ys, xs = np.indices(small.shape)
+    centre = (small * xs).sum() / small.sum(), (small * ys).sum() / small.sum()
+    assert np.allclose(centre, (610 * size[0] / 719 - 0.5, 810 * size[1] / 1159 - 0.5), atol=1.0)
 
 
 def test_a_small_plate_in_a_full_hd_frame_is_read(reader: PlateReader) -> None:
