@@ -40,7 +40,8 @@ from vision.plate_geometry import (
 
 COLORS = ("blue", "yellow", "green", "white", "black")
 # Long side of the detector's input. 576 rather than 512: a plate 70 px wide in a 1920x1080 frame is 21 px in it,
-# not 19, and found (scenes shrunk so: 12 -> 19 of 31 read); ~5 ms more at 1280x720 (README of the training).
+# not 19, and found (scenes shrunk so: 12 -> 19 of 31 read); a 1280x720 frame takes about as long (README of the
+# training).
 DET_SIDE = 576
 MIN_AREA = 24.0  # smallest painted region (input pixels) worth reading
 MAX_FIT_COST = 3.0  # log-likelihood (nats) a read may lose to the best path to fit a plate layout
