@@ -1,5 +1,5 @@
 """Whether each space of a frame is occupied: a small CNN (vision/models/parking_occ.onnx, trained by
-vision/training/parking) run with cv2.dnn on every space of a frame in one batch.
+vision/training/parking) run with cv2.dnn on every space of a frame (vision/nets.py: a few spaces at a time).
 
 Each space's polygon, grown by MARGIN about its centre, is cut out of the frame with a perspective warp to a
 PATCH x PATCH square (its long side upright), normalised per patch (mean 0, spread damped: the same space reads
@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vision import nets
 from vision.errors import BadImageError, ModelError
 from vision.spaces import Point, Space
 
@@ -93,7 +94,7 @@ def inputs(patches: np.ndarray, edge_channel: bool = False) -> np.ndarray:
 
 
 class OccupancyClassifier:
-    """The packaged network; `classify(frame, spaces)` answers for every space in one forward pass."""
+    """The packaged network; `classify(frame, spaces)` answers for every space of a frame."""
 
     def __init__(self, model: Path = MODEL) -> None:
         if not model.is_file():
@@ -106,14 +107,13 @@ class OccupancyClassifier:
 
     def probabilities(self, patches: np.ndarray) -> np.ndarray:
         """P(occupied) for N x PATCH x PATCH x 3 uint8 patches: the mean over each patch and the patch turned
-        half round (test-time augmentation, measured in vision/training/parking/README.md), in one forward pass."""
+        half round (test-time augmentation, measured in vision/training/parking/README.md)."""
         n = len(patches)
         if n == 0:
             return np.zeros(0, np.float32)
         views = np.concatenate([patches, patches[:, ::-1, ::-1]])
         with self._lock:
-            self._net.setInput(inputs(views, EDGES))
-            logits = self._net.forward().reshape(len(views), -1)
+            logits = nets.forward(self._net, inputs(views, EDGES), ["logits"])[0].reshape(len(views), -1)
         if logits.shape[1] == 1:
             p = 1 / (1 + np.exp(-logits[:, 0]))
         else:

@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vision import nets
 from vision.errors import BadImageError, ModelError
 from vision.plate_geometry import (
     DOUBLE_ROW_ASPECT,
@@ -43,6 +44,7 @@ COLORS = ("blue", "yellow", "green", "white", "black")
 # not 19, and found (scenes shrunk so: 12 -> 19 of 31 read); a 1280x720 frame takes about as long (README of the
 # training).
 DET_SIDE = 576
+DETECTORS = {False: "plate_det.onnx", True: "plate_det_mono.onnx"}  # by whether the picture is monochrome
 MIN_AREA = 24.0  # smallest painted region (input pixels) worth reading
 MAX_FIT_COST = 3.0  # log-likelihood (nats) a read may lose to the best path to fit a plate layout
 MAX_SIDE = 2560  # photos with a longer side (not a 4 MP gate camera's) are read at 1/2, 1/3 ... of their size
@@ -242,15 +244,30 @@ class PlateReader:
     """Loads the shipped models once; `read(image)` returns the plates in a BGR photo."""
 
     def __init__(self, model_dir: Path | None = None, min_confidence: float = 0.3) -> None:
-        base = Path(model_dir) if model_dir else Path(str(resources.files("vision") / "models"))
+        self._base = Path(model_dir) if model_dir else Path(str(resources.files("vision") / "models"))
+        self._load(DETECTORS[True])  # loaded and let go: a broken model fails here, not at dusk
+        self._det, self._det_mono = self._load(DETECTORS[False]), False  # the detector held, and which it is
+        self._rec = self._load("plate_rec.onnx")
         try:
-            self._det = cv2.dnn.readNetFromONNX(str(base / "plate_det.onnx"))
-            self._det_mono = cv2.dnn.readNetFromONNX(str(base / "plate_det_mono.onnx"))
-            self._rec = cv2.dnn.readNetFromONNX(str(base / "plate_rec.onnx"))
-            self._chars = (base / "plate_chars.txt").read_text(encoding="utf-8").strip()
-        except (cv2.error, OSError) as e:
-            raise ModelError(f"cannot load plate models from {base}: {e}") from e
+            self._chars = (self._base / "plate_chars.txt").read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ModelError(f"cannot load plate models from {self._base}: {e}") from e
         self.min_confidence = min_confidence
+
+    def _load(self, name: str) -> cv2.dnn.Net:
+        try:
+            return cv2.dnn.readNetFromONNX(str(self._base / name))
+        except cv2.error as e:
+            raise ModelError(f"cannot load plate model {self._base / name}: {e}") from e
+
+    def _detector(self, mono: bool) -> cv2.dnn.Net:
+        """The colour or the monochrome detector. One is held at a time: each keeps about 14 MB of buffers once it
+        has run (measured at a 576x320 input), a gate camera changes between them at dusk and dawn, and loading
+        one takes 5-10 ms."""
+        if self._det_mono != mono:
+            self._det = None  # the other's buffers go first
+            self._det, self._det_mono = self._load(DETECTORS[mono]), mono
+        return self._det
 
     def detect(self, image: np.ndarray, mono: bool | None = None) -> list[np.ndarray]:
         """Candidate plate quads (ordered corners, image pixels): regions the network paints, then
@@ -270,16 +287,15 @@ class PlateReader:
 
     def _paint(self, small: np.ndarray, mono: bool) -> list[np.ndarray]:
         """The painted regions of a detector input (sides multiples of 32), by the colour or the monochrome detector."""
-        net = self._det
         if mono:  # made exactly grey: the only kind of picture that detector has seen
-            net, small = self._det_mono, to_grey(small)
+            small = to_grey(small)
+        net = self._detector(mono)
         net.setInput(cv2.dnn.blobFromImage(small, 1 / 255.0))
         return mask_regions(net.forward()[0, 0])
 
     def _forward(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """CTC column probabilities and colour scores of rectified REC_W x REC_H crops (one batch)."""
-        self._rec.setInput(cv2.dnn.blobFromImages(crops, 1 / 255.0))
-        probs, colors = self._rec.forward(["probs", "color"])
+        """CTC column probabilities and colour scores of rectified REC_W x REC_H crops."""
+        probs, colors = nets.forward(self._rec, cv2.dnn.blobFromImages(crops, 1 / 255.0), ["probs", "color"])
         return probs, colors
 
     def _decode(self, p: np.ndarray, c: np.ndarray) -> tuple[str, float, str]:

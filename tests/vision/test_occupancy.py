@@ -32,3 +32,14 @@ def test_a_space_reads_the_same_turned_half_round() -> None:
     assert p.shape == (len(patches),)
     np.testing.assert_allclose(p, turned, atol=1e-5)  # the patch and its half turn are averaged either way
     assert not np.allclose(p, p[0])  # and the spaces are told apart
+
+
+def test_each_space_reads_the_same_alone_as_among_all_forty() -> None:
+    # the network runs a few views at a time (vision/nets.py); the pieces must come back in order
+    image = cv2.imread(str(FRAME), cv2.IMREAD_COLOR)
+    patches = np.stack([cut_patch(image, pts) for _, pts, _ in read_pklot_xml(FRAME.with_suffix(".xml"))])
+    clf = OccupancyClassifier()
+    together = clf.probabilities(patches)
+    alone = np.concatenate([clf.probabilities(patches[i:i + 1]) for i in range(len(patches))])
+    assert len(patches) == 40
+    np.testing.assert_allclose(together, alone, atol=1e-5)

@@ -120,6 +120,16 @@ def test_reads_real_crop(reader: PlateReader, row: dict) -> None:
     assert read is not None and read.text == row["plate_text"]
 
 
+def test_each_crop_reads_the_same_alone_as_among_all(reader: PlateReader) -> None:
+    # the recogniser runs a few crops at a time (vision/nets.py); the pieces must come back in order
+    import cv2
+
+    crops = [cv2.resize(_imread(r["filename"]), (REC_W, REC_H)) for r in CROPS]
+    assert len(crops) > 8
+    assert reader.recognise(crops) == [reader.recognise([c])[0] for c in crops]
+    assert len({t for t, _, _ in reader.recognise(crops)}) == len(crops)  # all different: the order tells
+
+
 def test_reads_are_sorted_and_typed(reader: PlateReader) -> None:
     reads = reader.read(_imread(SCENES[0]["filename"]))
     assert reads and all(isinstance(r, PlateRead) for r in reads)
@@ -158,6 +168,31 @@ def test_reads_real_scene_in_monochrome(reader: PlateReader, name: str) -> None:
     reads = reader.read(to_grey(_imread(name)))
     assert reads and reads[0].text == row["plate_text"]  # the most confident read
     assert reads[0].color == "blue"  # light characters on a darker ground (grey_colour)
+
+
+def test_dusk_and_dawn_change_the_detector_and_reads_stay_the_same() -> None:
+    # the reader holds one detector at a time and loads the other when the pictures turn grey or colour again
+    label = next(r["plate_text"] for r in SCENES if r["filename"] == "ccpd_0000.jpg")
+    colour = _imread("ccpd_0000.jpg")
+    grey = to_grey(colour)  # only the monochrome detector finds this plate in grey
+    night = PlateReader().read(grey)
+    assert night and night[0].text == label
+    day = PlateReader()
+    first = day.read(colour)
+    assert first and first[0].text == label
+    assert day.read(grey) == night
+    assert day.read(colour) == first
+
+
+def test_a_broken_monochrome_detector_fails_when_the_reader_is_made(tmp_path: Path) -> None:
+    import shutil
+
+    models = Path(__file__).resolve().parents[2] / "vision" / "models"
+    for f in models.glob("plate_*"):
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "plate_det_mono.onnx").write_bytes(b"not a model")
+    with pytest.raises(VisionError, match="plate_det_mono.onnx"):
+        PlateReader(tmp_path)
 
 
 def test_reads_a_one_channel_frame(reader: PlateReader) -> None:
