@@ -69,15 +69,19 @@ COLOUR_RANGES = [((90, 80, 40), (130, 255, 255)), ((12, 90, 90), (35, 255, 255))
 _P = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _L = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _D = "0123456789"
+# A new-energy plate's energy letter (GA 36-2018): D, then A B C E, electric; F, then G H J K, not only electric.
+# A car's plate has it first with four digits last, a large vehicle's last after five digits.
+_E = "DABCEFGHJK"
 # The layouts PLATE_PATTERN allows, one set of characters per position, for constrained decoding.
 TEMPLATES = [
     [_P, _L] + [_L + _D] * 4 + [_L + _D + "警学挂港澳领"],
-    [_P, _L] + [_L + _D] * 6,
+    [_P, _L, _E, _L + _D] + [_D] * 4,
+    [_P, _L] + [_D] * 5 + [_E],
     ["使"] + [_D] * 6,
 ]
 PLATE_PATTERN = re.compile(
     rf"^(?:[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9警学挂港澳领]"  # blue, yellow, white, black
-    rf"|[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{6}}"  # green new-energy
+    rf"|[{_P}][A-HJ-NP-Z](?:[{_E}][A-HJ-NP-Z0-9][0-9]{{4}}|[0-9]{{5}}[{_E}])"  # green new-energy
     r"|使[0-9]{6})$"  # embassy
 )
 

@@ -242,9 +242,11 @@ def test_read_files_contract(reader: PlateReader, tmp_path: Path) -> None:
 
 
 def test_plate_pattern() -> None:
-    for ok in ("京A12345", "皖AD11166", "粤Z1234港", "沪A1234警", "使014578", "冀D5L690", "皖A1234学"):
+    for ok in ("京A12345", "皖AD11166", "粤Z1234港", "沪A1234警", "使014578", "冀D5L690", "皖A1234学",
+               "粤BFA1234", "京AA12345", "苏E12345D", "沪AK00001"):  # new energy: the energy letter, then digits
         assert PLATE_PATTERN.match(ok), ok
-    for bad in ("京A1234", "京I12345", "A京12345", "京A123456789", ""):
+    for bad in ("京A1234", "京I12345", "A京12345", "京A123456789", "",
+                "皖AL509LA", "粤BD1234A", "京AZ12345", "苏E1234DD"):  # 8 characters out of the new-energy layout
         assert not PLATE_PATTERN.match(bad), bad
 
 
