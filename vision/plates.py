@@ -46,6 +46,8 @@ COLORS = ("blue", "yellow", "green", "white", "black")
 DET_SIDE = 576
 DETECTORS = {False: "plate_det.onnx", True: "plate_det_mono.onnx"}  # by whether the picture is monochrome
 MIN_AREA = 24.0  # smallest painted region (input pixels) worth reading
+SPLIT_LEVELS = (0.7, 0.85, 0.95)  # mask levels at which a region of no single plate's shape is looked into
+SINGLE_ROW = (2.4, 7.0)  # length for height of a single-row plate's painted region, seen at an angle
 MAX_FIT_COST = 3.0  # log-likelihood (nats) a read may lose to the best path to fit a plate layout
 MAX_SIDE = 2560  # photos with a longer side (not a 4 MP gate camera's) are read at 1/2, 1/3 ... of their size
 MAX_CANDIDATES = 10  # regions read per photo, largest first: bounds the time on busy scenes
@@ -173,11 +175,38 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def mask_regions(mask: np.ndarray) -> list[np.ndarray]:
-    """Contours (detector-input pixels) of the regions painted in the detector's 1/4-resolution mask."""
+def plate_shape(contour: np.ndarray) -> float:
+    """How many times as long as high a region is (its rotated rectangle), or 0 when it fills too little of that
+    rectangle to be one plate."""
+    (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
+    long, short = max(rw, rh), max(min(rw, rh), 1e-3)
+    return long / short if cv2.contourArea(contour) > 0.6 * long * short else 0.0
+
+
+def mask_regions(mask: np.ndarray, split: bool = True) -> list[np.ndarray]:
+    """Contours (detector-input pixels) of the regions painted in the detector's 1/4-resolution mask, largest
+    first. A region that is not one single-row plate's shape (the plate and the grille above it painted as one,
+    or a double-row plate) is followed by the single-row plates that its more surely painted parts form, at the
+    lowest of SPLIT_LEVELS where there are any (unless not `split`)."""
     up = cv2.resize(mask, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
     contours, _ = cv2.findContours((up > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [c for c in contours if cv2.contourArea(c) >= MIN_AREA]
+    found = []
+    for c in sorted((c for c in contours if cv2.contourArea(c) >= MIN_AREA), key=cv2.contourArea, reverse=True):
+        found.append(c)
+        if not split or SINGLE_ROW[0] <= plate_shape(c) <= SINGLE_ROW[1]:
+            continue
+        x, y, w, h = cv2.boundingRect(c)
+        inside = np.zeros((h, w), np.uint8)
+        cv2.drawContours(inside, [c - np.int32([x, y])], -1, 1, cv2.FILLED)
+        for level in SPLIT_LEVELS:
+            parts, _ = cv2.findContours(((up[y:y + h, x:x + w] > level) & (inside > 0)).astype(np.uint8),
+                                        cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            parts = [p + np.int32([x, y]) for p in parts
+                     if cv2.contourArea(p) >= MIN_AREA and SINGLE_ROW[0] <= plate_shape(p) <= SINGLE_ROW[1]]
+            if parts:
+                found += sorted(parts, key=cv2.contourArea, reverse=True)[:2]  # say the plate and the grille
+                break
+    return found
 
 
 def colour_regions(small: np.ndarray) -> list[np.ndarray]:
@@ -282,20 +311,19 @@ class PlateReader:
         sw, sh = max(32, round(w * scale / 32) * 32), max(32, round(h * scale / 32) * 32)
         small = shrink(image, (sw, sh))
         regions = self._paint(small, is_monochrome(image) if mono is None else mono)
-        regions.sort(key=cv2.contourArea, reverse=True)
         extra = sorted(colour_regions(small), key=cv2.contourArea, reverse=True)
         picked = regions[: MAX_CANDIDATES * 2 // 3]
         picked += extra[: MAX_CANDIDATES - len(picked)]
         to_image = np.float32([w / sw, h / sh])
         return [order_quad((contour_quad(c) + 0.5) * to_image) for c in picked]
 
-    def _paint(self, small: np.ndarray, mono: bool) -> list[np.ndarray]:
+    def _paint(self, small: np.ndarray, mono: bool, split: bool = True) -> list[np.ndarray]:
         """The painted regions of a detector input (sides multiples of 32), by the colour or the monochrome detector."""
         if mono:  # made exactly grey: the only kind of picture that detector has seen
             small = to_grey(small)
         net = self._detector(mono)
         net.setInput(cv2.dnn.blobFromImage(small, 1 / 255.0))
-        return mask_regions(net.forward()[0, 0])
+        return mask_regions(net.forward()[0, 0], split)
 
     def _forward(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """CTC column probabilities and colour scores of rectified REC_W x REC_H crops."""
@@ -370,7 +398,8 @@ class PlateReader:
         area = image[y0:y1, x0:x1]
         small = shrink(area, (cw, ch))
         small = cv2.copyMakeBorder(small, 0, -ch % 32, 0, -cw % 32, cv2.BORDER_CONSTANT)
-        regions = self._paint(small, is_monochrome(image) if mono is None else mono)
+        # the region around the candidate as painted (its parts are candidates of their own already)
+        regions = self._paint(small, is_monochrome(image) if mono is None else mono, split=False)
         here = box_of((quad - np.float32([x0, y0])) * scale, (ch, cw))
         scored = [(overlap(cv2.boundingRect(c), here) * cv2.contourArea(c), c) for c in regions]
         scored = [sc for sc in scored if sc[0] > 0]

@@ -29,6 +29,7 @@ from vision.plates import (
     box_of,
     grey_colour,
     is_monochrome,
+    mask_regions,
     shrink,
     to_grey,
 )
@@ -182,6 +183,28 @@ def test_dusk_and_dawn_change_the_detector_and_reads_stay_the_same() -> None:
     assert first and first[0].text == label
     assert day.read(grey) == night
     assert day.read(colour) == first
+
+
+def test_a_plate_painted_together_with_the_grille_is_looked_into() -> None:
+    import cv2
+
+    mask = np.zeros((40, 60), np.float32)  # the detector's 1/4-resolution output
+    mask[4:17, 10:50] = 0.9  # the grille, surely painted
+    mask[17:19, 10:50] = 0.6  # less surely between them
+    mask[19:25, 20:40] = 0.95  # the plate
+    whole, *parts = mask_regions(mask)
+    assert cv2.boundingRect(whole)[3] > 80  # one region over both, in input pixels: no plate's shape
+    plate = [cv2.boundingRect(p) for p in parts if cv2.boundingRect(p)[1] > 70]
+    assert len(parts) == 2 and len(plate) == 1
+    x, y, w, h = plate[0]
+    assert abs(x - 80) <= 4 and abs(y - 76) <= 4 and abs(w - 80) <= 6 and abs(h - 24) <= 6
+    assert len(mask_regions(mask, split=False)) == 1
+
+
+def test_reads_a_grey_plate_painted_together_with_the_grille(reader: PlateReader) -> None:
+    # in grey the monochrome detector paints this plate and the bright grille above it as one region
+    label = next(r["plate_text"] for r in SCENES if r["filename"] == "ccpd_0003.jpg")
+    assert label in [r.text for r in reader.read(to_grey(_imread("ccpd_0003.jpg")))]
 
 
 def test_a_broken_monochrome_detector_fails_when_the_reader_is_made(tmp_path: Path) -> None:
