@@ -229,10 +229,11 @@ def colour_regions(small: np.ndarray) -> list[np.ndarray]:
 
 
 def refine_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
-    """The outline of the blue or yellow plate body around a candidate quad (image pixels), or None.
+    """The outline of the blue, yellow or green plate body around a candidate quad (image pixels), or None.
 
     The detector's quads are coarse (1/4 resolution, photo shrunk); the plate's own colour gives its
-    edges at full resolution. Green plates are left alone: their white-to-green gradient has no one colour.
+    edges at full resolution. Of a green plate's white-to-green gradient only the greener part may count: the
+    outline is one more cut to read beside the candidate's own, and the better read is kept.
     """
     x, y, w, h = box_of(expand_quad(quad, 0.12, 0.3), image.shape)
     if w < 8 or h < 4:
@@ -241,7 +242,7 @@ def refine_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     inside = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(inside, np.round(quad - (x, y)).astype(np.int32), 1)
     area = max(1, int(inside.sum()))
-    masks = [cv2.inRange(hsv, lo, hi) for lo, hi in COLOUR_RANGES[:2]]
+    masks = [cv2.inRange(hsv, lo, hi) for lo, hi in COLOUR_RANGES]
     mask = max(masks, key=lambda m: int(np.count_nonzero(m & inside)))
     if np.count_nonzero(mask & inside) < 0.35 * area:
         return None

@@ -30,6 +30,7 @@ from vision.plates import (
     grey_colour,
     is_monochrome,
     mask_regions,
+    refine_quad,
     shrink,
     to_grey,
 )
@@ -183,6 +184,16 @@ def test_dusk_and_dawn_change_the_detector_and_reads_stay_the_same() -> None:
     assert first and first[0].text == label
     assert day.read(grey) == night
     assert day.read(colour) == first
+
+
+@pytest.mark.parametrize("bgr", [(150, 60, 20), (40, 190, 60)], ids=["blue", "green"])
+def test_the_plate_colour_gives_the_plate_edges(bgr: tuple[int, int, int]) -> None:
+    image = np.full((120, 240, 3), 128, np.uint8)
+    image[40:72, 50:150] = bgr  # a plate body, 100 x 32 px
+    coarse = np.float32([[44, 35], [158, 36], [157, 79], [45, 78]])  # a detector's quad, a little off
+    fine = refine_quad(image, coarse)
+    assert fine is not None
+    assert np.abs(fine - np.float32([[50, 40], [149, 40], [149, 71], [50, 71]])).max() <= 1.5
 
 
 def test_a_plate_painted_together_with_the_grille_is_looked_into() -> None:
