@@ -175,12 +175,12 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def plate_shape(contour: np.ndarray) -> float:
-    """How many times as long as high a region is (its rotated rectangle), or 0 when it fills too little of that
-    rectangle to be one plate."""
+def plate_shape(contour: np.ndarray, fill: float = 0.6) -> float:
+    """How many times as long as high a region is (its rotated rectangle), or 0 when it fills no more than `fill`
+    of that rectangle (too ragged to be one plate)."""
     (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
     long, short = max(rw, rh), max(min(rw, rh), 1e-3)
-    return long / short if cv2.contourArea(contour) > 0.6 * long * short else 0.0
+    return long / short if cv2.contourArea(contour) > fill * long * short else 0.0
 
 
 def mask_regions(mask: np.ndarray, split: bool = True) -> list[np.ndarray]:
@@ -217,14 +217,7 @@ def colour_regions(small: np.ndarray) -> list[np.ndarray]:
     for lo, hi in COLOUR_RANGES:
         m = cv2.morphologyEx(cv2.inRange(hsv, lo, hi), cv2.MORPH_CLOSE, kernel)
         contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        for c in contours:
-            area = cv2.contourArea(c)
-            if area < 4 * MIN_AREA:
-                continue
-            (_, _), (rw, rh), _ = cv2.minAreaRect(c)
-            long, short = max(rw, rh), max(min(rw, rh), 1e-3)
-            if 1.6 <= long / short <= 6.5 and area / (long * short) > 0.5:
-                found.append(c)
+        found += [c for c in contours if cv2.contourArea(c) >= 4 * MIN_AREA and 1.6 <= plate_shape(c, 0.5) <= 6.5]
     return found
 
 
