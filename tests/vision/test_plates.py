@@ -33,6 +33,7 @@ from vision.plates import (
     refine_quad,
     shrink,
     to_grey,
+    weigh_provinces,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
@@ -120,6 +121,19 @@ def test_a_small_plate_in_a_full_hd_frame_is_read(reader: PlateReader) -> None:
 def test_reads_real_crop(reader: PlateReader, row: dict) -> None:
     read = reader.read_plate(_imread(row["filename"]))
     assert read is not None and read.text == row["plate_text"]
+
+
+@pytest.mark.parametrize("name", ["lprnet_0995.jpg", "lprnet_0997.jpg"])
+def test_the_province_classifier_reads_what_the_recogniser_alone_misreads(
+        reader: PlateReader, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vision.plates
+
+    label = next(r["plate_text"] for r in CROPS if r["filename"] == name)  # 闽 and 鲁 plates
+    read = reader.read_plate(_imread(name))
+    assert read is not None and read.text == label
+    monkeypatch.setattr(vision.plates, "weigh_provinces", lambda probs, provinces, columns: probs)
+    alone = reader.read_plate(_imread(name))
+    assert alone is not None and alone.text[1:] == label[1:] and alone.text[0] != label[0]
 
 
 def test_each_crop_reads_the_same_alone_as_among_all(reader: PlateReader) -> None:
@@ -218,15 +232,31 @@ def test_reads_a_grey_plate_painted_together_with_the_grille(reader: PlateReader
     assert label in [r.text for r in reader.read(to_grey(_imread("ccpd_0003.jpg")))]
 
 
-def test_a_broken_monochrome_detector_fails_when_the_reader_is_made(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["plate_det_mono.onnx", "plate_prov.onnx"])
+def test_a_broken_model_fails_when_the_reader_is_made(tmp_path: Path, name: str) -> None:
+    # the monochrome detector is loaded and let go at once: a broken one fails here, not at dusk
     import shutil
 
     models = Path(__file__).resolve().parents[2] / "vision" / "models"
     for f in models.glob("plate_*"):
         shutil.copy(f, tmp_path / f.name)
-    (tmp_path / "plate_det_mono.onnx").write_bytes(b"not a model")
-    with pytest.raises(VisionError, match="plate_det_mono.onnx"):
+    (tmp_path / name).write_bytes(b"not a model")
+    with pytest.raises(VisionError, match=name):
         PlateReader(tmp_path)
+
+
+def test_the_province_classifier_decides_between_provinces_only() -> None:
+    probs = np.zeros((1, 3, 5), np.float32)  # one crop, 3 columns, blank + two provinces + two other characters
+    probs[0, 0] = [0.05, 0.8, 0.1, 0.05, 0.0]  # the recogniser's province column: sure of the wrong one
+    probs[0, 1] = [0.9, 0.02, 0.03, 0.05, 0.0]  # a blank
+    probs[0, 2] = [0.0, 0.0, 0.0, 0.1, 0.9]  # another character
+    classifier = np.float32([[0.01, 0.99]])
+    out = weigh_provinces(probs, classifier, np.array([1, 2]))
+    assert out[0, 0, 2] > out[0, 0, 1]  # the classifier's province wins
+    assert out[0, :, 1:3].sum(axis=1) == pytest.approx(probs[0, :, 1:3].sum(axis=1))  # the provinces' share stays
+    for k in (0, 3, 4):
+        assert out[0, :, k] == pytest.approx(probs[0, :, k])  # blanks and other characters as they were
+    assert out[0, 1].argmax() == 0 and out[0, 2].argmax() == 4
 
 
 def test_reads_a_one_channel_frame(reader: PlateReader) -> None:
