@@ -48,14 +48,16 @@ def _block(i: int, o: int) -> list[nn.Module]:
 
 
 class ProvinceNet(nn.Module):
-    """Six 3x3 convolutions, two poolings and the strongest response of each channel: 0.29 M parameters."""
+    """Six 3x3 convolutions, two poolings and the strongest response of each channel: 0.29 M parameters and
+    about 29 M multiply-adds a cut at width 1 (as many as the recogniser); `width` multiplies the channels."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: float = 1.0) -> None:
         super().__init__()
-        self.features = nn.Sequential(*_block(3, 32), *_block(32, 32), nn.MaxPool2d(2),
-                                      *_block(32, 64), *_block(64, 64), nn.MaxPool2d(2),
-                                      *_block(64, 128), *_block(128, 128))
-        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, len(PROVINCES)))
+        c1, c2, c3 = (round(c * width) for c in (32, 64, 128))
+        self.features = nn.Sequential(*_block(3, c1), *_block(c1, c1), nn.MaxPool2d(2),
+                                      *_block(c1, c2), *_block(c2, c2), nn.MaxPool2d(2),
+                                      *_block(c2, c3), *_block(c3, c3))
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(c3, len(PROVINCES)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x - 0.5).amax(dim=(2, 3)))
@@ -95,7 +97,7 @@ def train(args: argparse.Namespace) -> ProvinceNet:
     hold_labels = np.array([province(code) for code in hold["labels"]])
     wan = PROVINCES.index("皖")
     weights = [1.0 if k == wan else args.other_weight for k in real_labels]
-    model = ProvinceNet()
+    model = ProvinceNet(args.width)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.1)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
@@ -150,6 +152,7 @@ def main() -> None:
     ap.add_argument("--motion-share", type=float, default=0.2)
     ap.add_argument("--mono-share", type=float, default=0.1)
     ap.add_argument("--saturation-share", type=float, default=0.1)
+    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("vision/models/plate_prov.onnx"))
