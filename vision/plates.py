@@ -434,6 +434,10 @@ class PlateReader:
         best = max(scored, key=lambda sc: sc[0])[1]
         return order_quad((contour_quad(best, fine=True) + 0.5) / scale + np.float32([x0, y0]))
 
+    def _usable(self, text: str, conf: float) -> bool:
+        """Whether a read is a plate and sure enough to report."""
+        return bool(PLATE_PATTERN.match(text)) and conf >= self.min_confidence
+
     def _read_quads(self, image: np.ndarray, quads: list[np.ndarray], margin: bool = True,
                     mono: bool = False) -> dict[int, PlateRead]:
         """The best valid read of each candidate quad, by the quad's index (one batched recogniser run);
@@ -452,7 +456,7 @@ class PlateReader:
         best: dict[int, tuple[str, float, str, int]] = {}  # by candidate: text, confidence, colour, reading index
         for k, i in enumerate(owners):
             text, conf, color = self._decode(probs[k], colors[k])
-            if PLATE_PATTERN.match(text) and conf >= self.min_confidence and conf > best.get(i, ("", -1))[1]:
+            if self._usable(text, conf) and conf > best.get(i, ("", -1))[1]:
                 best[i] = (text, conf, color, k)
         unsure = [i for i, b in best.items() if b[1] < CONFIDENT]
         if unsure:  # the steadier readings join the others, each beside the cut it was made around
@@ -460,18 +464,18 @@ class PlateReader:
             steady_probs, steady_colors = self._steady(image, [cut[1:3] for cut in made_from])
             for j, i in enumerate(unsure):
                 text, conf, color = self._decode(steady_probs[j], steady_colors[j])
-                if PLATE_PATTERN.match(text) and conf >= self.min_confidence:
+                if self._usable(text, conf):
                     best[i] = (text, conf, color, len(cuts) + j)
             probs, colors = np.concatenate([probs, steady_probs]), np.concatenate([colors, steady_colors])
             cuts = cuts + made_from
-        picked = sorted(best)
+        picked = list(best)
         if picked:
             readings = [best[i][3] for i in picked]
             provinces = self._provinces([cuts[k][3] for k in readings])
             weighed = weigh_provinces(probs[readings], provinces, self._province_columns)
             for j, i in enumerate(picked):
                 text, conf, color = self._decode(weighed[j], colors[readings[j]])
-                if PLATE_PATTERN.match(text) and conf >= self.min_confidence:
+                if self._usable(text, conf):
                     best[i] = (text, conf, color, readings[j])
         best = {i: (t, p, c, cuts[k]) for i, (t, p, c, k) in best.items()}
         if mono:
