@@ -132,50 +132,76 @@ def _template_indices(chars: str, template: tuple[str, ...]) -> tuple[np.ndarray
 
 def ctc_constrained(probs: np.ndarray, chars: str, template: list[str]) -> tuple[str, float, float]:
     """Best CTC path whose i-th character is one of template[i]: text, confidence and the path's mean
-    log-probability per frame (to compare templates).
+    log-probability per frame (to compare templates); `ctc_fits` for one template."""
+    return ctc_fits(probs, chars, [template])[0]
+
+
+def ctc_fits(probs: np.ndarray, chars: str, templates: list[list[str]]) -> list[tuple[str, float, float]]:
+    """For each template, the best CTC path whose i-th character is one of template[i]: text, confidence and
+    the path's mean log-probability per frame (to compare templates); ("", 0.0, -inf) when none fits.
 
     Used when the unconstrained best path is not a valid plate (e.g. a digit where the province goes).
     Within a position the path may use different members of its set; the character read is the one with
-    the highest summed probability over that position's frames.
+    the highest summed probability over that position's frames. All templates run as one Viterbi pass
+    over their states side by side (one numpy step per frame for all: the reader fits 3-4 templates to a
+    read, and the per-frame steps, not the arithmetic, were the cost).
     """
-    T, n_states = probs.shape[0], 2 * len(template) + 1
+    T = probs.shape[0]
     logp = np.log(np.maximum(probs, 1e-12))
-    idx = _template_indices(chars, tuple(template))
+    blocks = [2 * len(t) + 1 for t in templates]
+    starts = np.cumsum([0] + blocks[:-1])
+    n_states = sum(blocks)
     emit = np.empty((T, n_states), np.float64)
-    emit[:, 0::2] = logp[:, :1]
-    top = np.empty((T, len(template)), np.int64)  # the likeliest allowed character per frame and position
-    for i, ix in enumerate(idx):
-        allowed = logp[:, ix]
-        likeliest = allowed.argmax(axis=1)
-        emit[:, 2 * i + 1] = allowed[np.arange(T), likeliest]
-        top[:, i] = ix[likeliest]
+    top = np.zeros((T, n_states), np.int64)  # the likeliest allowed character per frame, at each character state
+    first = np.zeros(n_states, bool)  # a template's first state: nothing comes before it
+    best_of: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # by set of characters: its best per frame, and which
+    for template, start, size in zip(templates, starts, blocks, strict=True):
+        first[start] = True
+        emit[:, start: start + size: 2] = logp[:, :1]
+        for i, (allowed, ix) in enumerate(zip(template, _template_indices(chars, tuple(template)), strict=True)):
+            if allowed not in best_of:
+                likeliest = logp[:, ix].argmax(axis=1)
+                best_of[allowed] = logp[np.arange(T), ix[likeliest]], ix[likeliest]
+            emit[:, start + 2 * i + 1], top[:, start + 2 * i + 1] = best_of[allowed]
     # a character may follow the previous one without a blank only if it differs (else CTC merges them)
     jump_ok = np.zeros((T, n_states), bool)
-    jump_ok[1:, 3::2] = top[1:, 1:] != top[:-1, :-1]
+    jump_ok[1:, 2:] = top[1:, 2:] != top[:-1, :-2]
+    char_state = np.zeros(n_states, bool)
+    for start, size in zip(starts, blocks, strict=True):
+        char_state[start + 3: start + size: 2] = True  # the second character on: the first has no jump
+    jump_ok &= char_state
     score = np.full(n_states, -np.inf)
-    score[:2] = emit[0, :2]
+    score[starts] = emit[0, starts]
+    score[starts + 1] = emit[0, starts + 1]
     back = np.zeros((T, n_states), np.int64)
     options = np.full((3, n_states), -np.inf)  # stay, step from the state before, jump over a blank
     states = np.arange(n_states)
     for t in range(1, T):
         options[0] = score
         options[1, 1:] = score[:-1]
+        options[1, first] = -np.inf
         options[2, 2:] = np.where(jump_ok[t, 2:], score[:-2], -np.inf)
         best = options.argmax(axis=0)
         score = options[best, states] + emit[t]
         back[t] = best
-    state = n_states - 1 if score[-1] >= score[-2] else n_states - 2
-    total = score[state]
-    frames: list[list[int]] = [[] for _ in template]
-    for t in range(T - 1, -1, -1):
-        if state % 2:
-            frames[state // 2].append(t)
-        state -= back[t, state]
-    text, confs = [], []
-    for ix, fr in zip(idx, frames, strict=True):
-        if not fr:
-            return "", 0.0, -np.inf
-        k = int(ix[probs[fr][:, ix].sum(axis=0).argmax()])
-        text.append(chars[k - 1])
-        confs.append(float(probs[fr, k].max()))
-    return "".join(text), min(confs), float(total / T)
+    steps = back.tolist()  # plain ints: the walk back is a Python loop
+    fits = []
+    for template, start, size in zip(templates, starts, blocks, strict=True):
+        last = start + size - 1
+        state = last if score[last] >= score[last - 1] else last - 1
+        total = float(score[state])
+        spans: list[list[int]] = [[] for _ in template]  # each position's frames (a path stays in a state in one run)
+        for t in range(T - 1, -1, -1):
+            if (state - start) % 2:
+                spans[(state - start) // 2].append(t)
+            state -= steps[t][state]
+        text, confs = [], []
+        for ix, span in zip(_template_indices(chars, tuple(template)), spans, strict=True):
+            if not span:
+                break
+            run = probs[span[-1]: span[0] + 1]
+            k = int(ix[run[:, ix].sum(axis=0).argmax()])
+            text.append(chars[k - 1])
+            confs.append(float(run[:, k].max()))
+        fits.append(("".join(text), min(confs), total / T) if len(text) == len(template) else ("", 0.0, -np.inf))
+    return fits

@@ -33,7 +33,7 @@ from vision import nets
 from vision.errors import BadImageError, ModelError
 from vision.plate_geometry import (
     DOUBLE_ROW_ASPECT,
-    ctc_constrained,
+    ctc_fits,
     ctc_greedy,
     enclosing_quad,
     expand_quad,
@@ -359,10 +359,9 @@ class PlateReader:
         if not PLATE_PATTERN.match(text) and len(text) >= 5:
             # the best path is no plate: take the best path that is one, if it is nearly as likely
             # (layouts at most two characters longer or one shorter; 使 only if it was read)
-            fits = [ctc_constrained(p, self._chars, tpl) for tpl in TEMPLATES
-                    if len(text) - 1 <= len(tpl) <= len(text) + 2 and (tpl[0] != "使" or "使" in text)]
-            if not fits:
-                fits = [("", 0.0, -np.inf)]
+            layouts = [tpl for tpl in TEMPLATES
+                       if len(text) - 1 <= len(tpl) <= len(text) + 2 and (tpl[0] != "使" or "使" in text)]
+            fits = ctc_fits(p, self._chars, layouts) if layouts else [("", 0.0, -np.inf)]
             fit, fit_conf, fit_score = max(fits, key=lambda f: f[2])
             if len(p) * (np.log(np.maximum(p.max(axis=1), 1e-12)).mean() - fit_score) <= MAX_FIT_COST:
                 text, conf = fit, fit_conf

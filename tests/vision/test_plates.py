@@ -15,6 +15,7 @@ from vision.plate_geometry import (
     REC_H,
     REC_W,
     ctc_constrained,
+    ctc_fits,
     ctc_greedy,
     enclosing_quad,
     expand_quad,
@@ -336,6 +337,23 @@ def test_ctc_constrained_fits_the_layout() -> None:
     assert ctc_greedy(probs, chars)[0] == "0AB1"
     text, conf, _ = ctc_constrained(probs, chars, ["京", "AB", "AB01", "AB01"])
     assert text == "京AB1" and conf == pytest.approx(0.4)
+
+
+def test_ctc_fits_each_layout_as_if_alone() -> None:
+    # The layouts share one Viterbi pass: a path must not cross from one layout's states into another's.
+    from vision.plates import TEMPLATES
+
+    chars = "".join(dict.fromkeys("".join("".join(t) for t in TEMPLATES)))
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        logits = rng.normal(0, 4, (24, len(chars) + 1))
+        logits[:, 0] += 2  # blanks common, as in real reads
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        together = ctc_fits(probs, chars, TEMPLATES)
+        alone = [ctc_fits(probs, chars, [t])[0] for t in TEMPLATES]
+        assert [f[0] for f in together] == [f[0] for f in alone]
+        assert [v for f in together for v in f[1:]] == pytest.approx([v for f in alone for v in f[1:]])
+        assert [len(f[0]) for f in together] == [len(t) for t in TEMPLATES]
 
 
 def test_order_quad() -> None:
