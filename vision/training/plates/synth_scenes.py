@@ -1,6 +1,6 @@
 """The reader end to end on synthetic 1280x720 frames: the place to tune its settings (not the real photos).
 
-    python -m vision.training.plates.synth_scenes --n 200 --seed 777
+    python -m vision.training.plates.synth_scenes --n 200 --seed 777 [--size 1920x1080]
 
 Each frame is a real car-park background (no Chinese plates) with one or two synthetic plates of any
 colour, 60-380 px wide, seen at an angle, then lit and damaged like the training data. Prints the share
@@ -27,20 +27,21 @@ from vision.training.plates.rec_data import place_plate
 from vision.training.plates.render import PlateRenderer, PlateSpec, random_spec
 
 
-def frames(n: int, seed: int) -> list[tuple[np.ndarray, list[tuple[PlateSpec, float]]]]:
-    """n frames, each with its plates: (spec, width in pixels)."""
+def frames(n: int, seed: int, size: tuple[int, int] = (1280, 720)) -> list[tuple[np.ndarray, list[tuple[PlateSpec, float]]]]:
+    """n frames of `size` (w, h), each with its plates: (spec, width in pixels)."""
     rng = random.Random(seed)
-    renderer, bgs = PlateRenderer(), augment.load_backgrounds(60, rng, max_side=1280)
+    fw, fh = size
+    renderer, bgs = PlateRenderer(), augment.load_backgrounds(60, rng, max_side=max(size))
     out = []
     for _ in range(n):
-        frame = augment.background(bgs, 1280, 720, rng)
+        frame = augment.background(bgs, fw, fh, rng)
         plates, centres = [], []
         for _ in range(rng.choice([1, 1, 2])):
             spec = random_spec(rng)
             plate = augment.dirty(renderer.render(spec, rng, scale=rng.uniform(0.35, 0.6)), rng)
             ph, pw = plate.shape[:2]
             w = math.exp(rng.uniform(math.log(60), math.log(380)))
-            centre = np.float32([rng.uniform(w, 1280 - w), rng.uniform(w / 2, 720 - w / 2)])
+            centre = np.float32([rng.uniform(w, fw - w), rng.uniform(w / 2, fh - w / 2)])
             if any(np.abs(centre - c).max() < w for c in centres):
                 continue
             place_plate(frame, plate, augment.random_quad(w, w * ph / pw, rng, tilt=1.2) + centre, rng)
@@ -56,6 +57,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--models", type=Path, help="a folder with the model files (default: the shipped ones)")
     ap.add_argument("--monochrome", action="store_true", help="grey frames, as a night camera gives them")
+    ap.add_argument("--size", default="1280x720", help="frame size WxH (the plates are 60-380 px wide whatever it is)")
     ap.add_argument("--by-kind", action="store_true", help="also by colour and width, and the province misses")
     a = ap.parse_args()
     cv2.setNumThreads(1)
@@ -63,7 +65,8 @@ def main() -> None:
     hit = total = wrong = province = 0
     times = []
     kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for frame, plates in frames(a.n, a.seed):
+    size = tuple(int(v) for v in a.size.lower().split("x"))
+    for frame, plates in frames(a.n, a.seed, size):
         if a.monochrome:
             frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         t0 = time.perf_counter()
