@@ -27,7 +27,8 @@ from vision.training.plates.rec_data import place_plate
 from vision.training.plates.render import PlateRenderer, PlateSpec, random_spec
 
 
-def frames(n: int, seed: int, size: tuple[int, int] = (1280, 720)) -> list[tuple[np.ndarray, list[tuple[PlateSpec, float]]]]:
+def frames(n: int, seed: int,
+           size: tuple[int, int] = (1280, 720)) -> list[tuple[np.ndarray, list[tuple[PlateSpec, float]]]]:
     """n frames of `size` (w, h), each with its plates: (spec, width in pixels)."""
     rng = random.Random(seed)
     fw, fh = size
