@@ -130,12 +130,6 @@ def _template_indices(chars: str, template: tuple[str, ...]) -> tuple[np.ndarray
     return tuple(np.array([chars.index(c) + 1 for c in allowed]) for allowed in template)
 
 
-def ctc_constrained(probs: np.ndarray, chars: str, template: list[str]) -> tuple[str, float, float]:
-    """Best CTC path whose i-th character is one of template[i]: text, confidence and the path's mean
-    log-probability per frame (to compare templates); `ctc_fits` for one template."""
-    return ctc_fits(probs, chars, [template])[0]
-
-
 def ctc_fits(probs: np.ndarray, chars: str, templates: list[list[str]]) -> list[tuple[str, float, float]]:
     """For each template, the best CTC path whose i-th character is one of template[i]: text, confidence and
     the path's mean log-probability per frame (to compare templates); ("", 0.0, -inf) when none fits.

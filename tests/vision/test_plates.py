@@ -14,7 +14,6 @@ from vision.plate_cli import load_image, read_files
 from vision.plate_geometry import (
     REC_H,
     REC_W,
-    ctc_constrained,
     ctc_fits,
     ctc_greedy,
     enclosing_quad,
@@ -337,7 +336,7 @@ def test_ctc_greedy_collapses_repeats_and_blanks() -> None:
     assert text == "AAB1" and conf == pytest.approx(0.9)  # B's best column counts
 
 
-def test_ctc_constrained_fits_the_layout() -> None:
+def test_ctc_fits_the_layout() -> None:
     chars = "京AB01"
     # best path "0AB1": a digit where the province goes; 京 is the runner-up in that column
     seq = [4, 0, 2, 0, 3, 0, 5, 0]
@@ -346,7 +345,7 @@ def test_ctc_constrained_fits_the_layout() -> None:
         probs[t, k] = 0.9
     probs[0, 1] = 0.4
     assert ctc_greedy(probs, chars)[0] == "0AB1"
-    text, conf, _ = ctc_constrained(probs, chars, ["京", "AB", "AB01", "AB01"])
+    [(text, conf, _)] = ctc_fits(probs, chars, [["京", "AB", "AB01", "AB01"]])
     assert text == "京AB1" and conf == pytest.approx(0.4)
 
 
