@@ -1,6 +1,6 @@
 """Chinese licence-plate recognition on the CPU: detect, rectify, read.
 
-Four small ONNX models ship in `vision/models/` (made by `vision/training/plates/`):
+Five small ONNX models ship in `vision/models/` (made by `vision/training/plates/`):
 - `plate_det.onnx` paints plate pixels at 1/4 resolution on the photo scaled to a 576 px long side;
   each painted region becomes a quad (four corners, so tilted and sheared plates are straightened).
   A candidate not read confidently is looked at again: the detector runs on the area around it scaled
@@ -15,6 +15,9 @@ Four small ONNX models ship in `vision/models/` (made by `vision/training/plates
 - `plate_prov.onnx` names the province from the left third of the same cut; its scores are multiplied into
   the recogniser's province probabilities (`weigh_provinces`): the province was the recogniser's most
   frequent mistake.
+- `plate_char.onnx` names one character after the province from a window of the same cut, where the recogniser is
+  unsure of it; its scores are multiplied in the same way (`weigh_character`): it is trained with every letter as
+  often as every digit, where the real plates the recogniser learnt from show Q, U or M a few times in 500.
 All run in `cv2.dnn`: it reads these models and keeps the install to OpenCV alone (onnxruntime
 was not needed to meet the time budget, see tests/bench/plates.py).
 """
@@ -33,6 +36,7 @@ from vision import nets
 from vision.errors import BadImageError, ModelError
 from vision.plate_geometry import (
     DOUBLE_ROW_ASPECT,
+    REC_W,
     ctc_fits,
     ctc_greedy,
     enclosing_quad,
@@ -85,6 +89,20 @@ PROVINCE_LEFT = 32
 # How much the recogniser's own province probabilities count beside the classifier's (their power), chosen on the
 # synthetic frames (synth_scenes): 1 read 189 of 239 plates, 0.5 194, 0.25 193; 180 without the classifier.
 REC_PROVINCE_POWER = 0.5
+# The character classifier names a character after the province of a seven-character read (CHAR_CLASSES) from a
+# CHAR_WINDOW px wide window of the recogniser's cut, centred CHAR_LAG px right of the first CTC column the
+# recogniser emits it in: the recogniser reads early (per position, measured on the real train crops against the
+# plate layout, vision/training/plates/train_char.py). It looks only where the recogniser is less sure than
+# CHAR_GATE in every column of the character: on the real crops 5 % of the characters, the same reads as looking at
+# all of them (crops and synthetic frames), at a twentieth of the cost (6 windows take about 3 ms).
+CHAR_CLASSES = _D + _L
+CHAR_WINDOW = 20
+CHAR_LAG = np.float32([6.8, 10.5, 10.6, 10.7, 10.5, 10.5, 10.3])
+CHAR_GATE = 0.99
+# How much the recogniser's own probabilities count beside the classifier's, as for the provinces; chosen on the
+# synthetic frames (synth_scenes --seed 777 / --seed 4242 --n 300): 1 read 195 / 296, 0.5 195 / 298, 0.25 195 / 299,
+# 194 / 295 without the classifier; 0.5 as for the provinces, the three being within a plate of each other.
+REC_CHAR_POWER = 0.5
 # The layouts PLATE_PATTERN allows, one set of characters per position, for constrained decoding.
 TEMPLATES = [
     [_P, _L] + [_L + _D] * 4 + [_L + _D + "警学挂港澳领"],
@@ -163,6 +181,37 @@ def weigh_provinces(probs: np.ndarray, provinces: np.ndarray, columns: np.ndarra
     joint = mine**REC_PROVINCE_POWER * provinces[:, None, :]
     out = probs.copy()
     out[:, :, columns] = joint / np.maximum(joint.sum(axis=2, keepdims=True), 1e-12) * mine.sum(axis=2, keepdims=True)
+    return out
+
+
+def character_runs(p: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last + 1) CTC columns of each character on the best path of one read."""
+    best = p.argmax(axis=1)
+    runs: list[tuple[int, int]] = []
+    for t, k in enumerate(best):
+        if k and (t == 0 or best[t - 1] != k):
+            runs.append((t, t + 1))
+        elif k:
+            runs[-1] = (runs[-1][0], t + 1)
+    return runs
+
+
+def character_window(crop: np.ndarray, centre: float) -> np.ndarray:
+    """The CHAR_WINDOW px wide window of a recogniser cut around `centre` (px), its ends repeated past the cut."""
+    pad = CHAR_WINDOW
+    padded = cv2.copyMakeBorder(crop, 0, 0, pad, pad, cv2.BORDER_REPLICATE)
+    x0 = min(max(0, round(centre - CHAR_WINDOW / 2) + pad), padded.shape[1] - CHAR_WINDOW)
+    return padded[:, x0:x0 + CHAR_WINDOW]
+
+
+def weigh_character(p: np.ndarray, run: tuple[int, int], scores: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """One read's CTC probabilities (T x classes) with the character classifier's scores (len(CHAR_CLASSES), for
+    `columns` of the classes) multiplied into the columns `run` of one character, as `weigh_provinces` does."""
+    out = p.copy()
+    t0, t1 = run
+    mine = p[t0:t1, columns]
+    joint = mine**REC_CHAR_POWER * scores[None, :]
+    out[t0:t1, columns] = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-12) * mine.sum(axis=1, keepdims=True)
     return out
 
 
@@ -311,6 +360,8 @@ class PlateReader:
         except OSError as e:
             raise ModelError(f"cannot load plate models from {self._base}: {e}") from e
         self._province_columns = np.array([self._chars.index(c) + 1 for c in PROVINCES])
+        self._char_columns = np.array([self._chars.index(c) + 1 for c in CHAR_CLASSES])
+        self._char = self._load("plate_char.onnx")
         self.min_confidence = min_confidence
 
     def _load(self, name: str) -> cv2.dnn.Net:
@@ -362,6 +413,25 @@ class PlateReader:
         (provinces,) = nets.forward(self._prov, blob, ["province"])
         return provinces
 
+    def _characters(self, probs: np.ndarray, crops: list[np.ndarray]) -> np.ndarray:
+        """`probs` (N x T x classes, of the N `crops`) with the character classifier's scores weighed into the
+        characters after the province of every seven-character read where the recogniser is unsure (CHAR_GATE)."""
+        step = REC_W / probs.shape[1]
+        looks = []  # (read, run of columns, window)
+        for j, p in enumerate(probs):
+            runs = character_runs(p)
+            if len(runs) == 7:
+                looks += [(j, run, character_window(crops[j], (run[0] + 0.5) * step + CHAR_LAG[pos]))
+                          for pos, run in enumerate(runs) if pos and p[run[0]:run[1]].max() < CHAR_GATE]
+        if not looks:
+            return probs
+        blob = cv2.dnn.blobFromImages([w for _, _, w in looks], 1 / 255.0)
+        (scores,) = nets.forward(self._char, blob, ["char"])
+        out = probs.copy()
+        for (j, run, _), s in zip(looks, scores, strict=True):
+            out[j] = weigh_character(out[j], run, s, self._char_columns)
+        return out
+
     def _decode(self, p: np.ndarray, c: np.ndarray) -> tuple[str, float, str]:
         text, conf = ctc_greedy(p, self._chars)
         if not PLATE_PATTERN.match(text) and len(text) >= 5:
@@ -376,10 +446,10 @@ class PlateReader:
         return text, conf, COLORS[int(np.argmax(c))]
 
     def recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float, str]]:
-        """Text, confidence and colour of each rectified REC_W x REC_H crop (the province classifier's scores
-        weighed in)."""
+        """Text, confidence and colour of each rectified REC_W x REC_H crop (the province and character
+        classifiers' scores weighed in)."""
         probs, colors = self._forward(crops)
-        probs = weigh_provinces(probs, self._provinces(crops), self._province_columns)
+        probs = self._characters(weigh_provinces(probs, self._provinces(crops), self._province_columns), crops)
         return [self._decode(p, c) for p, c in zip(probs, colors, strict=True)]
 
     def _steady(self, image: np.ndarray, cuts: list[tuple[np.ndarray, bool]]) -> tuple[np.ndarray, np.ndarray]:
@@ -480,6 +550,7 @@ class PlateReader:
             readings = [best[i][3] for i in picked]
             provinces = self._provinces([cuts[k][3] for k in readings])
             weighed = weigh_provinces(probs[readings], provinces, self._province_columns)
+            weighed = self._characters(weighed, [cuts[k][3] for k in readings])
             for j, i in enumerate(picked):
                 text, conf, color = self._decode(weighed[j], colors[readings[j]])
                 if self._usable(text, conf):
