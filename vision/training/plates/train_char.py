@@ -6,9 +6,10 @@
 Most misreads of the real holdout crops were one character after the province read as another a stroke away
 (Q as 0, N as M, X as Y, S as 8), often with confidence: in the real plate font the letters are rare (Q 11 times
 in the 500 train crops, each digit 165-208 times), and CTC training sees each as often as it occurs. This network
-names one character (`vision.plates.CHAR_CLASSES`: the ten digits and 24 letters) from a `CHAR_WINDOW` px wide
-window of the recogniser's 96x24 cut, and is trained with every class drawn equally often; the reader multiplies
-its scores into the columns the recogniser reads each character in (`vision.plates.weigh_characters`).
+(the province classifier's shape, `train_prov.Classifier`) names one character (`vision.plates.CHAR_CLASSES`: the
+ten digits and 24 letters) from a `CHAR_WINDOW` px wide window of the recogniser's 96x24 cut, and is trained with
+every class drawn equally often; the reader multiplies its scores into the columns the recogniser reads a
+character in where it is unsure of it (`vision.plates.weigh_character`, `CHAR_GATE`).
 
 Windows are cut where the reader cuts them: `CHAR_LAG` px right of the CTC column the shipped recogniser first
 emits the character in. Samples: characters 2-7 of the synthetic cuts (`rec_data.py`) the shipped recogniser
@@ -30,42 +31,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from vision.plate_geometry import REC_H
 from vision.plates import CHAR_CLASSES, CHAR_LAG, CHAR_WINDOW, character_window
 from vision.training.plates import swap
-from vision.training.plates.augment import monochrome, saturation
 from vision.training.plates.rec_data import decode, real_crops
-from vision.training.plates.train_prov import _block
+from vision.training.plates.train_prov import Classifier, camera_jitter, export
 from vision.training.plates.train_rec import augment_real, to_tensor
 
 VALIDATION = 40  # synthetic windows a class kept out of training, to measure on
 MODEL = Path(__file__).resolve().parents[2] / "models" / "plate_rec.onnx"  # whose columns the windows follow
 
 Sample = tuple[int, float]  # (image, character centre in px)
-
-
-class CharNet(nn.Module):
-    """Six 3x3 convolutions, two poolings and the strongest response of each channel (the province classifier's
-    shape): 0.29 M parameters, about 18 M multiply-adds a window."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(*_block(3, 32), *_block(32, 32), nn.MaxPool2d(2),
-                                      *_block(32, 64), *_block(64, 64), nn.MaxPool2d(2),
-                                      *_block(64, 128), *_block(128, 128))
-        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, len(CHAR_CLASSES)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x - 0.5).amax(dim=(2, 3)))
-
-
-class Exported(nn.Module):
-    def __init__(self, model: CharNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
 
 
 def by_class(texts: list[str], centres: list[np.ndarray]) -> dict[int, list[Sample]]:
@@ -78,7 +53,7 @@ def by_class(texts: list[str], centres: list[np.ndarray]) -> dict[int, list[Samp
     return out
 
 
-def accuracy(model: CharNet, windows: list[np.ndarray], classes: list[int]) -> str:
+def accuracy(model: Classifier, windows: list[np.ndarray], classes: list[int]) -> str:
     model.eval()
     with torch.no_grad():
         got = model(to_tensor(np.stack(windows))).argmax(1).numpy()
@@ -86,7 +61,7 @@ def accuracy(model: CharNet, windows: list[np.ndarray], classes: list[int]) -> s
     return f"{int((got == np.array(classes)).sum())}/{len(classes)}"
 
 
-def train(args: argparse.Namespace) -> CharNet:
+def train(args: argparse.Namespace) -> Classifier:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     # synthetic: where the shipped recogniser reads each character, as the reader will
@@ -122,7 +97,7 @@ def train(args: argparse.Namespace) -> CharNet:
     hold_found = swap.cells(hold["images"], hold["labels"], MODEL)
     hold_windows = [(character_window(hold["images"][i], f[0][pos]), CHAR_CLASSES.index(decode(hold["labels"][i])[pos]))
                     for i, f in enumerate(hold_found) if f is not None for pos in range(1, 7)]
-    model = CharNet()
+    model = Classifier(len(CHAR_CLASSES))  # the province classifier's shape
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.1)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
@@ -137,11 +112,7 @@ def train(args: argparse.Namespace) -> CharNet:
             else:
                 i, c = rng.choice(synthetic[k])
                 img = images[i]
-            r = rng.random()
-            if r < args.mono_share:
-                img = monochrome(img, rng)
-            elif r < args.mono_share + args.saturation_share:
-                img = saturation(img, rng)
+            img = camera_jitter(img, rng, args.mono_share, args.saturation_share)
             x.append(character_window(img, c + rng.uniform(-args.jitter, args.jitter)))
             y.append(k)
         loss = loss_fn(model(to_tensor(np.stack(x))), torch.tensor(y))
@@ -154,12 +125,6 @@ def train(args: argparse.Namespace) -> CharNet:
                   f"real holdout {accuracy(model, *zip(*hold_windows, strict=True))}; {time.time() - t0:.0f} s",
                   flush=True)
     return model
-
-
-def export(model: CharNet, out: Path) -> None:
-    model.eval()
-    torch.onnx.export(Exported(model), torch.zeros(1, 3, REC_H, CHAR_WINDOW), str(out), input_names=["image"],
-                      output_names=["char"], dynamic_axes={"image": {0: "n"}}, opset_version=13, dynamo=False)
 
 
 def main() -> None:
@@ -179,7 +144,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("vision/models/plate_char.onnx"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    export(train(args), args.out)
+    export(train(args), args.out, CHAR_WINDOW, "char")
 
 
 if __name__ == "__main__":

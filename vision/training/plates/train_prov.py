@@ -47,24 +47,25 @@ def _block(i: int, o: int) -> list[nn.Module]:
     return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
 
 
-class ProvinceNet(nn.Module):
-    """Six 3x3 convolutions, two poolings and the strongest response of each channel: 0.29 M parameters and
-    about 29 M multiply-adds a cut at width 1 (as many as the recogniser); `width` multiplies the channels."""
+class Classifier(nn.Module):
+    """Six 3x3 convolutions, two poolings and the strongest response of each channel: 0.29 M parameters at width 1,
+    about 29 M multiply-adds for the province classifier's 24x32 input; `width` multiplies the channels. The
+    character classifier (`train_char.py`) has the same shape."""
 
-    def __init__(self, width: float = 1.0) -> None:
+    def __init__(self, classes: int, width: float = 1.0) -> None:
         super().__init__()
         c1, c2, c3 = (round(c * width) for c in (32, 64, 128))
         self.features = nn.Sequential(*_block(3, c1), *_block(c1, c1), nn.MaxPool2d(2),
                                       *_block(c1, c2), *_block(c2, c2), nn.MaxPool2d(2),
                                       *_block(c2, c3), *_block(c3, c3))
-        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(c3, len(PROVINCES)))
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(c3, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x - 0.5).amax(dim=(2, 3)))
 
 
 class Exported(nn.Module):
-    def __init__(self, model: ProvinceNet) -> None:
+    def __init__(self, model: Classifier) -> None:
         super().__init__()
         self.model = model
 
@@ -72,7 +73,17 @@ class Exported(nn.Module):
         return torch.softmax(self.model(x), dim=1)
 
 
-def accuracy(model: ProvinceNet, images: np.ndarray, labels: np.ndarray) -> str:
+def camera_jitter(img: np.ndarray, rng: random.Random, mono_share: float, saturation_share: float) -> np.ndarray:
+    """`mono_share` of the samples made grey, `saturation_share` saturation-scaled, as other cameras give them."""
+    r = rng.random()
+    if r < mono_share:
+        return monochrome(img, rng)
+    if r < mono_share + saturation_share:
+        return saturation(img, rng)
+    return img
+
+
+def accuracy(model: Classifier, images: np.ndarray, labels: np.ndarray) -> str:
     """Share right, for 皖 and for the other provinces apart (the real crops are mostly 皖)."""
     model.eval()
     with torch.no_grad():
@@ -84,7 +95,7 @@ def accuracy(model: ProvinceNet, images: np.ndarray, labels: np.ndarray) -> str:
             f"others {int((got == labels)[~wan].sum())}/{int((~wan).sum())}")
 
 
-def train(args: argparse.Namespace) -> ProvinceNet:
+def train(args: argparse.Namespace) -> Classifier:
     torch.manual_seed(args.seed)
     rng, pick = random.Random(args.seed), np.random.default_rng(args.seed)
     images = np.concatenate([np.load(p)["images"] for p in args.data])
@@ -97,7 +108,7 @@ def train(args: argparse.Namespace) -> ProvinceNet:
     hold_labels = np.array([province(code) for code in hold["labels"]])
     wan = PROVINCES.index("皖")
     weights = [1.0 if k == wan else args.other_weight for k in real_labels]
-    model = ProvinceNet(args.width)
+    model = Classifier(len(PROVINCES), args.width)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps, pct_start=0.1)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
@@ -113,11 +124,7 @@ def train(args: argparse.Namespace) -> ProvinceNet:
             extra.append(augment_real(img, rng, args.motion_share))
         x = np.concatenate([images[idx], np.stack(extra)]) if extra else images[idx].copy()
         for j in range(len(x)):
-            r = rng.random()
-            if r < args.mono_share:
-                x[j] = monochrome(x[j], rng)
-            elif r < args.mono_share + args.saturation_share:
-                x[j] = saturation(x[j], rng)
+            x[j] = camera_jitter(x[j], rng, args.mono_share, args.saturation_share)
         y = np.concatenate([labels[idx], real_labels[ridx]])
         shift = rng.randint(0, SHIFT)
         loss = loss_fn(model(to_tensor(np.ascontiguousarray(x[:, :, shift:shift + PROVINCE_LEFT]))),
@@ -133,10 +140,11 @@ def train(args: argparse.Namespace) -> ProvinceNet:
     return model
 
 
-def export(model: ProvinceNet, out: Path) -> None:
+def export(model: Classifier, out: Path, width: int = PROVINCE_LEFT, output: str = "province") -> None:
+    """The classifier as ONNX: input `image` (N x 3 x REC_H x `width`, BGR in 0..1), softmax output `output`."""
     model.eval()
-    torch.onnx.export(Exported(model), torch.zeros(1, 3, REC_H, PROVINCE_LEFT), str(out), input_names=["image"],
-                      output_names=["province"], dynamic_axes={"image": {0: "n"}}, opset_version=13, dynamo=False)
+    torch.onnx.export(Exported(model), torch.zeros(1, 3, REC_H, width), str(out), input_names=["image"],
+                      output_names=[output], dynamic_axes={"image": {0: "n"}}, opset_version=13, dynamo=False)
 
 
 def main() -> None:
