@@ -105,23 +105,27 @@ def expand_quad(quad: np.ndarray, fx: float, fy: float) -> np.ndarray:
     return c + (q - c) + signs[:, :1] * u * fx + signs[:, 1:] * v * fy
 
 
+def ctc_runs(probs: np.ndarray) -> list[tuple[int, int]]:
+    """The columns (first, last + 1) of each character on the best path through CTC probabilities (blank first)."""
+    best = probs.argmax(axis=1)
+    runs: list[tuple[int, int]] = []
+    for t, k in enumerate(best):
+        if k and t and best[t - 1] == k:
+            runs[-1] = (runs[-1][0], t + 1)
+        elif k:
+            runs.append((t, t + 1))
+    return runs
+
+
 def ctc_greedy(probs: np.ndarray, chars: str) -> tuple[str, float]:
     """Best path through CTC probabilities (T x (1 + len(chars)), blank first): text and its confidence.
 
     The confidence is the lowest per-character probability: one doubtful character makes a doubtful read.
     """
+    runs = ctc_runs(probs)
     best = probs.argmax(axis=1)
-    text: list[str] = []
-    run_probs: list[float] = []
-    prev = 0
-    for t, k in enumerate(best):
-        if k != 0 and k == prev:
-            run_probs[-1] = max(run_probs[-1], float(probs[t, k]))
-        elif k != 0:
-            text.append(chars[k - 1])
-            run_probs.append(float(probs[t, k]))
-        prev = k
-    return "".join(text), (min(run_probs) if run_probs else 0.0)
+    text = "".join(chars[best[t0] - 1] for t0, _ in runs)
+    return text, (min(float(probs[t0:t1, best[t0]].max()) for t0, t1 in runs) if runs else 0.0)
 
 
 @lru_cache(maxsize=16)

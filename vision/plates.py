@@ -39,6 +39,7 @@ from vision.plate_geometry import (
     REC_W,
     ctc_fits,
     ctc_greedy,
+    ctc_runs,
     enclosing_quad,
     expand_quad,
     order_quad,
@@ -177,23 +178,16 @@ def weigh_provinces(probs: np.ndarray, provinces: np.ndarray, columns: np.ndarra
     of the classes), to the power REC_PROVINCE_POWER, multiplied by the province classifier's (N x
     len(PROVINCES)) and scaled back to the column's province total. Blanks and other characters keep theirs: the
     recogniser still says where the province is, the two networks together say which it is."""
-    mine = probs[:, :, columns]
-    joint = mine**REC_PROVINCE_POWER * provinces[:, None, :]
     out = probs.copy()
-    out[:, :, columns] = joint / np.maximum(joint.sum(axis=2, keepdims=True), 1e-12) * mine.sum(axis=2, keepdims=True)
+    out[:, :, columns] = weighed(probs[:, :, columns], provinces[:, None, :], REC_PROVINCE_POWER)
     return out
 
 
-def character_runs(p: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last + 1) CTC columns of each character on the best path of one read."""
-    best = p.argmax(axis=1)
-    runs: list[tuple[int, int]] = []
-    for t, k in enumerate(best):
-        if k and (t == 0 or best[t - 1] != k):
-            runs.append((t, t + 1))
-        elif k:
-            runs[-1] = (runs[-1][0], t + 1)
-    return runs
+def weighed(mine: np.ndarray, scores: np.ndarray, power: float) -> np.ndarray:
+    """A column's probabilities of some classes (`mine`, classes last) to the `power`, times a classifier's `scores`
+    for the same classes, scaled back to the column's total for them."""
+    joint = mine**power * scores
+    return joint / np.maximum(joint.sum(axis=-1, keepdims=True), 1e-12) * mine.sum(axis=-1, keepdims=True)
 
 
 def character_window(crop: np.ndarray, centre: float) -> np.ndarray:
@@ -209,9 +203,7 @@ def weigh_character(p: np.ndarray, run: tuple[int, int], scores: np.ndarray, col
     `columns` of the classes) multiplied into the columns `run` of one character, as `weigh_provinces` does."""
     out = p.copy()
     t0, t1 = run
-    mine = p[t0:t1, columns]
-    joint = mine**REC_CHAR_POWER * scores[None, :]
-    out[t0:t1, columns] = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-12) * mine.sum(axis=1, keepdims=True)
+    out[t0:t1, columns] = weighed(p[t0:t1, columns], scores[None, :], REC_CHAR_POWER)
     return out
 
 
@@ -419,7 +411,7 @@ class PlateReader:
         step = REC_W / probs.shape[1]
         looks = []  # (read, run of columns, window)
         for j, p in enumerate(probs):
-            runs = character_runs(p)
+            runs = ctc_runs(p)
             if len(runs) == 7:
                 looks += [(j, run, character_window(crops[j], (run[0] + 0.5) * step + CHAR_LAG[pos]))
                           for pos, run in enumerate(runs) if pos and p[run[0]:run[1]].max() < CHAR_GATE]

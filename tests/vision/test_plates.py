@@ -16,6 +16,7 @@ from vision.plate_geometry import (
     REC_W,
     ctc_fits,
     ctc_greedy,
+    ctc_runs,
     enclosing_quad,
     expand_quad,
     order_quad,
@@ -27,7 +28,6 @@ from vision.plates import (
     PlateRead,
     PlateReader,
     box_of,
-    character_runs,
     character_window,
     grey_colour,
     is_monochrome,
@@ -299,10 +299,10 @@ def test_the_character_classifier_decides_within_one_character_only() -> None:
     assert out[:, [0, 1, 4]] == pytest.approx(p[:, [0, 1, 4]])  # blanks and other classes too
 
 
-def test_character_runs_and_windows() -> None:
+def test_ctc_runs_and_character_windows() -> None:
     p = np.zeros((8, 4), np.float32)
     p[np.arange(8), [1, 1, 0, 2, 0, 2, 3, 0]] = 1  # A A - B - B C -: four characters, the second B after a blank
-    assert character_runs(p) == [(0, 2), (3, 4), (5, 6), (6, 7)]
+    assert ctc_runs(p) == [(0, 2), (3, 4), (5, 6), (6, 7)]
     crop = np.tile(np.arange(REC_W, dtype=np.uint8)[None, :, None], (REC_H, 1, 3))  # each column its x
     assert character_window(crop, 50.0)[0, :, 0].tolist() == list(range(40, 60))
     assert character_window(crop, 2.0)[0, :, 0].tolist() == [0] * 8 + list(range(12))  # the end repeated

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.plate_geometry import REC_W, ctc_greedy
+from vision.plate_geometry import REC_W, ctc_greedy, ctc_runs
 from vision.training.plates.rec_data import decode, encode
 from vision.training.plates.render import CHARS, DIGITS, LETTERS
 
@@ -62,9 +62,7 @@ def ctc_centres(images: np.ndarray, labels: np.ndarray, model: Path) -> list[np.
             if ctc_greedy(p, CHARS)[0] != decode(label):
                 out.append(None)
                 continue
-            best = p.argmax(axis=1)
-            starts = [t for t in range(len(best)) if best[t] != 0 and (t == 0 or best[t] != best[t - 1])]
-            out.append((np.float32(starts) + 0.5) * REC_W / len(best))
+            out.append((np.float32([t0 for t0, _ in ctc_runs(p)]) + 0.5) * REC_W / len(p))
     return out
 
 
