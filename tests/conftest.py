@@ -119,7 +119,7 @@ class Gateway:
             try:
                 requests.get(self.url + "/healthz", timeout=1)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting up under load
                 time.sleep(0.05)
         raise TimeoutError(f"edge run did not answer in {timeout}s:\n{self.log.read_text()[-3000:]}")
 
