@@ -66,9 +66,11 @@ def ctc_centres(images: np.ndarray, labels: np.ndarray, model: Path) -> list[np.
     return out
 
 
-def cells(images: np.ndarray, labels: np.ndarray, model: Path) -> list[tuple[np.ndarray, float] | None]:
+def cells(images: np.ndarray, labels: np.ndarray,
+          model: Path) -> tuple[list[tuple[np.ndarray, float] | None], np.ndarray]:
     """Per crop, its character centres and width, or None unless the layout fits it well and agrees with
-    where the recogniser reads each character (a layout slid by one character does not)."""
+    where the recogniser reads each character (a layout slid by one character does not); and the lag, per
+    character, of where the recogniser reads it behind the layout's centre (the median over the crops that fit)."""
     fits = [layout(img) for img in images]
     peaks = ctc_centres(images, labels, model)
     both = [(f, c) for f, c in zip(fits, peaks, strict=True) if c is not None and len(c) == 7 and f[2] >= MIN_FIT]
@@ -77,7 +79,7 @@ def cells(images: np.ndarray, labels: np.ndarray, model: Path) -> list[tuple[np.
     for (centres, width, score), c in zip(fits, peaks, strict=True):
         agree = c is not None and len(c) == 7 and np.abs(centres - c - lag).max() < MAX_DISAGREE
         out.append((centres, width) if score >= MIN_FIT and agree else None)
-    return out
+    return out, lag
 
 
 class Swapper:

@@ -78,11 +78,7 @@ def train(args: argparse.Namespace) -> Classifier:
         synthetic[k] = items[VALIDATION:]
     # real: the train crops whose layout fit agrees with the recogniser, and swaps made of them
     real = real_crops("train")
-    found = swap.cells(real["images"], real["labels"], MODEL)
-    fits = [swap.layout(img) for img in real["images"]]
-    lag = np.median([f[0] - c for f, c in zip(fits, swap.ctc_centres(real["images"], real["labels"], MODEL),
-                                              strict=True) if c is not None and len(c) == 7 and f[2] >= swap.MIN_FIT],
-                    axis=0)
+    found, lag = swap.cells(real["images"], real["labels"], MODEL)
     print(f"lag measured on the real train crops {np.round(lag, 1)}; the reader's {CHAR_LAG}", flush=True)
     swapper = swap.Swapper(real["images"], real["labels"], found)
     pool = [real["images"][i] for i in swapper.ok]
@@ -94,7 +90,7 @@ def train(args: argparse.Namespace) -> Classifier:
         centres.append(found[target][0])
     real_by_class = by_class(texts, centres)
     hold = real_crops("holdout")
-    hold_found = swap.cells(hold["images"], hold["labels"], MODEL)
+    hold_found, _ = swap.cells(hold["images"], hold["labels"], MODEL)
     hold_windows = [(character_window(hold["images"][i], f[0][pos]), CHAR_CLASSES.index(decode(hold["labels"][i])[pos]))
                     for i, f in enumerate(hold_found) if f is not None for pos in range(1, 7)]
     model = Classifier(len(CHAR_CLASSES))  # the province classifier's shape

@@ -208,7 +208,7 @@ def train(args: argparse.Namespace) -> Recogniser:
           f"holdout {len(holdout['images'])}")
     swapper = None
     if args.swap_share > 0:
-        swapper = Swapper(real["images"], real["labels"], cells(real["images"], real["labels"], args.swap_model))
+        swapper = Swapper(real["images"], real["labels"], cells(real["images"], real["labels"], args.swap_model)[0])
         print(f"character swaps from {len(swapper.ok)} real train crops")
     model = Recogniser(width=args.width)
     if args.init and args.init.suffix == ".onnx":
