@@ -12,6 +12,7 @@ else
   need dbus-daemon dbus-daemon
   need dbus-send dbus-bin
   /usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || want="$want python3-dbusmock"
+  need fusermount3 fuse3         # store: power-cut tests on a FUSE filesystem (tests/powercut.py)
   need systemd-analyze systemd   # systemd/: unit verification and security rating, sysusers, tmpfiles
   need cloud-init cloud-init     # systemd/: the sample user-data against cloud-init's schema
   # kiosk: Playwright drives Debian's Chromium (never a downloaded browser); a CJK font so screenshots are legible
