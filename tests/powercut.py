@@ -5,14 +5,17 @@ What survives a cut, as on ext4 (data=ordered), the filesystem of a Pi's SD card
 - a file's bytes as they were at its last fsync (or fdatasync); bytes written after it are lost;
 - a name (create, rename, unlink) once its folder was fsynced, or, for a file created since, once the file itself
   was fsynced (ext4 commits the new entry with the file).
-Everything else is lost. `cut()` unmounts (the process using it must be dead: kill -9 first), goes back to that
-state and mounts again, so nothing the kernel cached from before the cut can be read after it.
+Everything else is lost, or with `cut(rng)` partly lost: of the writes since a file's last fsync, each 512-byte
+sector of each write reaches the disk or not at random (in the order written), as a disk's cache may have flushed
+some, torn mid-write, when the power went. `cut()` unmounts (the process using it must be dead: kill -9 first),
+goes back to that state and mounts again, so nothing the kernel cached from before the cut can be read after it.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import random
 import stat
 import subprocess
 import threading
@@ -22,12 +25,15 @@ from pathlib import Path
 
 import mfusepy as fuse
 
+SECTOR = 512
+
 
 @dataclass(eq=False)
 class Node:
     mode: int
     data: bytearray = field(default_factory=bytearray)
     durable: bytes = b""  # the bytes a cut leaves
+    pending: list[tuple[int, bytes | None]] = field(default_factory=list)  # since the last fsync: writes, truncates
 
     @property
     def is_dir(self) -> bool:
@@ -48,12 +54,23 @@ class PowerCutFS(fuse.Operations):
 
     # ---- what a cut leaves -----------------------------------------------------------------------------------
 
-    def power_loss(self) -> None:
-        """Everything not made durable is gone (call while unmounted)."""
+    def power_loss(self, rng: random.Random | None = None) -> None:
+        """Everything not made durable is gone, or with `rng` a random part of it (call while unmounted)."""
         with self._mutex:
             self.names = dict(self.kept)
             for node in self.names.values():
-                node.data = bytearray(node.durable)
+                data = bytearray(node.durable)
+                for offset, chunk in node.pending if rng else ():
+                    if chunk is None:  # a truncate to `offset` bytes, on the disk or not
+                        if rng.random() < 0.5:
+                            _resize(data, offset)
+                        continue
+                    for at in range(0, len(chunk), SECTOR):
+                        if rng.random() < 0.5:
+                            part = chunk[at:at + SECTOR]
+                            _resize(data, max(len(data), offset + at + len(part)))
+                            data[offset + at:offset + at + len(part)] = part
+                node.data, node.durable, node.pending = data, bytes(data), []
             self.handles.clear()
 
     def _keep_name(self, path: str) -> None:
@@ -121,7 +138,8 @@ class PowerCutFS(fuse.Operations):
         with self._mutex:
             node = self._node(path)
             if flags & os.O_TRUNC:
-                del node.data[:]
+                _resize(node.data, 0)
+                node.pending.append((0, None))
             return self._open(node)
 
     def opendir(self, path):
@@ -135,33 +153,32 @@ class PowerCutFS(fuse.Operations):
 
     def write(self, path, data, offset, fh):
         with self._mutex:
-            buf = self.handles[fh].data
-            if offset > len(buf):
-                buf.extend(bytes(offset - len(buf)))
-            buf[offset:offset + len(data)] = data
+            node = self.handles[fh]
+            _resize(node.data, max(len(node.data), offset))
+            node.data[offset:offset + len(data)] = data
+            node.pending.append((offset, bytes(data)))
             return len(data)
 
     def truncate(self, path, length, fh=None):
         with self._mutex:
             node = self.handles.get(fh) if fh else None
             node = node or self._node(path)
-            if length < len(node.data):
-                del node.data[length:]
-            else:
-                node.data.extend(bytes(length - len(node.data)))
+            _resize(node.data, length)
+            node.pending.append((length, None))
             return 0
 
     def fallocate(self, path, mode, offset, size, fh):
         with self._mutex:
-            buf = self.handles[fh].data
-            if mode == 0 and offset + size > len(buf):
-                buf.extend(bytes(offset + size - len(buf)))
+            node = self.handles[fh]
+            if mode == 0 and offset + size > len(node.data):
+                _resize(node.data, offset + size)
+                node.pending.append((offset + size, None))
             return 0
 
     def fsync(self, path, datasync, fh):
         with self._mutex:
             node = self.handles[fh]
-            node.durable = bytes(node.data)
+            node.durable, node.pending = bytes(node.data), []
             self.syncs += 1
             if path in self.names and self.names[path] is node and path not in self.kept:
                 self._keep_name(path)  # a new file's entry goes with it
@@ -249,8 +266,16 @@ class PowerCutMount:
             self._thread.join(10)
             self._thread = None
 
-    def cut(self) -> None:
-        """The power goes off and comes back: unmount, lose what was not durable, mount again."""
+    def cut(self, rng: random.Random | None = None) -> None:
+        """The power goes off and comes back: unmount, lose what was not durable (with `rng`: some of it), mount
+        again."""
         self.unmount()
-        self.fs.power_loss()
+        self.fs.power_loss(rng)
         self.mount()
+
+
+def _resize(data: bytearray, length: int) -> None:
+    if length < len(data):
+        del data[length:]
+    else:
+        data.extend(bytes(length - len(data)))
