@@ -14,13 +14,19 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644,
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.write(fd, data.encode() if isinstance(data, str) else data)
-        if prepare:
-            prepare(fd)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            rest = memoryview(data.encode() if isinstance(data, str) else data)
+            while rest:  # a write can be short (a disk filling up): the rest, or the error, must follow
+                rest = rest[os.write(fd, rest):]
+            if prepare:
+                prepare(fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half-written file left to fill a disk that may already be full
+        raise
     fsync_dir(path.parent)
 
 

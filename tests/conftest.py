@@ -182,6 +182,34 @@ def need_tool(command: str, package: str) -> str:
     pytest.skip(f"needs {command}: apt-get install {package} (or run `make test` as root)")
 
 
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs: a disk that fills up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Any]:
+    """A filesystem that can lose power (tests/powercut.py), with a folder `data` made durable on it."""
+    need_tool("fusermount3", "fuse3")
+    if not os.path.exists("/dev/fuse"):
+        pytest.fail("no /dev/fuse: this machine cannot run FUSE filesystems, so the power-cut tests cannot run")
+    from edge.files import fsync_dir
+    from tests.powercut import PowerCutMount
+
+    mount = PowerCutMount(tmp_path / "disk")
+    (mount.where / "data").mkdir()
+    fsync_dir(mount.where)
+    yield mount
+    mount.unmount()
+
+
 @pytest.fixture(scope="session")
 def edge_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real wheel of this source tree, built once (offline, with the test environment's setuptools)."""

@@ -1,16 +1,13 @@
 """Acknowledged events survive kill -9 of `edge run`, and a power cut, in the middle of concurrent writes."""
 
-import os
 import random
 import sqlite3
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
-import pytest
 import requests
 
-from tests.conftest import need_tool
+from edge.files import fsync_dir
 
 
 def writer(gw, stop: threading.Event, acked: dict[str, dict], seed: int) -> None:
@@ -38,29 +35,6 @@ def all_events(gw) -> dict[str, dict]:
         for e in page:
             out[e["id"]] = e
         after = page[-1]["seq"]
-
-
-@pytest.fixture
-def disk(tmp_path: Path):
-    """A filesystem that can lose power (tests/powercut.py), with a folder `data` made durable on it."""
-    need_tool("fusermount3", "fuse3")
-    if not os.path.exists("/dev/fuse"):
-        pytest.fail("no /dev/fuse: this machine cannot run FUSE filesystems, so the power-cut tests cannot run")
-    from tests.powercut import PowerCutMount
-
-    mount = PowerCutMount(tmp_path / "disk")
-    (mount.where / "data").mkdir()
-    fsync_dir(mount.where)
-    yield mount
-    mount.unmount()
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def crash_rounds(gw, crash: Callable[[], None], rounds: int) -> None:

@@ -1,24 +1,11 @@
 """A full disk: appends fail with a clear error, nothing acknowledged is lost, and writing resumes with space."""
 
-import os
-import subprocess
 
 import pytest
 
 from edge.errors import StoreFullError
 from edge.events import NewEvent, Priority
 from edge.store import EventStore
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def open_store(folder):
