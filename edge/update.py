@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ import requests
 
 from edge.clock import Clock
 from edge.errors import UpdateError
+from edge.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +170,14 @@ def switch(layout: Layout, version: str) -> None:
     """Point `current` at releases/<version> in one rename, so it is never missing."""
     if not (layout.releases / version / "bin").is_dir():
         raise UpdateError(f"{layout.releases / version}: no such release")
+    # pip does not fsync what it installs: the release reaches the disk before anything points at it, or a power cut
+    # soon after an update could leave `current` pointing at empty files. One sync(2) rather than an fsync a file.
+    os.sync()
     tmp = layout.root / ".current.new"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(Path("releases") / version)
     tmp.replace(layout.current)
+    fsync_dir(layout.root)  # and the switch itself survives one
 
 
 def prune(layout: Layout, *, keep: int, protect: set[str | None]) -> list[str]:

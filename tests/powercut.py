@@ -233,6 +233,19 @@ class PowerCutFS(fuse.Operations):
             node.mode = (node.mode & ~0o7777) | (mode & 0o7777)
             return 0
 
+    def symlink(self, target, source):
+        with self._mutex:  # mfusepy's names: `target` is the new link, `source` what it points to
+            self._parent(target)
+            if target in self.names:
+                raise fuse.FuseOSError(errno.EEXIST)
+            # what a link points to is metadata: on the disk together with its name
+            self.names[target] = Node(stat.S_IFLNK | 0o777, bytearray(source.encode()), source.encode())
+            return 0
+
+    def readlink(self, path):
+        with self._mutex:
+            return self._node(path).data.decode()
+
     def chown(self, path, uid, gid):
         return 0
 

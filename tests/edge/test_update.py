@@ -14,6 +14,7 @@ import pytest
 from edge import __version__
 from edge.clock import FakeClock
 from edge.errors import UpdateError
+from edge.files import fsync_dir
 from edge.update import Layout, Snapshot, build_release, http_probe, is_healthy, switch, update, wheel_version
 from tests.conftest import Gateway
 
@@ -157,3 +158,19 @@ def test_cli_names_a_missing_wheel(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit, match="no such file"):
         main(["update", str(tmp_path / "edge_gateway-9.9.9-py3-none-any.whl"), "--root", str(tmp_path)])
+
+
+def test_a_switch_survives_a_power_cut_and_syncs_the_release_first(disk, monkeypatch) -> None:
+    layout = Layout(disk.where / "data" / "opt")
+    for version in ("0.0.9", "0.1.0"):
+        (layout.releases / version / "bin").mkdir(parents=True)
+    for folder in (layout.root.parent, layout.root, layout.releases, *layout.releases.iterdir()):
+        fsync_dir(folder)  # as sync(2) would have (FUSE filesystems are not told of it)
+    synced_before = []
+    real_sync = os.sync
+    monkeypatch.setattr(os, "sync", lambda: (synced_before.append(layout.current_version()), real_sync()))
+    for version in ("0.0.9", "0.1.0"):
+        switch(layout, version)
+        disk.cut()
+        assert os.readlink(layout.current) == f"releases/{version}"
+    assert synced_before == [None, "0.0.9"]  # the release's files synced while `current` still pointed elsewhere
