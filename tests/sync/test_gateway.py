@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+import pytest
 import requests
 
 from tests.conftest import REPO
@@ -48,7 +49,7 @@ def test_sos_behind_a_backlog_of_30000_arrives_first_within_a_second_of_the_link
     assert all(len(keys) == 1 for keys in central.keys_by_id().values())
 
 
-def writer(gw, stop: threading.Event, acked: list[str], seed: int) -> None:
+def writer(gw, stop: threading.Event, acked: dict[str, dict], seed: int) -> None:
     rng = random.Random(seed)
     with requests.Session() as s:
         while not stop.is_set():
@@ -60,15 +61,21 @@ def writer(gw, stop: threading.Event, acked: list[str], seed: int) -> None:
             except requests.RequestException:
                 return  # the gateway died: what was not answered was not acknowledged
             if r.status_code == 201:
-                acked.extend(r.json()["ids"])
+                acked.update(zip(r.json()["ids"], (e["data"] for e in batch), strict=True))
 
 
-def test_kill9_during_sync_loses_nothing_and_duplicates_only_under_the_same_key(make_gateway, central):
+@pytest.mark.parametrize("crash", ["kill -9", "power cut"])
+def test_a_crash_during_sync_loses_nothing_and_duplicates_only_under_the_same_key(make_gateway, central, crash,
+                                                                                   request):
     rng = random.Random(3)
-    # answers are slow and sometimes lost, so that kills land while batches are in flight or unanswered
+    # answers are slow and sometimes lost, so that crashes land while batches are in flight or unanswered
     central.rule = lambda key, events: ("slow", 0.15) if rng.random() < 0.7 else ("lost",)
-    gw = make_gateway(**upstream(central, max_batch_events=400, backoff_max_s=1.0))
-    acked: list[str] = []
+    storage = {}
+    if crash == "power cut":  # the database on a disk that keeps only what was fsynced (tests/powercut.py)
+        disk = request.getfixturevalue("disk")
+        storage = {"storage": {"path": str(disk.where / "data" / "edge.db")}}
+    gw = make_gateway(**upstream(central, max_batch_events=400, backoff_max_s=1.0), **storage)
+    acked: dict[str, dict] = {}
     for round_ in range(3):
         gw.start()
         stop = threading.Event()
@@ -77,6 +84,8 @@ def test_kill9_during_sync_loses_nothing_and_duplicates_only_under_the_same_key(
             t.start()
         time.sleep(rng.uniform(1.5, 2.5))
         gw.kill9()
+        if crash == "power cut":
+            disk.cut(random.Random(round_) if round_ else None)
         stop.set()
         for t in threads:
             t.join(10)
@@ -84,6 +93,8 @@ def test_kill9_during_sync_loses_nothing_and_duplicates_only_under_the_same_key(
     central.rule = None
     gw.start()
     central.wait_for(lambda: set(acked) <= set(central.events()), timeout=90)
+    held = central.events()
+    assert all(held[i]["data"] == data for i, data in acked.items())  # an id never stands for another event
     assert not central.violations
     twice = {i: k for i, k in central.keys_by_id().items() if len(k) > 1}
     assert not twice, list(twice.items())[:3]
