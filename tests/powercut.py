@@ -73,9 +73,6 @@ class PowerCutFS(fuse.Operations):
                 node.data, node.durable, node.pending = data, bytes(data), []
             self.handles.clear()
 
-    def _keep_name(self, path: str) -> None:
-        self.kept[path] = self.names[path]
-
     # ---- the operations ----------------------------------------------------------------------------------
 
     def _node(self, path: str) -> Node:
@@ -181,7 +178,7 @@ class PowerCutFS(fuse.Operations):
             node.durable, node.pending = bytes(node.data), []
             self.syncs += 1
             if path in self.names and self.names[path] is node and path not in self.kept:
-                self._keep_name(path)  # a new file's entry goes with it
+                self.kept[path] = node  # a new file's entry goes with it
             return 0
 
     def fsyncdir(self, path, datasync, fh):
