@@ -10,13 +10,18 @@ import requests
 from edge.files import fsync_dir
 
 
-def writer(gw, stop: threading.Event, acked: dict[str, dict], seed: int) -> None:
+def writer(gw, stop: threading.Event, acked: dict[str, dict], seed: int, critical: float) -> None:
+    """Posts batches of 1-20 events, a `critical` share of them critical (said in their data too)."""
     rng = random.Random(seed)
     session = requests.Session()
     n = 0
     while not stop.is_set():
-        batch = [{"kind": "bin.level", "source": f"w{seed}", "data": {"n": (n := n + 1), "w": seed}}
-                 for _ in range(rng.randint(1, 20))]
+        batch = []
+        for _ in range(rng.randint(1, 20)):
+            sos = rng.random() < critical
+            batch.append({"kind": "wristband.sos" if sos else "bin.level", "source": f"w{seed}",
+                          "priority": "critical" if sos else "normal",
+                          "data": {"n": (n := n + 1), "w": seed, "sos": sos, "pad": "x" * 600}})
         try:
             r = session.post(gw.url + "/api/v1/events", json=batch, headers=gw.auth, timeout=5)
         except requests.RequestException:
@@ -37,16 +42,18 @@ def all_events(gw) -> dict[str, dict]:
         after = page[-1]["seq"]
 
 
-def crash_rounds(gw, crash: Callable[[], None], rounds: int) -> None:
+def crash_rounds(gw, crash: Callable[[], None], rounds: int, evicting: bool = False) -> tuple[dict, dict]:
     """Four clients write while the gateway is crashed `rounds` times at a random moment; after each restart every
-    acknowledged event is there with its data, seqs are unique, and a new event gets a seq above all before."""
+    acknowledged event (`evicting`: every critical one; the store may have evicted others) is there with its data,
+    seqs are unique, and a new event gets a seq above all before. Returns what was acknowledged and what is stored."""
     acked: dict[str, dict] = {}
     last_seq = 0
     rng = random.Random(1)
     for round_ in range(rounds):
         gw.start()
         stop = threading.Event()
-        threads = [threading.Thread(target=writer, args=(gw, stop, acked, round_ * 10 + i)) for i in range(4)]
+        critical = 0.1 if evicting else 0.0
+        threads = [threading.Thread(target=writer, args=(gw, stop, acked, round_ * 10 + i, critical)) for i in range(4)]
         for t in threads:
             t.start()
         threading.Event().wait(rng.uniform(0.4, 1.2))  # let writes pile up, then pull the plug mid-flight
@@ -58,10 +65,11 @@ def crash_rounds(gw, crash: Callable[[], None], rounds: int) -> None:
         assert before > 0, "the writers never got an acknowledgement"
         gw.start()
         stored = all_events(gw)
-        missing = [i for i in acked if i not in stored]
+        kept = {i: data for i, data in acked.items() if data["sos"] or not evicting}
+        missing = [i for i in kept if i not in stored]
         assert not missing, f"round {round_}: {len(missing)} acknowledged events lost, e.g. {missing[:5]}"
         for event_id, data in acked.items():
-            assert stored[event_id]["data"] == data
+            assert event_id not in stored or stored[event_id]["data"] == data
         seqs = sorted(e["seq"] for e in stored.values())
         assert seqs == sorted(set(seqs))
         new = gw.post({"kind": "bin.level", "source": "after", "data": {}}).json()["ids"][0]
@@ -70,6 +78,7 @@ def crash_rounds(gw, crash: Callable[[], None], rounds: int) -> None:
         last_seq = new_seq
         assert not list(gw.db.parent.glob("*.corrupt-*")), "the database was not intact after the crash"
         gw.stop()
+    return acked, stored
 
 
 def test_kill9_during_concurrent_writes_loses_no_acknowledged_event(make_gateway):
@@ -91,6 +100,19 @@ def test_power_cut_during_concurrent_writes_loses_no_acknowledged_event(disk, ma
 
     crash_rounds(gw, power_cut, rounds=3)
     assert disk.fs.syncs > 0
+
+
+def test_power_cuts_while_the_store_evicts_keep_every_critical_event(disk, make_gateway):
+    """At a 1 MB bound the store evicts normal events all the time; cuts in the middle of that lose no SOS."""
+    gw = make_gateway(storage={"path": str(disk.where / "data" / "edge.db"), "max_mb": 1})
+    cuts = iter([None, random.Random(4), random.Random(5)])
+
+    def power_cut() -> None:
+        gw.kill9()
+        disk.cut(next(cuts))
+
+    acked, stored = crash_rounds(gw, power_cut, rounds=3, evicting=True)
+    assert set(acked) - set(stored), "the store never evicted: the bound was not reached"
 
 
 def test_the_power_cut_filesystem_loses_what_was_not_synced(disk):
