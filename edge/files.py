@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644,
                  prepare: Callable[[int], None] | None = None) -> None:
     """Write to a temporary name beside `path`, fsync, rename over it and fsync the folder.
     `prepare(fd)` may set ownership or permissions before the data is made durable."""
+    _remove_leftovers(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -39,3 +41,21 @@ def fsync_dir(folder: Path) -> None:
         pass  # some filesystems (vfat boot partitions on old kernels) cannot fsync a folder
     finally:
         os.close(fd)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove the temporary files of earlier writes of `path` by processes that died mid-write (killed, power cut)."""
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = old.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            old.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

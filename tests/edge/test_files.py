@@ -46,7 +46,7 @@ def test_power_cuts_leave_a_whole_version_no_older_than_the_last_written(disk):
         # the version being written when the power went may have landed (renamed, its folder not yet synced)
         assert done <= kept <= done + 1, f"round {round_}: version {kept} kept, {done} was written"
         others = {p.name for p in path.parent.iterdir()} - {path.name}
-        assert all(n.startswith(".settings.json.") and n.endswith(".tmp") for n in others)  # writes cut short
+        assert others <= {f".settings.json.{child.pid}.tmp"}  # the write cut short; those before are cleared away
 
 
 def test_a_full_disk_leaves_the_old_file_and_no_partial_one(small_disk):
