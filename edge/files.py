@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644,
                  prepare: Callable[[int], None] | None = None) -> None:
     """Write to a temporary name beside `path`, fsync, rename over it and fsync the folder.
     `prepare(fd)` may set ownership or permissions before the data is made durable."""
-    _remove_leftovers(path)
+    _remove_leftovers(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -43,12 +42,20 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _remove_leftovers(path: Path) -> None:
-    """Remove the temporary files of earlier writes of `path` by processes that died mid-write (killed, power cut)."""
-    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = old.name[len(path.name) + 2:-len(".tmp")]
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the temporary files of writes in `folder` by processes that died mid-write (killed, power cut). Once a
+    process and folder: such files come only from processes gone before, and a folder of many files (pull pages)
+    takes as long to list as a write takes."""
+    if folder in _cleared:
+        return
+    _cleared.add(folder)
+    for old in folder.glob(".*.*.tmp"):
+        pid = old.name.rsplit(".", 2)[1]
         if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
             old.unlink(missing_ok=True)
+
+
+_cleared: set[Path] = set()
 
 
 def _running(pid: int) -> bool:

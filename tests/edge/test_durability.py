@@ -49,10 +49,10 @@ def crash_rounds(gw, crash: Callable[[], None], rounds: int, evicting: bool = Fa
     acked: dict[str, dict] = {}
     last_seq = 0
     rng = random.Random(1)
+    critical = 0.1 if evicting else 0.0  # the share of SOS among the writes
     for round_ in range(rounds):
         gw.start()
         stop = threading.Event()
-        critical = 0.1 if evicting else 0.0
         threads = [threading.Thread(target=writer, args=(gw, stop, acked, round_ * 10 + i, critical)) for i in range(4)]
         for t in threads:
             t.start()
