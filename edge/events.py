@@ -16,6 +16,7 @@ from edge.clock import rfc3339
 from edge.errors import EventError
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
+KIND_MAX = 64  # a kind is a label of /metrics, which is public: no client may make it long
 SOURCE_CHARS, SOURCE_MAX = r"[\w.:@/\-]", 100
 SOURCE_RE = re.compile(f"^{SOURCE_CHARS}{{1,{SOURCE_MAX}}}$")
 MAX_DATA_BYTES = 16 * 1024
@@ -86,8 +87,9 @@ class NewEvent:
 
 
 def _check_names(kind: object, source: object) -> None:
-    if not isinstance(kind, str) or not KIND_RE.match(kind):
-        raise EventError(f"kind {kind!r} is not dotted lower-case, e.g. 'bin.level'")
+    if not isinstance(kind, str) or not KIND_RE.match(kind) or len(kind) > KIND_MAX:
+        raise EventError(f"kind {kind[:KIND_MAX + 1] if isinstance(kind, str) else kind!r} is not dotted "
+                         f"lower-case of at most {KIND_MAX} characters, e.g. 'bin.level'")
     if not isinstance(source, str) or not SOURCE_RE.match(source):
         raise EventError(f"source {source!r} must be 1-100 letters, digits or . _ - : @ /")
     if len(_GOOD_NAMES) < 10_000:

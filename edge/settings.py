@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.clock import Clock, rfc3339
+from edge.errors import StoreError
 from edge.events import EventSink, NewEvent
 from edge.files import write_atomic
 from sync.downlink import Applier
@@ -56,8 +57,11 @@ class PushedSettings:
         self.pushed[name] = {"value": raw, "ts": rfc3339(self.clock.utcnow())}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(self.pushed, ensure_ascii=False), mode=0o600)
-        await self.emit(NewEvent("gateway.config_applied", "api",
-                                 {"source": by, "applied": {name: summary}, "failed": {}, "ignored": []}))
+        try:
+            await self.emit(NewEvent("gateway.config_applied", "api",
+                                     {"source": by, "applied": {name: summary}, "failed": {}, "ignored": []}))
+        except StoreError as e:  # the section is applied and kept: say so, rather than fail a change that was made
+            log.error("section %s applied, but its gateway.config_applied event was not stored: %s", name, e)
         return summary
 
     def describe(self) -> dict[str, Any]:

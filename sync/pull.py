@@ -64,8 +64,9 @@ def acknowledge(store: EventStore, through: int, clock: Clock) -> int:
         if through > newest:
             raise ValueError(f"through {through} is beyond the newest event ({newest})")
         n = conn.execute("UPDATE events SET synced = 1 WHERE seq <= ? AND synced = 0", (through,)).rowcount
+        # Both sides cast: SQLite ranks any text above any integer, and the cursor would follow the newest ack.
         conn.execute("INSERT INTO meta (key, value) VALUES ('sync.pull_through', ?) ON CONFLICT (key) DO UPDATE "
-                     "SET value = max(CAST(value AS INTEGER), excluded.value)", (str(through),))
+                     "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (str(through),))
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sync.pull_ts', ?)", (now,))
         return n
 

@@ -177,7 +177,8 @@ def _spaces(v: object, image: tuple[int, int] | None, problems: list[str]) -> li
             problems.append(f"{where}: id {sid!r}: 1-40 letters, digits or _ . : - (starting with a letter or digit)")
         elif sid in seen:
             problems.append(f"{where}: id {sid!r} is used by another space")
-        seen.add(sid)
+        else:
+            seen.add(sid)
         if not isinstance(zone, str) or not _ID.match(zone):
             problems.append(f"{where}: zone {zone!r}: 1-40 letters, digits or _ . : -")
         polygon = _polygon(s.get("polygon"), image, where, problems)

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from edge import __version__
 from edge.api import alerts, events, gate, gpio, health, kiosk, parking, settings, staff, sync
 from edge.api.deps import Services
+from edge.api.limits import BodyLimit
+from edge.errors import StoreError, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,18 @@ def create_app(svc: Services, extra_routers: tuple = ()) -> FastAPI:
         app.include_router(module.router(svc))
     for make in extra_routers:
         app.include_router(make(svc))
+
+    app.add_middleware(BodyLimit)
+
+    # A route that stores an event (a notice, a setting, an acknowledgement) meets a full or failing store like
+    # POST /api/v1/events does: 507 or 503 with the reason, not a 500.
+    @app.exception_handler(StoreFullError)
+    async def store_full(request: Request, exc: StoreFullError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=507)
+
+    @app.exception_handler(StoreError)
+    async def store_failed(request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

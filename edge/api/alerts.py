@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api.deps import MAX_ID, Services, require_token
+from edge.api.deps import MAX_ID, Services, api_router, require_token
 
 
 class AckIn(BaseModel):
@@ -16,7 +16,7 @@ class AckIn(BaseModel):
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(require_token(svc.config.api.token))])
+    r = api_router(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(require_token(svc.config.api.token))])
     device = svc.config.device_id
 
     @r.get("/alerts", summary="Alerts, critical first (a JSON array)")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.routing import APIRoute
 
 from edge.bus import EventBus
 from edge.clock import Clock
@@ -60,9 +62,41 @@ def token_matches(given: str | None, expected: str) -> bool:
     return bool(expected) and given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def auth_check(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a dependency fn(request) as a token check: AuthFirstRoute runs it before the body is read."""
+    fn.auth_check = True  # type: ignore[attr-defined]
+    return fn
+
+
+class AuthFirstRoute(APIRoute):
+    """A route whose token checks run before FastAPI reads and parses the request's body (it reads the body before
+    it solves dependencies): without the token the answer is 401, not a 422 about the body, and nobody without it
+    gets a body parsed. The checks stay declared as dependencies too, which documents them in OpenAPI."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        checks = [d.dependency for d in self.dependencies if getattr(d.dependency, "auth_check", False)]
+        if not checks:
+            return handler
+
+        async def checked_first(request: Request) -> Response:
+            for check in checks:
+                if inspect.isawaitable(result := check(request)):
+                    await result
+            return await handler(request)
+
+        return checked_first
+
+
+def api_router(**kwargs: Any) -> APIRouter:
+    """Every router of the gateway's API: its token checks run before the body is read (AuthFirstRoute)."""
+    return APIRouter(route_class=AuthFirstRoute, **kwargs)
+
+
 def require_token(expected: str, *, cookie: str | None = None) -> Callable[[Request], Awaitable[None]]:
     """A dependency that refuses the request with 401 unless it carries the bearer token (or the session cookie)."""
 
+    @auth_check
     async def check(request: Request) -> None:  # async: FastAPI runs sync dependencies in a thread pool
         if token_matches(bearer_token(request), expected):
             return

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from edge.api.deps import Services, require_token
+from edge.api.deps import Services, api_router, require_token
 from edge.whitelist import MAX_PLATES, SECTION
 
 
@@ -19,7 +19,7 @@ class WhitelistPut(BaseModel):
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(prefix="/api/v1/gate", tags=["gate"], dependencies=[Depends(require_token(svc.config.api.token))])
+    r = api_router(prefix="/api/v1/gate", tags=["gate"], dependencies=[Depends(require_token(svc.config.api.token))])
 
     def gate() -> Any:
         if svc.gate is None:

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from edge.api.deps import Services, require_token
+from edge.api.deps import Services, api_router, require_token
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(prefix="/api/v1/gpio", tags=["gpio"], dependencies=[Depends(require_token(svc.config.api.token))])
+    r = api_router(prefix="/api/v1/gpio", tags=["gpio"], dependencies=[Depends(require_token(svc.config.api.token))])
 
     @r.get("/pins", summary="Every configured GPIO pin with its current reading")
     def pins() -> dict[str, Any]:

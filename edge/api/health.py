@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from edge import __version__
-from edge.api.deps import Services
+from edge.api.deps import Services, api_router
 from edge.metrics import CONTENT_TYPE
 
 STARTED = time.monotonic()
@@ -42,7 +42,7 @@ def health_report(svc: Services) -> tuple[bool, dict[str, Any]]:
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(tags=["health"])
+    r = api_router(tags=["health"])
 
     @r.get("/healthz", summary="State of each subsystem: 200 when healthy, 503 when degraded")
     def healthz() -> JSONResponse:

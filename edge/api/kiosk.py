@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from edge.api.deps import Services, require_token
+from edge.api.deps import Services, api_router, require_token
 from edge.clock import rfc3339, sane_time
 from edge.events import NewEvent
 from edge.web import assets
@@ -42,7 +42,8 @@ class NoticeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # + with max_length, not {1,40}: see the source field of edge/api/events.py
     id: str | None = Field(None, pattern=r"^[\w.-]+$", max_length=40, description="to replace or remove it later")
-    zh: str = Field(min_length=1, max_length=200, examples=["本周六上午 9 点在小区广场免费量血压。"])
+    zh: str = Field(min_length=1, max_length=200, pattern=r"\S", description="not blank",
+                    examples=["本周六上午 9 点在小区广场免费量血压。"])
     en: str | None = Field(None, max_length=300)
     until: Annotated[AwareDatetime, AfterValidator(sane_time)] | None = Field(None, description="shown until then")
 
@@ -78,7 +79,7 @@ def stream_response(body: AsyncIterator[str]) -> StreamingResponse:
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(tags=["kiosk"])
+    r = api_router(tags=["kiosk"])
     files = assets.load()
     version = assets.version(files)
     admin = [Depends(require_token(svc.config.api.token))]

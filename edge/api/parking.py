@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from edge.api.deps import Services
+from edge.api.deps import Services, api_router
 from edge.api.kiosk import PAGE_HEADERS
 from edge.api.staff import StaffAuth, login_page
 from edge.web import assets
@@ -21,7 +21,7 @@ _NO_STORE = {**PAGE_HEADERS, "Cache-Control": "no-store"}
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(tags=["parking"])
+    r = api_router(tags=["parking"])
     files = assets.load()
     auth = StaffAuth(svc.config.api.token, svc.supervisor.clock, svc.config.kiosk.session_hours)
     member = Depends(auth.require)

@@ -7,12 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path
 
-from edge.api.deps import Services, require_token
+from edge.api.deps import Services, api_router, require_token
 from edge.settings import UnknownSection
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(prefix="/api/v1", tags=["settings"], dependencies=[Depends(require_token(svc.config.api.token))])
+    r = api_router(prefix="/api/v1", tags=["settings"], dependencies=[Depends(require_token(svc.config.api.token))])
 
     @r.get("/settings", summary="The sections that can be pushed, and when each was last pushed")
     def list_settings() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Resp
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from edge.api.alerts import AckIn
-from edge.api.deps import MAX_ID, Services, bearer_token, token_matches
+from edge.api.deps import MAX_ID, Services, api_router, auth_check, bearer_token, token_matches
 from edge.api.health import health_report
 from edge.api.kiosk import PAGE_HEADERS, NoticeIn, add_notice, live, remove_notice, running_feed, stream_response
 from edge.clock import Clock, rfc3339
@@ -45,6 +45,7 @@ class StaffAuth:
             return "api"
         return check_session(self.token, request.cookies.get(COOKIE), now=self.clock.utcnow())
 
+    @auth_check
     def require(self, request: Request) -> str:
         name = self.who(request)
         if name is None:
@@ -84,7 +85,7 @@ class Every:
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(tags=["staff"])
+    r = api_router(tags=["staff"])
     files = assets.load()
     auth = StaffAuth(svc.config.api.token, svc.supervisor.clock, svc.config.kiosk.session_hours)
     member = Depends(auth.require)
@@ -98,7 +99,7 @@ def router(svc: Services) -> APIRouter:
 
     @r.post("/staff/login", response_class=Response, summary="Form fields token and name; sets the session cookie")
     async def login(request: Request) -> Response:
-        form = parse_qs((await request.body())[:MAX_FORM].decode(errors="replace"))
+        form = parse_qs((await _head(request, MAX_FORM)).decode(errors="replace"))
         given, name = form.get("token", [""])[0], form.get("name", [""])[0].strip()
         next_page = form.get("next", ["/staff"])[0]
         if not token_matches(given, auth.token):
@@ -159,3 +160,13 @@ async def overview(svc: Services, name: str, charts: Every, bands: Every) -> dic
         "kiosk": f.view(), "notices": notices(f.state, f.cfg, now=now, tz=f.tz),
         "health": {"ok": ok, "subsystems": health["subsystems"]},
     }
+
+
+async def _head(request: Request, n: int) -> bytes:
+    """The first n bytes of the body; the rest is never held (a login form is small, a flood need not be)."""
+    head = b""
+    async for chunk in request.stream():
+        head += chunk[:n - len(head)]
+        if len(head) >= n:
+            break
+    return head

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api.deps import MAX_ID, Services, require_token
+from edge.api.deps import MAX_ID, Services, api_router, require_token
 from sync.pull import MAX_PULL_LIMIT, acknowledge, page
 from sync.wire import accepts_gzip, gzip_bytes
 
@@ -23,7 +23,7 @@ class AckOut(BaseModel):
 
 
 def router(svc: Services) -> APIRouter:
-    r = APIRouter(prefix="/api/v1/sync", tags=["sync"],
+    r = api_router(prefix="/api/v1/sync", tags=["sync"],
                   dependencies=[Depends(require_token(svc.config.api.token))])
     trusted = svc.config.sync.clock == "trusted"
 

@@ -72,6 +72,7 @@ BAD_BODIES = [
     (b'{"kind": "bin.level", "source": "b", "data": {"v": NaN}}', 422, "JSON"),
     (b'{"kind": "bin.level", "source": "b", "data": {"v": "' + b"x" * 20000 + b'"}}', 422, "at most 16384"),
     (b'[1, 2]', 422, "should be an object"),
+    (b'{"kind": "bin.' + b"l" * 61 + b'", "source": "b"}', 422, "at most 64 characters"),
 ]
 
 
@@ -116,6 +117,46 @@ def test_bad_query_parameters_are_4xx(gateway):
     assert r.status_code == 404 and "no alert with id 5" in r.text
     r = requests.post(gateway.url + "/api/v1/alerts/5/ack", headers=gateway.auth, data=b"{oops", timeout=5)
     assert r.status_code == 422
+
+
+def test_too_large_bodies_are_a_413_before_they_are_read(quiet_gateway):
+    from edge.api.limits import MAX_BODY
+
+    url = quiet_gateway.url + "/api/v1/events"
+    r = requests.post(url, data=b"[" + b" " * MAX_BODY + b"]", headers=quiet_gateway.auth, timeout=30)
+    assert r.status_code == 413 and f"at most {MAX_BODY}" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: the bound is met while the body arrives
+        yield b"["
+        for _ in range(MAX_BODY // 65536 + 1):
+            yield b'{"kind": "bin.level", "source": "b"},'.ljust(65536)
+
+    r = requests.post(url, data=chunks(), headers=quiet_gateway.auth, timeout=30)
+    assert r.status_code == 413 and f"at most {MAX_BODY}" in r.json()["detail"]
+    assert count(quiet_gateway) == 0
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/api/v1/events"), ("POST", "/api/v1/alerts/1/ack"),
+                                         ("POST", "/api/v1/sync/ack"), ("PUT", "/api/v1/gate/whitelist"),
+                                         ("POST", "/api/v1/kiosk/notices"), ("PUT", "/api/v1/settings/wristbands"),
+                                         ("POST", "/staff/api/notices")])
+def test_without_the_token_a_body_is_not_even_read(quiet_gateway, method, path):
+    # FastAPI parses a body before it runs the token dependency: a 422 about the body told a stranger what the route
+    # takes, and a stranger's body was parsed whole
+    r = requests.request(method, quiet_gateway.url + path, data=b"{nope", timeout=5,
+                         headers={"Content-Type": "application/json"})
+    assert r.status_code == 401, r.text
+
+
+def test_routes_that_store_an_event_answer_507_when_the_store_refuses(make_gateway):
+    gw = make_gateway(storage={"max_mb": 0.6}).start()
+    sos = {"kind": "wristband.sos", "source": "band-1", "priority": "critical", "data": {"pad": "x" * 16000}}
+    for _ in range(60):  # past the bound with events that are never evicted: the store refuses the rest
+        assert gw.post([sos] * 10).status_code == 201
+    assert gw.post({"kind": "bin.level", "source": "b"}).status_code == 507
+    r = requests.post(gw.url + "/api/v1/kiosk/notices", json={"zh": "停水通知"}, headers=gw.auth, timeout=5)
+    assert r.status_code == 507 and "refused" in r.json()["detail"]
+    assert gw.post(sos).status_code == 201  # SOS still taken
 
 
 UNENCODABLE = [b"1e999", b'{"v": NaN}', b"\xff\xfe", b'{"through": Infinity}']

@@ -47,6 +47,9 @@ def test_batches_and_ack(gw):
     assert ack.status_code == 200 and ack.json() == {"through": page[-1]["seq"], "acknowledged": 10}
     rest = lines(gw.get("/api/v1/sync/batches").content)  # no `after`: after the last acknowledgement
     assert rest[0]["seq"] == page[-1]["seq"] + 1
+    late = requests.post(gw.url + "/api/v1/sync/ack", json={"through": page[2]["seq"]}, headers=gw.auth, timeout=5)
+    assert late.json() == {"through": page[2]["seq"], "acknowledged": 0}  # a late, older ack: the cursor stays
+    assert lines(gw.get("/api/v1/sync/batches").content) == rest
     for bad in ({"through": rest[-1]["seq"] + 100}, {"through": -1}, {"thru": 3}, [1]):
         r = requests.post(gw.url + "/api/v1/sync/ack", json=bad, headers=gw.auth, timeout=5)
         assert r.status_code == 422, (bad, r.text)

@@ -68,6 +68,15 @@ def test_every_problem_is_listed_at_once() -> None:
         assert says in text, says
 
 
+@pytest.mark.parametrize("bad_id", [[], {}, ["A-01"], None, 7])
+def test_an_id_that_is_not_text_is_a_problem_not_a_crash(bad_id: object) -> None:
+    with pytest.raises(SpaceMapError) as e:
+        parse_space_map(doc({"id": bad_id, "zone": "A", "polygon": SQUARE}, {"id": "A-02", "zone": "A",
+                                                                              "polygon": SQUARE}))
+    assert e.value.problems == [f"spaces[0] (id {bad_id!r}): id {bad_id!r}: 1-40 letters, digits or _ . : - "
+                                "(starting with a letter or digit)"]
+
+
 def test_the_file_is_named_and_bad_json_is_explained(tmp_path: Path) -> None:
     path = tmp_path / "SPACES.json"
     path.write_text("{\"spaces\": [")
