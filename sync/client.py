@@ -142,13 +142,18 @@ class UpstreamClient:
         return (u.host or "", u.port or (443 if u.scheme == "https" else 80))
 
     def get_config(self, etag: str | None) -> ConfigReply:
-        """The downlink document; raises requests.RequestException or ValueError (not JSON, too large)."""
+        """The downlink document; raises requests.RequestException or ValueError (not JSON, too large). A redirect
+        is not followed (it is an error): the document must come from the verified upstream itself."""
         headers = {"Accept": "application/json"} | ({"If-None-Match": etag} if etag else {})
         url = f"{self.url}/v1/gateways/{self.device_id}/config"
-        with self._session.get(url, headers=headers, timeout=self._timeout, verify=self._verify, stream=True) as r:
+        with self._session.get(url, headers=headers, timeout=self._timeout, verify=self._verify, stream=True,
+                               allow_redirects=False) as r:
             if r.status_code == 304:
                 return ConfigReply(304, etag)
             r.raise_for_status()
+            if r.status_code >= 300:  # raise_for_status passes 3xx
+                raise requests.HTTPError(f"{r.status_code} redirect to {r.headers.get('Location')!r} not followed",
+                                         response=r)
             body = _read_capped(r, MAX_CONFIG_BYTES)
             return ConfigReply(r.status_code, r.headers.get("ETag"), _json(body))
 
@@ -177,7 +182,8 @@ class PullClient:
 
     def _call(self, method: str, path: str, **kw: Any) -> requests.Response:
         try:
-            r = self._session.request(method, self.url + path, timeout=self._timeout, verify=self._verify, **kw)
+            r = self._session.request(method, self.url + path, timeout=self._timeout, verify=self._verify,
+                                      allow_redirects=False, **kw)
         except requests.RequestException as e:
             raise PullError(f"{method} {self.url}{path}: {_short(e)}") from None
         if r.status_code >= 300:

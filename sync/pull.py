@@ -60,7 +60,7 @@ def acknowledge(store: EventStore, through: int, clock: Clock) -> int:
     now = rfc3339(clock.utcnow())
 
     def run(conn: sqlite3.Connection) -> int:
-        newest = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        newest = store.issued_through  # not max(seq): the newest events of a fetched page may have been evicted
         if through > newest:
             raise ValueError(f"through {through} is beyond the newest event ({newest})")
         n = conn.execute("UPDATE events SET synced = 1 WHERE seq <= ? AND synced = 0", (through,)).rowcount

@@ -49,6 +49,7 @@ class Central:
     config_doc: Any = None
     config_etag: str = '"v1"'
     config_requests: list[str | None] = field(default_factory=list)  # If-None-Match of each config GET
+    config_redirect: str | None = None  # answer config GETs with a 302 to this URL
     violations: list[str] = field(default_factory=list)  # requests that broke the contract
     lock: threading.Lock = field(default_factory=threading.Lock)
     tls: ssl.SSLContext | None = None  # serve HTTPS with this context
@@ -225,6 +226,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(401, b"bad token")
         with c.lock:
             c.config_requests.append(self.headers.get("If-None-Match"))
+        if c.config_redirect:
+            return self._answer(302, b"", {"Location": c.config_redirect})
         if c.config_doc is None:
             return self._answer(404, b"no config")
         if self.headers.get("If-None-Match") == c.config_etag:

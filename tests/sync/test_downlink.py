@@ -101,3 +101,17 @@ def test_check_lists_every_problem():
     else:
         raise AssertionError("a bad document passed")
     assert check({"a": {"x": 1}, "c": 3}, appliers).ignored == ["c"]
+
+
+def test_a_redirect_is_not_followed(store, central: Central, tmp_path):
+    elsewhere = Central(config_doc={"thresholds": {"bin_full_pct": 1}}, config_etag='"evil"').start()
+    try:
+        central.config_redirect = elsewhere.url.replace("https:", "http:") + "/v1/gateways/t-gw1/config"
+        sub = Thresholds()
+        dl = downlink(store, central, tmp_path, sub)
+        asyncio.run(dl.fetch())
+        assert elsewhere.config_requests == [] and sub.values == {}
+        assert not (tmp_path / "downlink.json").exists() and not reports(store, "gateway.config_applied")
+        assert "302" in dl.status.last_error
+    finally:
+        elsewhere.stop()
