@@ -22,6 +22,29 @@ from edge.events import Event, NewEvent, Priority
 EVENT_COLUMNS = "seq, ts, kind, source, priority, data"
 READERS = 4  # reading connections at most; more readers at once wait their turn (reads take milliseconds)
 READER_CACHE_KB = 1024
+TABLES = ("events", "meta", "alerts")  # what every reader query needs; a file without them is not a store
+
+
+class StoreReadError(StoreError, sqlite3.DatabaseError):
+    """A query of the store file failed: it is damaged, or not the gateway's database. Also a
+    sqlite3.DatabaseError, so code that handles the database's own errors still does."""
+
+
+class StoreQueryError(StoreReadError, sqlite3.OperationalError):
+    """A query failed for want of a table or a lock. Also a sqlite3.OperationalError: sync tells a database it
+    has never run on by its missing tables (sync/status.py)."""
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """sqlite3's errors of a query as StoreError naming the file (the command line prints them, the API makes a
+    503 of them), not as a traceback."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        raise StoreQueryError(f"{path}: cannot read: {e}") from e
+    except sqlite3.DatabaseError as e:  # "database disk image is malformed", "file is not a database"
+        raise StoreReadError(f"{path}: cannot read: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -120,7 +143,16 @@ class EventReader:
         if not path.exists():
             raise StoreError(f"{path}: no database here (has the gateway run with this config?)")
         reader = cls(path, device_id=device_id, building_id=building_id)
-        reader.query("SELECT 1 FROM events LIMIT 1")
+        try:
+            names = {r[0] for r in reader.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            missing = [t for t in TABLES if t not in names]
+            if missing:
+                raise StoreError(f"{path}: not an edge-gateway event database (no table {', '.join(missing)}; "
+                                 "is storage.path right?)")
+            reader.query("SELECT 1 FROM events LIMIT 1")
+        except StoreError:
+            reader.close()
+            raise
         return reader
 
     # ---- reading (any thread) -----------------------------------------------------------------------
@@ -151,7 +183,7 @@ class EventReader:
         return conn
 
     def _all(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._reader() as conn:
+        with self._reader() as conn, _reading(self.path):
             return conn.execute(sql, args).fetchall()
 
     def events(self, *, after: int = 0, kind: str | None = None, limit: int = 100) -> list[Event]:
@@ -204,7 +236,7 @@ class EventReader:
         return self._all(sql, args)
 
     def stats(self) -> StoreStats:
-        with self._reader() as conn:
+        with self._reader() as conn, _reading(self.path):
             return self._stats(conn)
 
     def _stats(self, conn: sqlite3.Connection) -> StoreStats:

@@ -32,8 +32,13 @@ def cmd_tail(args: argparse.Namespace) -> int:
     config = load(args)
     try:
         reader = EventReader.open(config.storage.path, device_id=config.device_id, building_id=config.building_id)
-    except StoreError as e:
+        _follow(reader, args)
+    except StoreError as e:  # also a damaged file met while following
         raise SystemExit(f"edge events tail: {e}") from None
+    return 0
+
+
+def _follow(reader: EventReader, args: argparse.Namespace) -> None:
     after = args.after if args.after is not None else _start(reader, args.lines, args.kind)
     while True:
         rows = reader.event_rows(after=after, kind=args.kind, limit=1000)
@@ -41,7 +46,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
             print(reader.event_json(row) if args.json else _line(row), flush=True)
             after = row[0]
         if not args.follow and len(rows) < 1000:
-            return 0
+            return
         if not rows:
             time.sleep(args.interval)
 
