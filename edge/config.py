@@ -24,6 +24,16 @@ from vision.passage import Inbound
 
 DEFAULT_PATH = Path("/etc/edge-gateway/edge.toml")
 PLACEHOLDER_SECRETS = {"", "...", "changeme", "change-me", "secret", "token", "password"}
+ENV_SECRETS = (("api", "EDGE_API_TOKEN"), ("upstream", "EDGE_UPSTREAM_TOKEN"))
+
+
+def bearer_secret(v: str, *, min_length: int, env: str) -> str:
+    """A token as it goes into `Authorization: Bearer ...`: printable ASCII without spaces (a header cannot carry
+    more, and the API strips a client's spaces, so a token with them could never match), not a placeholder."""
+    if v.lower() in PLACEHOLDER_SECRETS or len(v) < min_length or not all("!" <= c <= "~" for c in v):
+        least = f"at least {min_length} characters, " if min_length > 1 else ""
+        raise ValueError(f"a real secret: {least}printable ASCII without spaces (or set {env})")
+    return v
 
 
 LaxPath = Annotated[Path, Strict(False)]  # a TOML string
@@ -60,9 +70,7 @@ class ApiConfig(StrictModel):
     @field_validator("token")
     @classmethod
     def _real_secret(cls, v: str) -> str:
-        if v.strip().lower() in PLACEHOLDER_SECRETS or len(v) < 16:
-            raise ValueError("a real secret of at least 16 characters (or set EDGE_API_TOKEN)")
-        return v
+        return bearer_secret(v, min_length=16, env="EDGE_API_TOKEN")
 
 
 class UpstreamConfig(StrictModel):
@@ -78,9 +86,7 @@ class UpstreamConfig(StrictModel):
     @field_validator("token")
     @classmethod
     def _real_secret(cls, v: str) -> str:
-        if not v.strip() or v.strip().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("a real secret (or set EDGE_UPSTREAM_TOKEN)")
-        return v
+        return bearer_secret(v, min_length=1, env="EDGE_UPSTREAM_TOKEN")
 
 
 class SyncConfig(StrictModel):
@@ -528,28 +534,35 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
 
 def parse_config(raw: dict[str, Any], source: str, environ: Mapping[str, str] = os.environ) -> Config:
     """Validate a parsed document; secrets from EDGE_API_TOKEN and EDGE_UPSTREAM_TOKEN override the file."""
-    raw = _with_env_secrets(raw, environ)
+    raw, from_env = _with_env_secrets(raw, environ)
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError([_describe(source, err) for err in e.errors()]) from None
+        raise ConfigError([_describe(source, err, from_env) for err in e.errors()]) from None
 
 
-def _with_env_secrets(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    raw = dict(raw)
-    for section, var in (("api", "EDGE_API_TOKEN"), ("upstream", "EDGE_UPSTREAM_TOKEN")):
+def _with_env_secrets(raw: dict[str, Any], environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The document with the environment's secrets put in, and which keys they took (key -> variable)."""
+    raw, from_env = dict(raw), {}
+    for section, var in ENV_SECRETS:
         secret = environ.get(var)
         if secret and isinstance(raw.get(section, {}), dict):
             if section == "upstream" and section not in raw:
                 continue  # a token without a server means nothing
             raw[section] = {**raw.get(section, {}), "token": secret}
-    return raw
+            from_env[f"{section}.token"] = var
+    return raw, from_env
 
 
-def _describe(source: str, err: Mapping[str, Any]) -> str:
-    """One line: file, key, what was found, what is allowed."""
+def _describe(source: str, err: Mapping[str, Any], from_env: Mapping[str, str] | None = None) -> str:
+    """One line: file, key, what was found, what is allowed. A value the environment gave is blamed on its
+    variable, not on the file's key that it overrides."""
     loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
     key = ".".join(loc) or "(top level)"
+    var = (from_env or {}).get(key)
+    if var:
+        msg = err["msg"].removeprefix("Value error, ").replace(f" (or set {var})", "")
+        return f"environment variable {var} (it overrides {source}: key {key}): found <the token>; allowed: {msg}"
     if err["type"] == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(loc[:-1])) or "none"
         return f"{source}: key {key}: unknown key; allowed here: {allowed}"

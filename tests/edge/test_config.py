@@ -175,3 +175,28 @@ def test_a_wrong_token_is_not_echoed(tmp_path):
     lines = problems(tmp_path, to_toml(doc))
     assert any("key api.token: found <the token>;" in x for x in lines)
     assert not any("s3cret" in x for x in lines)
+
+
+@pytest.mark.parametrize("token", [" " * 15 + "x", " padded-0123456789abcdef ", "tokén-0123456789abcdef",
+                                   "tab\t0123456789abcdef"])
+def test_a_token_that_could_never_match_a_bearer_header_is_refused(tmp_path, token):
+    # The API strips the spaces of a client's token, and a header carries ASCII only: these could never match
+    doc = base_config(tmp_path, api={"token": token}, upstream={"url": "https://c.example/api", "token": token})
+    lines = problems(tmp_path, to_toml(doc))
+    assert len(lines) == 2 and all("found <the token>;" in x and "printable ASCII without spaces" in x for x in lines)
+    assert "key api.token" in lines[0] and "key upstream.token" in lines[1]
+
+
+def test_a_bad_token_from_the_environment_names_the_variable_not_the_file(tmp_path):
+    doc = base_config(tmp_path, upstream={"url": "https://c.example/api", "token": "up-secret-123"})
+    path = write(tmp_path, to_toml(doc))
+    env = {"EDGE_API_TOKEN": "short", "EDGE_UPSTREAM_TOKEN": "up token"}
+    lines = problems(tmp_path, to_toml(doc), env)
+    assert lines == [
+        f"environment variable EDGE_API_TOKEN (it overrides {path}: key api.token): found <the token>; allowed: a "
+        "real secret: at least 16 characters, printable ASCII without spaces",
+        f"environment variable EDGE_UPSTREAM_TOKEN (it overrides {path}: key upstream.token): found <the token>; "
+        "allowed: a real secret: printable ASCII without spaces"]
+    # the same values in the file are the file's
+    doc["api"]["token"], doc["upstream"]["token"] = "short", "up token"
+    assert all(x.startswith(f"{path}: key ") for x in problems(tmp_path, to_toml(doc)))
