@@ -18,7 +18,7 @@ from edge.bus import EventBus
 from edge.cameras import gate_config, parking_config
 from edge.clock import Clock
 from edge.config import BleConfig, Config, RuntimeEnv, WristbandConfig
-from edge.errors import ConfigError
+from edge.errors import ConfigError, StoreError
 from edge.metrics import Metrics
 from edge.notify import Notifier
 from edge.settings import PushedSettings
@@ -78,10 +78,15 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
         log.error("%s", e)
         return 1
     st = config.storage
-    store = await asyncio.to_thread(
-        EventStore.open, st.path, device_id=config.device_id, building_id=config.building_id,
-        max_mb=st.max_mb, retention_days=st.retention_days, clock=clock,
-    )
+    try:
+        store = await asyncio.to_thread(
+            EventStore.open, st.path, device_id=config.device_id, building_id=config.building_id,
+            max_mb=st.max_mb, retention_days=st.retention_days, clock=clock,
+        )
+    except StoreError as e:  # locked by another gateway, unreadable, a full disk: said plainly, no traceback
+        log.error("%s", e)
+        sock.close()
+        return 1
     bus = EventBus(loop)
     store.add_listener(bus.publish_threadsafe)
     supervisor = Supervisor(clock=clock)

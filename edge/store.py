@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -40,7 +41,8 @@ MAX_GROUP_EVENTS = 20_000  # events per group commit: bounds the time a transact
 SEQ_LEASE_BLOCK = 100_000  # seqs reserved per write of the lease file
 SIZE_CHECK_BYTES = 1 << 20  # look at the file size after about this much new data
 EVICT_TO = 0.9  # evict down to this share of the bound, so eviction runs seldom
-EVICT_CHUNK = 5_000
+EVICT_CHUNK = 5_000  # at most this many events a DELETE
+ROW_OVERHEAD = 100  # bytes of an event's row and index entries beside its data, to size a DELETE to the excess
 INSERT_SQL = (
     "INSERT INTO events (seq, ts, kind, source, priority, data, boot, mono) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
@@ -95,16 +97,19 @@ class EventStore(EventReader):
         self._counters = _Counters()
         self._since_size_check = 0
         self._next_seq = self._load_next_seq()
-        with conn:  # from here on the newest row or this record says where seqs go on (see _transaction)
-            conn.execute("BEGIN IMMEDIATE")
-            _save_next_seq(conn, self._next_seq)
+        if _load_saved_seq(conn) is None:  # else the record or the newest row says it: a start needs no free space
+            with conn:  # from here on the newest row or this record says where seqs go on (see _transaction)
+                conn.execute("BEGIN IMMEDIATE")
+                _save_next_seq(conn, self._next_seq)
         self._lease = max(self._next_seq, _read_lease(path))
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="edge-store-writer", daemon=True)
         self._closed = False
+        self._disk_full = False  # since the reserve was given back, until it is held again
+        self._closing = threading.Lock()
         self._listeners: list[Callable[[Stored], None]] = []
         self._group_stored: list[Stored] = []  # what the open transaction has inserted
-        self.reserve = Reserve(Path(f"{path}.reserve"), min(RESERVE_MAX, max_bytes // 16))
+        self.reserve = Reserve.at(path, min(RESERVE_MAX, max_bytes // 16))
         self.reserve.ensure()
         self._writer.start()
 
@@ -124,7 +129,10 @@ class EventStore(EventReader):
     ) -> EventStore:
         """Open (or create) the store; a corrupt file is moved aside, never deleted, and a fresh one started."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot make the database's folder: {e}") from None
         clock = clock or Clock()
         recovered: tuple[Path, str] | None = None
         conn: sqlite3.Connection | None = None
@@ -134,20 +142,23 @@ class EventStore(EventReader):
         except sqlite3.DatabaseError as e:
             if conn is not None:
                 conn.close()
+            if not _is_corrupt(e):  # locked, unreadable, a full disk ...: a healthy file stays where it is
+                raise StoreError(f"cannot open the database {path}: {e}") from None
             recovered = (_move_aside(path, clock.utcnow()), str(e))
             log.error("database %s is corrupt (%s); moved aside to %s", path, e, recovered[0])
             conn = _connect(path)
-        _create_schema(conn)
-        store = cls(
-            conn,
-            path,
-            device_id=device_id,
-            building_id=building_id,
-            max_bytes=int(max_mb * 1024 * 1024),
-            retention=timedelta(days=retention_days),
-            clock=clock,
-            boot_id=boot_id or _boot_id(),
-        )
+        while True:  # a start writes little (the schema, this boot), but on a full disk it takes the reserve
+            try:
+                _create_schema(conn)
+                store = cls(conn, path, device_id=device_id, building_id=building_id,
+                            max_bytes=int(max_mb * 1024 * 1024), retention=timedelta(days=retention_days),
+                            clock=clock, boot_id=boot_id or _boot_id())
+                break
+            except sqlite3.OperationalError as e:
+                if not _is_full(e) or not Reserve.at(path).release():
+                    conn.close()
+                    raise StoreError(f"cannot open the database {path}: {e}") from None
+                log.error("disk full at start; released the space held in reserve")
         if recovered:
             store.append(
                 [
@@ -162,11 +173,11 @@ class EventStore(EventReader):
         return store
 
     def _load_next_seq(self) -> int:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
+        saved = _load_saved_seq(self._conn)
         top = self._conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
-        if row is None:  # a fresh file (first start, or a corrupt one moved aside): continue after the lease
+        if saved is None:  # a fresh file (first start, or a corrupt one moved aside): continue after the lease
             return max(top + 1, _read_lease(self.path))
-        return max(int(row[0]), top + 1)
+        return max(saved, top + 1)
 
     # ---- writing -------------------------------------------------------------------------------------------
 
@@ -189,11 +200,15 @@ class EventStore(EventReader):
 
     def _append_request(self, events: Sequence[NewEvent], done: Callable[[Any, BaseException | None], None]):
         prepared = [(e, e.checked_data_json()) for e in events]  # validation happens here, before anything is stored
-        if self._refusing and any(not e.priority.protected for e in events):
-            raise StoreFullError(
-                f"store is at its bound of {self.max_bytes // (1024 * 1024)} MB and holds only critical and high "
-                "events; normal and low events are refused until upstream sync makes room"
-            )
+        if any(not e.priority.protected for e in events):
+            if self._refusing:
+                raise StoreFullError(
+                    f"store is at its bound of {self.max_bytes // (1024 * 1024)} MB and holds only critical and "
+                    "high events; normal and low events are refused until upstream sync makes room"
+                )
+            if self._disk_full:  # what is left of the reserve is kept for SOS and alerts
+                raise StoreFullError(f"disk full at {self.path.parent}: normal and low events are refused until "
+                                     "there is room again (see the gateway.disk_full alert)")
         return _Request(lambda conn: self._insert(conn, prepared), done, append=True)
 
     def _insert(self, conn: sqlite3.Connection, prepared: list[tuple[NewEvent, str]]) -> Stored:
@@ -220,6 +235,11 @@ class EventStore(EventReader):
         return stored
 
     @property
+    def issued_through(self) -> int:
+        """The highest seq handed out so far (read it on the writer, inside write(), for an exact answer)."""
+        return self._next_seq - 1
+
+    @property
     def boot_row(self) -> int:
         """The `boot` column value of events stored in this boot (a row of the boots table)."""
         return self._boot_row
@@ -230,9 +250,10 @@ class EventStore(EventReader):
         self._listeners.append(fn)
 
     def _submit(self, req: _Request) -> None:
-        if self._closed:
-            raise StoreError("store is closed")
-        self._q.put(req)
+        with self._closing:  # close() cannot slip in between: nothing is queued behind its stop
+            if self._closed:
+                raise StoreError("store is closed")
+            self._q.put(req)
 
     def _write_loop(self) -> None:
         while True:
@@ -256,7 +277,7 @@ class EventStore(EventReader):
                 for req in group:
                     with contextlib.suppress(Exception):
                         req.done(None, StoreError(f"store error: {e}"))
-            if self._since_size_check >= SIZE_CHECK_BYTES:
+            if self._since_size_check >= min(SIZE_CHECK_BYTES, self.max_bytes // 64):
                 self._since_size_check = 0
                 self._run_safely(self._enforce_bound)
             if stop:
@@ -267,25 +288,18 @@ class EventStore(EventReader):
         try:
             try:
                 results = self._run_group(group)
-            except sqlite3.OperationalError as e:
-                if not _is_full(e) or not self.reserve.release():
+            except (sqlite3.OperationalError, OSError) as e:
+                if not _is_full(e) or (room := self._make_room()) is None:
                     raise
-                # The disk is full: the space held in reserve lets this group, an alert and eviction through.
-                log.error("disk full; released %d bytes held in reserve", self.reserve.size)
                 self._next_seq = start_seq
-                alert = NewEvent("gateway.disk_full", "store", {"path": str(self.path.parent)}, Priority.HIGH)
-                note = _Request(lambda conn: self._insert(conn, [(alert, alert.checked_data_json())]),
-                                lambda value, err: None, append=True)
-                results = self._run_group([note, *group])[1:]
-        except sqlite3.Error as e:
+                results = self._run_group([*room, *group])[len(room):]
+        except (sqlite3.Error, OSError) as e:  # OSError: the seq lease's file could not be written
             self._next_seq = start_seq  # nothing of this group exists; its seqs were never seen by anyone
             self._counters.last_error = str(e)
             log.error("commit of %d requests failed: %s", len(group), e)
             err = StoreFullError(f"disk full: {e}") if _is_full(e) else StoreError(f"commit failed: {e}")
             for req in group:
                 req.done(None, err)
-            if _is_full(e):
-                self._run_safely(self._enforce_bound)
             return
         self._counters.commits += 1
         self._counters.last_error = None
@@ -301,6 +315,19 @@ class EventStore(EventReader):
                 except Exception:  # a listener's bug must not stop the writer
                     log.exception("store listener failed")
         _answer(results)
+
+    def _make_room(self) -> list[_Request] | None:
+        """The disk is full: give back the space held in reserve, which lets this group, an alert and eviction
+        through, and from then on keep what is left of it for critical and high events (normal and low ones are
+        refused until maintain() holds the reserve again). The requests to put before the group, or None when
+        the reserve is already spent."""
+        if not self.reserve.release():
+            return None
+        log.error("disk full; released %d bytes held in reserve; refusing normal and low events", self.reserve.size)
+        self._disk_full = True
+        alert = NewEvent("gateway.disk_full", "store", {"path": str(self.path.parent)}, Priority.HIGH)
+        return [_Request(lambda conn: self._insert(conn, [(alert, alert.checked_data_json())]),
+                         lambda value, err: None, append=True)]
 
     def _run_group(self, group: list[_Request]) -> list[tuple[_Request, Any, BaseException | None]]:
         """One transaction for the whole group; a request that fails on its own is undone alone (savepoint).
@@ -344,7 +371,7 @@ class EventStore(EventReader):
                 _save_next_seq(conn, self._next_seq)
             self._renew_lease()
             conn.execute("COMMIT")
-        except (sqlite3.Error, _RequestFailed):
+        except BaseException:  # whatever failed (the lease's file too), no transaction is left open
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
@@ -352,8 +379,9 @@ class EventStore(EventReader):
 
     def _renew_lease(self) -> None:
         if self._next_seq > self._lease:
-            self._lease = self._next_seq + SEQ_LEASE_BLOCK
-            _write_lease(self.path, self._lease)
+            lease = self._next_seq + SEQ_LEASE_BLOCK
+            _write_lease(self.path, lease)
+            self._lease = lease  # only once it is on disk: until then every commit tries again
 
     def _run_safely(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         try:
@@ -424,6 +452,7 @@ class EventStore(EventReader):
         """Retention of synced events, then the size bound, then the disk reserve. Called periodically."""
         done = self.write(lambda conn: {"expired": self._expire(conn), "evicted": self._enforce_bound(conn)})
         if self.reserve.released and self.reserve.ensure():
+            self._disk_full = False
             ok = NewEvent("gateway.disk_ok", "store", {"path": str(self.path.parent)})
             self.append([ok])
         return done
@@ -435,36 +464,46 @@ class EventStore(EventReader):
         return n
 
     def _enforce_bound(self, conn: sqlite3.Connection) -> int:
-        """Evict synced, then low, then normal events, oldest first, until under the bound. Never critical or high."""
+        """Evict down to EVICT_TO of the bound once the database is past it (see _evict)."""
         if _used_bytes(conn) <= self.max_bytes:
             self._refusing = False
             return 0
-        target, evicted = int(self.max_bytes * EVICT_TO), 0
-        own_tx = not conn.in_transaction
-        for where in ("synced = 1 AND priority >= 2", "priority = 3", "priority = 2"):
-            while _used_bytes(conn) > target:
-                if own_tx:
-                    conn.execute("BEGIN IMMEDIATE")
-                n = conn.execute(
-                    f"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE {where} ORDER BY seq LIMIT ?)",
-                    (EVICT_CHUNK,),
-                ).rowcount
-                _save_next_seq(conn, self._next_seq)  # the newest rows may be among those gone
-                if own_tx:
-                    conn.execute("COMMIT")
-                evicted += n
-                if n == 0:
-                    break
-        self._counters.evicted += evicted
-        if evicted:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('evicted', "
-                         "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'evicted'), 0) + ?)",
-                         (evicted,))
+        evicted = self._evict(conn, int(self.max_bytes * EVICT_TO))
         self._refusing = _used_bytes(conn) > self.max_bytes
         if evicted:
             log.warning("size bound %d bytes: evicted %d events", self.max_bytes, evicted)
         if self._refusing:
             log.error("store holds only critical/high events at its bound; refusing normal and low events")
+        return evicted
+
+    def _evict(self, conn: sqlite3.Connection, target: int) -> int:
+        """Evict synced normal and low events, then low, then normal ones, oldest first, until the database uses at
+        most `target` bytes; never critical or high events. Returns how many went."""
+        evicted = 0
+        own_tx = not conn.in_transaction
+        for where in ("synced = 1 AND priority >= 2", "priority = 3", "priority = 2"):
+            while (excess := _used_bytes(conn) - target) > 0:
+                # about as many rows as the excess holds, not a fixed chunk: a small bound lost most of itself
+                row = conn.execute(f"SELECT avg(length(data)) FROM (SELECT data FROM events WHERE {where} "
+                                   "ORDER BY seq LIMIT 1000)").fetchone()[0]
+                if row is None:
+                    break
+                chunk = min(EVICT_CHUNK, 1 + int(excess / (row + ROW_OVERHEAD)))
+                if own_tx:
+                    conn.execute("BEGIN IMMEDIATE")
+                n = conn.execute(
+                    f"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE {where} ORDER BY seq LIMIT ?)",
+                    (chunk,),
+                ).rowcount
+                _save_next_seq(conn, self._next_seq)  # the newest rows may be among those gone
+                if own_tx:
+                    conn.execute("COMMIT")
+                evicted += n
+        self._counters.evicted += evicted
+        if evicted:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('evicted', "
+                         "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'evicted'), 0) + ?)",
+                         (evicted,))
         return evicted
 
     def written_counts(self) -> dict[tuple[str, str], int]:
@@ -476,7 +515,8 @@ class EventStore(EventReader):
         return self._counters.evicted
 
     def healthy(self) -> bool:
-        """The writer is alive and its last commit did not fail."""
+        """The writer is alive and the store open. (A failed commit shows in last_error and /healthz: the watchdog
+        must not restart a gateway for a full disk, which a restart does not cure.)"""
         return self._writer.is_alive() and not self._closed
 
     @property
@@ -484,15 +524,19 @@ class EventStore(EventReader):
         return self._counters.last_error
 
     def ping(self) -> None:
-        """A write round trip through the writer (used by the systemd watchdog)."""
-        self.write(lambda conn: None)
+        """A round trip through the writer (used by the systemd watchdog). It writes nothing, so it answers on a full
+        disk too: an append-like request needs no record of the next seq."""
+        fut: Future[Any] = Future()
+        self._submit(_Request(lambda conn: None, _future_done(fut), append=True))
+        fut.result()
 
     def close(self) -> None:
         """Finish every queued write, then close. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._q.put(_STOP)
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._q.put(_STOP)
         self._writer.join()
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -542,6 +586,11 @@ class Reserve:
         self.path, self.size = path, size
         self.released = False
 
+    @classmethod
+    def at(cls, db_path: Path, size: int = 0) -> Reserve:
+        """The reserve of the database at db_path."""
+        return cls(Path(f"{db_path}.reserve"), size)
+
     def ensure(self) -> bool:
         """Hold the reserve when there is room for it twice over. True when it is held."""
         if self.path.exists() and self.path.stat().st_size >= self.size:
@@ -571,8 +620,20 @@ class Reserve:
         return True
 
 
-def _is_full(e: sqlite3.Error) -> bool:
-    return "full" in str(e)
+def _is_full(e: BaseException) -> bool:
+    if isinstance(e, OSError):
+        return e.errno == errno.ENOSPC
+    return isinstance(e, sqlite3.Error) and "full" in str(e)
+
+
+class _Corrupt(sqlite3.DatabaseError):
+    """quick_check found damage."""
+
+
+def _is_corrupt(e: sqlite3.Error) -> bool:
+    """Damage, or not a database at all; not a lock, a full disk or a permission, which leave the file healthy."""
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    return isinstance(e, _Corrupt) or code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -587,7 +648,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _check(conn: sqlite3.Connection) -> None:
     result = conn.execute("PRAGMA quick_check").fetchall()
     if result != [("ok",)]:
-        raise sqlite3.DatabaseError("quick_check: " + "; ".join(str(r[0]) for r in result[:5]))
+        raise _Corrupt("quick_check: " + "; ".join(str(r[0]) for r in result[:5]))
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -611,7 +672,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
     # boot id and monotonic time per event let sync correct timestamps taken before the clock was set
     db["boots"].create({"id": int, "boot_id": str}, pk="id", if_not_exists=True)
-    db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, replace=True)
+    if conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() != (str(SCHEMA_VERSION),):
+        db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, replace=True)
 
 
 def _boot_row(conn: sqlite3.Connection, boot_id: str) -> int:
@@ -625,12 +687,20 @@ def _boot_row(conn: sqlite3.Connection, boot_id: str) -> int:
 
 def _move_aside(path: Path, now: datetime) -> Path:
     stamp = now.strftime("%Y%m%dT%H%M%S")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    target, n = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    while any(Path(f"{target}{suffix}").exists() for suffix in ("", "-wal", "-shm")):  # kept: never overwritten
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
     for suffix in ("", "-wal", "-shm"):
         src = Path(f"{path}{suffix}")
         if src.exists():
             os.replace(src, Path(f"{target}{suffix}"))
     return target
+
+
+def _load_saved_seq(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
+    return None if row is None else int(row[0])
 
 
 def _save_next_seq(conn: sqlite3.Connection, next_seq: int) -> None:

@@ -50,8 +50,8 @@ class TaskState:
 
 
 def next_backoff(restarts: int, *, base: float = 1.0, cap: float = 60.0) -> float:
-    """Capped exponential backoff: 1, 2, 4 ... 60 seconds."""
-    return min(cap, base * 2 ** max(0, restarts - 1))
+    """Capped exponential backoff: 1, 2, 4 ... 60 seconds (the exponent capped too: 2 ** 1024 is no float)."""
+    return min(cap, base * 2 ** min(max(0, restarts - 1), 62))
 
 
 @dataclass

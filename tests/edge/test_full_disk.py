@@ -21,7 +21,7 @@ def test_full_disk_refuses_cleanly_and_keeps_what_was_acknowledged(small_disk):
     with pytest.raises(StoreFullError, match="disk full"):
         for i in range(10_000):
             acked += store.append([NewEvent("bin.level", "bin-1", {"i": i, "blob": "z" * 2000})]).ids
-    assert len(acked) > 100 and store.healthy()
+    assert len(acked) > 50 and store.healthy()
     assert not store.reserve.path.exists()  # given back to get the last writes and the alert through
     [full] = store.events(kind="gateway.disk_full")
     assert full.priority is Priority.HIGH and [a.kind for a in store.alerts()] == ["gateway.disk_full"]
@@ -31,6 +31,26 @@ def test_full_disk_refuses_cleanly_and_keeps_what_was_acknowledged(small_disk):
     store = open_store(small_disk)
     kept = {e.id for e in store.events(limit=100_000)}
     assert set(acked) <= kept and sos.ids[0] in kept
+    assert not list(small_disk.glob("edge.db.corrupt-*"))
+    store.close()
+
+
+def test_on_a_full_disk_the_reserve_is_kept_for_sos_and_the_gateway_restarts(small_disk):
+    store = open_store(small_disk)  # a bound of 16 MB on a 4 MB disk: the disk fills first
+    acked = []
+    with pytest.raises(StoreFullError, match="disk full"):
+        for i in range(10_000):
+            acked += store.append([NewEvent("bin.level", "bin-1", {"i": i, "blob": "z" * 2000})]).ids
+    # what is left of the reserve is kept for SOS and alerts: readings no longer use it up
+    with pytest.raises(StoreFullError, match="disk full.*normal and low events are refused"):
+        store.append([NewEvent("bin.level", "bin-1", {"blob": "z" * 2000})])
+    sos = [store.append([NewEvent("wristband.sos", f"band-{i}", {"blob": "s" * 2000}, Priority.CRITICAL)]).ids[0]
+           for i in range(25)]  # a commit each, with its alert: whole pages in the log, about 30 kB each
+    store.ping()  # the watchdog's round trip writes nothing, so it answers on a full disk
+    store.close()
+    store = open_store(small_disk)  # a restart on the full disk opens it as it is
+    kept = {e.id for e in store.events(limit=100_000)}
+    assert set(sos) <= kept and set(acked) <= kept
     assert not list(small_disk.glob("edge.db.corrupt-*"))
     store.close()
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from edge.errors import EventError, StoreFullError
+from edge.errors import EventError, StoreError, StoreFullError
 from edge.events import NewEvent, Priority
 from edge.reader import EventReader
 from edge.store import EventStore
@@ -131,6 +131,94 @@ def test_damaged_pages_fail_quick_check_and_are_moved_aside(tmp_path, clock):
     s = open_store(path, clock)
     assert len(list(tmp_path.glob("edge.db.corrupt-*"))) == 1
     assert s.events(kind="gateway.storage_recovered")
+    s.close()
+
+
+def test_a_second_corruption_in_the_same_second_keeps_the_first_file_aside(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    for text in (b"first broken file", b"second broken file"):
+        path.write_bytes(text * 200)
+        open_store(path, clock).close()  # the fake clock stands still: both are moved aside in the same second
+    aside = [p for p in tmp_path.glob("edge.db.corrupt-*") if not p.name.endswith(("wal", "shm"))]
+    kept = sorted(p.read_bytes()[:18] for p in aside)
+    assert kept == [b"first broken filef", b"second broken file"]
+
+
+def test_a_locked_database_is_an_error_and_stays_where_it_is(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock)
+    s.append([ev() for _ in range(3)])
+    s.close()
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="cannot open the database .*locked"):
+            open_store(path, clock)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert not list(tmp_path.glob("edge.db.corrupt-*"))
+    s = open_store(path, clock)
+    assert [e.seq for e in s.events()] == [1, 2, 3]
+    s.close()
+
+
+def test_a_failed_write_of_the_seq_lease_leaves_no_transaction_open_and_no_seq_reused(tmp_path, clock,
+                                                                                      monkeypatch):
+    import edge.store
+
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock)
+    s.append([ev()])
+    s._next_seq = s._lease + 1  # as after 100,000 events: the next commit renews the lease
+    real, calls = edge.store._write_lease, []
+
+    def fail_once(p, value):
+        calls.append(value)
+        if len(calls) == 1:
+            raise PermissionError(13, "Permission denied", str(p))
+        real(p, value)
+
+    monkeypatch.setattr(edge.store, "_write_lease", fail_once)
+    with pytest.raises(StoreError, match="commit failed.*Permission denied"):
+        s.append([ev()])
+    stored = s.append([ev()])  # the next commit is not refused "within a transaction", and renews the lease
+    assert len(calls) == 2 and int((tmp_path / "edge.db.seq").read_text()) > stored[0].seq
+    s.close()
+
+
+def test_eviction_takes_about_the_excess_not_a_fixed_chunk(tmp_path, clock):
+    s = open_store(tmp_path / "edge.db", clock, max_mb=2)
+    while s.stats().used_bytes < 2 * 1024 * 1024:
+        s.append([ev(level_pct=float(i)) for i in range(500)])
+    before = s.stats().events
+    s.maintain()
+    st = s.stats()
+    assert 0 < st.evicted < before // 3  # down to about 90 % of the bound: about a tenth of the events, not 5,000
+    assert 0.8 * 2 * 1024 * 1024 <= st.used_bytes <= 2 * 1024 * 1024
+    s.close()
+
+
+def test_a_small_bound_is_checked_often_enough_to_hold(tmp_path, clock):
+    s = open_store(tmp_path / "edge.db", clock, max_mb=0.6)
+    most = 0
+    for _ in range(200):
+        s.append([ev(blob="z" * 500) for _ in range(20)])  # 2 MB in all, the writer alone keeping the bound
+        most = max(most, s.stats().used_bytes)
+    assert s.stats().evicted and most <= 0.6 * 1024 * 1024 * 1.2
+    s.close()
+
+
+def test_a_pulled_page_is_acknowledged_even_when_its_newest_events_were_evicted_since(tmp_path, clock):
+    from sync.pull import acknowledge
+
+    s = open_store(tmp_path / "edge.db", clock)
+    s.append([ev() for _ in range(10)])
+    s.write(lambda conn: conn.execute("DELETE FROM events WHERE seq > 6"))  # as eviction would
+    assert acknowledge(s, 10, clock) == 6
+    with pytest.raises(ValueError, match="beyond the newest event"):
+        acknowledge(s, 11, clock)
     s.close()
 
 

@@ -13,7 +13,7 @@ from edge.supervisor import Supervisor, next_backoff
 
 
 def test_backoff_is_capped_exponential():
-    assert [next_backoff(n, cap=60) for n in (1, 2, 3, 4, 7, 8, 20)] == [1, 2, 4, 8, 60, 60, 60]
+    assert [next_backoff(n, cap=60) for n in (1, 2, 3, 4, 7, 8, 20, 1025, 10**9)] == [1, 2, 4, 8, 60, 60, 60, 60, 60]
 
 
 def test_a_crashing_task_is_restarted_and_never_takes_the_process_down():
