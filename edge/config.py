@@ -47,6 +47,31 @@ def tls_unless_local(url: str) -> str:
     return url
 
 
+def upstream_address(url: str) -> str:
+    """The central server's URL as requests will use it: a host, a port it can parse, and no user:password (requests
+    would send them as Basic auth in place of the bearer token, and they would be logged with the URL)."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        raise ValueError("no user:password in the URL; use upstream.token")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError("a port of 1-65535 after the host, e.g. https://central.example:8443/api")
+    if not parts.hostname:
+        raise ValueError("a host after the scheme, e.g. https://central.example/api")
+    return tls_unless_local(url)
+
+
+def _shown_url(text: str) -> str:
+    """A URL with its user:password hidden: messages must not carry the password."""
+    parts = urlsplit(text)
+    if "@" not in parts.netloc:
+        return text
+    return parts._replace(netloc="<user:password>@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors: a typo must not silently fall back to a default."""
 
@@ -60,12 +85,29 @@ class StorageConfig(StrictModel):
     max_mb: float = Field(512, gt=0.5, le=1_000_000)
     retention_days: float = Field(7, ge=0, le=3650)
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _a_file(cls, v: object) -> object:
+        # checked on the text: Path("") is Path("."), a folder, and the store's files are named after the path's
+        if isinstance(v, str) and not _names_a_file(v):
+            raise ValueError("the database file's path, e.g. /var/lib/edge-gateway/edge.db")
+        return v
+
 
 class ApiConfig(StrictModel):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 for every interface")
     port: int = Field(8080, ge=1, le=65535)
     # checked also when absent: a gateway without a token would let anyone into the staff console
     token: str = Field("", validate_default=True, description="bearer token; EDGE_API_TOKEN overrides")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        # an empty host makes uvicorn listen on every interface: that must be asked for, not happen by a slip
+        if not v or any(c.isspace() for c in v):
+            raise ValueError("an address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 (every interface), "
+                             "or a host name or address of this machine")
+        return v
 
     @field_validator("token")
     @classmethod
@@ -81,7 +123,7 @@ class UpstreamConfig(StrictModel):
     @field_validator("url")
     @classmethod
     def _tls_off_this_machine(cls, v: str) -> str:
-        return tls_unless_local(v)
+        return upstream_address(v)
 
     @field_validator("token")
     @classmethod
@@ -522,7 +564,52 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
         raise ConfigError([f"{path}: file not found (give --config PATH or set EDGE_CONFIG)"]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([f"{path}: cannot read: {e}"]) from None
-    return parse_config(parse_toml(text, str(path)), str(path), environ)
+    raw = parse_toml(text, str(path))
+    files = file_problems(raw, str(path))
+    try:
+        config = parse_config(raw, str(path), environ)
+    except ConfigError as e:
+        raise ConfigError(e.problems + files) from None
+    if files:
+        raise ConfigError(files)
+    return config
+
+
+def file_problems(raw: Mapping[str, Any], source: str) -> list[str]:
+    """The files the configuration names, looked at as the gateway will use them. Apart from the models, which do
+    no I/O; on the raw document, so that these problems are listed with the others."""
+    out = []
+    storage, upstream = raw.get("storage"), raw.get("upstream")
+    path = storage.get("path") if isinstance(storage, dict) else None
+    if isinstance(path, str) and _names_a_file(path) and Path(path).is_dir():
+        out.append(f"{source}: key storage.path: found {toml_value(path)}, a folder; allowed: the database file's "
+                   f"path, e.g. {path.rstrip('/')}/edge.db")
+    ca = upstream.get("ca_bundle") if isinstance(upstream, dict) else None
+    if isinstance(ca, str):
+        problem = _ca_problem(ca)
+        if problem:
+            out.append(f"{source}: key upstream.ca_bundle: found {toml_value(ca)} ({problem}); allowed: a readable "
+                       "file of CA certificates (PEM)")
+    return out
+
+
+def _names_a_file(path: str) -> bool:
+    return Path(path).name not in ("", "..")  # "" and "." are Path("."); "/" has no name
+
+
+def _ca_problem(path: str) -> str | None:
+    """Why requests could not verify with this CA bundle, if it could not (loaded as it will load it)."""
+    import ssl
+
+    if not path:
+        return "empty"
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError:  # an OSError too: first
+        return "no PEM certificate in it"
+    except OSError as e:  # missing, a folder, not readable
+        return e.strerror or str(e)
+    return None
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -569,6 +656,8 @@ def _describe(source: str, err: Mapping[str, Any], from_env: Mapping[str, str] |
     if err["type"] == "missing":
         return f"{source}: key {key}: missing; it is required"
     found = err.get("input")
+    if isinstance(found, str) and "://" in found:
+        found = _shown_url(found)
     if isinstance(found, str) and "token" in key and found.strip() and len(found) >= 4:
         shown = "<the token>"  # as edge/provision.py says it
     else:

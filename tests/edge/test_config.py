@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import load_config, parse_config, runtime_env
+from edge.config import load_config, parse_config, runtime_env, toml_value
 from edge.errors import ConfigError
 from tests.conftest import REPO, TOKEN, base_config, to_toml
 
@@ -200,3 +200,58 @@ def test_a_bad_token_from_the_environment_names_the_variable_not_the_file(tmp_pa
     # the same values in the file are the file's
     doc["api"]["token"], doc["upstream"]["token"] = "short", "up token"
     assert all(x.startswith(f"{path}: key ") for x in problems(tmp_path, to_toml(doc)))
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://admin:s3cretpw@central.example/api", "no user:password in the URL; use upstream.token"),
+    ("http://admin@127.0.0.1:9000/api", "no user:password in the URL; use upstream.token"),
+    ("https://127.0.0.1:99999/api", "a port of 1-65535 after the host"),
+    ("https://:0/x", "a port of 1-65535 after the host"),
+    ("https://central.example:http/api", "a port of 1-65535 after the host"),
+    ("https://:443/api", "a host after the scheme"),
+])
+def test_an_upstream_url_requests_would_misuse_or_fail_on_is_refused(tmp_path, url, allowed):
+    doc = base_config(tmp_path, upstream={"url": url, "token": "up-secret-123"})
+    [line] = problems(tmp_path, to_toml(doc))
+    assert "key upstream.url: found " in line and f"allowed: {allowed}" in line
+    assert "s3cretpw" not in line  # the password is not printed either
+
+
+def test_the_ca_bundle_must_be_a_readable_pem_file(tmp_path):
+    doc = base_config(tmp_path, upstream={"url": "https://c.example/api", "token": "up-secret-123",
+                                          "ca_bundle": str(tmp_path / "missing.pem")})
+    path = write(tmp_path, to_toml(doc))
+    assert problems(tmp_path, to_toml(doc)) == [
+        f'{path}: key upstream.ca_bundle: found "{tmp_path / "missing.pem"}" (No such file or directory); allowed: '
+        "a readable file of CA certificates (PEM)"]
+    (tmp_path / "bad.pem").write_text("not a certificate\n")
+    for ca, why in ((tmp_path, "Is a directory"), (tmp_path / "bad.pem", "no PEM certificate in it"), ("", "empty")):
+        doc["upstream"]["ca_bundle"] = str(ca)
+        [line] = problems(tmp_path, to_toml(doc))
+        assert f"key upstream.ca_bundle: found {toml_value(str(ca))} ({why})" in line
+    import certifi
+
+    doc["upstream"]["ca_bundle"] = certifi.where()
+    assert load_config(write(tmp_path, to_toml(doc)), {}).upstream.ca_bundle == Path(certifi.where())
+
+
+def test_file_problems_are_listed_with_the_others(tmp_path):
+    doc = base_config(tmp_path, storage={"path": str(tmp_path)}, api={"port": 0},
+                      upstream={"url": "https://c.example/api", "token": "up-secret-123", "ca_bundle": "/nope.pem"})
+    lines = problems(tmp_path, to_toml(doc))
+    assert [x.split(": ")[1] for x in lines] == ["key api.port", "key storage.path", "key upstream.ca_bundle"]
+    assert f'found "{tmp_path}", a folder; allowed: the database file\'s path, e.g. {tmp_path}/edge.db' in lines[1]
+
+
+@pytest.mark.parametrize("path", ["", ".", "/", "db/.."])
+def test_a_storage_path_that_names_no_file_is_refused(tmp_path, path):
+    [line] = problems(tmp_path, to_toml(base_config(tmp_path, storage={"path": path})))
+    assert f"key storage.path: found {toml_value(path)}; allowed: the database file's path" in line
+
+
+@pytest.mark.parametrize("host", ["", " ", "127.0.0.1 "])
+def test_an_empty_api_host_is_refused_not_every_interface(tmp_path, host):
+    [line] = problems(tmp_path, to_toml(base_config(tmp_path, api={"host": host})))
+    assert f"key api.host: found {toml_value(host)}; allowed: an address to listen on" in line and "0.0.0.0" in line
+    assert load_config(write(tmp_path, to_toml(base_config(tmp_path, api={"host": "0.0.0.0"}))), {}).api.host == \
+        "0.0.0.0"
