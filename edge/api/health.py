@@ -19,7 +19,8 @@ def health_report(svc: Services) -> tuple[bool, dict[str, Any]]:
     """Whether every subsystem is healthy, and the state of each."""
     subsystems: dict[str, Any] = {}
     disk_low = svc.store.reserve.released  # the disk filled up (or has less than twice the reserve free)
-    store_ok = svc.store.healthy() and not disk_low
+    # a failed last commit is degraded until a commit succeeds again (the health report makes one every 5 minutes)
+    store_ok = svc.store.healthy() and not disk_low and svc.store.last_error is None
     subsystems["store"] = {"ok": store_ok, "last_error": svc.store.last_error, "disk_low": disk_low}
     ok = store_ok and svc.supervisor.healthy()
     for name, state in svc.supervisor.health().items():

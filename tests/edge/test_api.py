@@ -25,6 +25,23 @@ def test_health_and_metrics_are_public(gateway):
     assert "edge_store_used_bytes" in m.text and "edge_store_max_bytes 6.7108864e+07" in m.text
 
 
+def test_a_failing_commit_is_a_503_and_degrades_healthz_until_a_commit_succeeds(gateway):
+    import sqlite3
+
+    other = sqlite3.connect(gateway.doc["storage"]["path"], isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another program holds the database longer than the store waits
+    try:
+        r = gateway.post({"kind": "bin.level", "source": "bin-1"})
+        assert r.status_code == 503 and "locked" in r.json()["detail"]
+        health = requests.get(gateway.url + "/healthz", timeout=5)
+        assert health.status_code == 503 and "locked" in health.json()["subsystems"]["store"]["last_error"]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert gateway.post({"kind": "bin.level", "source": "bin-1"}).status_code == 201
+    assert requests.get(gateway.url + "/healthz", timeout=5).status_code == 200
+
+
 @pytest.mark.parametrize("method,path", [("GET", "/api/v1/events"), ("POST", "/api/v1/events"),
                                          ("GET", "/api/v1/alerts"), ("POST", "/api/v1/alerts/1/ack")])
 def test_token_required(gateway, method, path):
