@@ -317,10 +317,10 @@ class EventStore(EventReader):
         _answer(results)
 
     def _make_room(self) -> list[_Request] | None:
-        """The disk is full: give back the space held in reserve, which lets this group, an alert and eviction
-        through, and from then on keep what is left of it for critical and high events (normal and low ones are
-        refused until maintain() holds the reserve again). The requests to put before the group, or None when
-        the reserve is already spent."""
+        """The disk is full: give back the space held in reserve, which lets this group and an alert through, and
+        from then on keep what is left of it for critical and high events (normal and low ones are refused until
+        maintain() holds the reserve again). The requests to put before the group, or None when the reserve is
+        already spent."""
         if not self.reserve.release():
             return None
         log.error("disk full; released %d bytes held in reserve; refusing normal and low events", self.reserve.size)
@@ -579,8 +579,8 @@ RESERVE_MAX = 8 * 1024 * 1024
 
 
 class Reserve:
-    """Space held on the disk in a file of its own, given back when the disk fills up, so that an SOS, the alert
-    about the full disk and the eviction that makes room can still be written."""
+    """Space held on the disk in a file of its own, given back when the disk fills up, so that the alert about the
+    full disk, and SOS and alerts after it, can still be written."""
 
     def __init__(self, path: Path, size: int) -> None:
         self.path, self.size = path, size
