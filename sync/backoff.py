@@ -33,9 +33,10 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random)
     failures: int = 0
 
-    def next_delay(self, retry_after: float | None = None) -> float:
+    def next_delay(self, retry_after: float | None = None, cap: float | None = None) -> float:
+        """The next wait; `cap` replaces the lane's cap for this one (a refusal backs off further than a lost link)."""
         self.failures += 1
-        ceiling = min(self.cap, self.base * 2 ** min(self.failures - 1, 30))
+        ceiling = min(self.cap if cap is None else cap, self.base * 2 ** min(self.failures - 1, 30))
         delay = self.rng.uniform(ceiling / 2, ceiling)
         if retry_after is not None:
             delay = max(delay, retry_after + self.rng.uniform(0, min(1.0, retry_after / 10)))

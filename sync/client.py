@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class Retry:
     retry_after: float | None = None
     timeout: bool = False  # the answer did not come in time (perhaps the batch is too big for the link)
     link_down: bool = False  # no connection could be made, or it broke
+    untrusted: bool = False  # TLS verification failed: the link is up, but this is not the server we trust
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,9 @@ class UpstreamClient:
                                    verify=self._verify, allow_redirects=False)
         except requests.ConnectTimeout as e:
             return Retry(f"connect timeout: {_short(e)}", link_down=True)
+        except requests.exceptions.SSLError as e:
+            untrusted = _cert_failure(e)
+            return Retry(f"{type(e).__name__}: {_short(e)}", link_down=not untrusted, untrusted=untrusted)
         except requests.Timeout as e:
             return Retry(f"timeout: {_short(e)}", timeout=True)
         except requests.ConnectionError as e:  # refused, reset, unreachable, TLS
@@ -209,6 +214,20 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as e:
         raise ValueError(f"not JSON: {e}") from None
+
+
+def _cert_failure(e: BaseException) -> bool:
+    """Whether the server's certificate failed verification (somewhere in requests' and urllib3's wrapping)."""
+    seen: BaseException | None = e
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        reason = getattr(seen, "reason", None)  # MaxRetryError's cause (ssl.SSLError's is a string)
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = (reason if isinstance(reason, BaseException) else None) or inner or seen.__cause__ or seen.__context__
+    return False
 
 
 def _short(e: BaseException) -> str:

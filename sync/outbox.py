@@ -2,7 +2,9 @@
 
 Two lanes share one UpstreamClient (one keep-alive session, a pooled connection each):
 - urgent: critical and high events, sent the moment the event bus reports them, in small batches of their own;
-  while the link is down it tries again every `urgent_backoff_max_s` at most.
+  critical events go before queued high ones and never share a batch with them. While the link is down it tries
+  again every `urgent_backoff_max_s` at most; a batch that failed is set aside (kept under its key) and sent again
+  after what is more urgent, so one batch cannot hold the lane. A refusal backs off to `backoff_max_s`.
 - backlog: normal and low events in seq order, in batches sized to the link (`BatchSizer`). It starts no send
   while the urgent lane has something to send, so an SOS posted behind any backlog goes out first.
 
@@ -21,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from edge.bus import EventBus, Subscription
 from edge.clock import Clock
@@ -56,6 +59,17 @@ class PushStats:
     lanes: dict[str, str] = field(default_factory=lambda: {"urgent": "idle", "backlog": "idle"})
 
 
+@dataclass(frozen=True)
+class _Again:
+    """The batch is kept under its key; the lane waits `delay` (and, with the link down, until it connects)."""
+
+    delay: float
+    link_down: bool
+
+
+Outcome = Literal["done", "smaller"] | _Again  # done: acknowledged or parked; smaller: 413, send in smaller batches
+
+
 @dataclass
 class _Lane:
     name: Lane
@@ -76,8 +90,12 @@ class Outbox:
                             BatchSizer(cfg.batch_seconds, cfg.urgent_batch_events, 1, cfg.urgent_batch_events))
         self.backlog = _Lane("backlog", Backoff(0.5, cfg.backoff_max_s, rng),
                              BatchSizer(cfg.batch_seconds, cfg.max_batch_events))
-        self._queue: set[int] = set()  # urgent seqs waiting for a batch
-        self._inflight: set[int] = set()  # urgent seqs in the batch being sent
+        self._queue: dict[int, int] = {}  # urgent seq -> priority rank, waiting for a batch
+        self._held: set[int] = set()  # urgent seqs in a batch (being sent, or set aside to be sent again)
+        self._aside: list[Batch] = []  # urgent batches that failed, in turn to be sent again under their keys
+        self._sends = 0  # sends started so far (numbers the sends of both lanes)
+        self._acked_send = 0  # the number of the newest send acknowledged
+        self._refused: dict[str, int] = {}  # batch key -> sends started when upstream last refused it
         self._urgent_ready = asyncio.Event()
         self._urgent_idle = asyncio.Event()
         self._new_data = asyncio.Event()
@@ -91,11 +109,14 @@ class Outbox:
         try:
             pending = await asyncio.to_thread(self.state.pending)
             await asyncio.to_thread(self.state.timebase, self.cfg.clock == "trusted")  # loaded once, then shared
-            await self._rescan([p for p in pending if p.lane == "urgent"])
+            urgent = [p for p in pending if p.lane == "urgent"]
+            for p in urgent:
+                self._held.update(p.seqs or ())
+            await self._rescan()
             async with asyncio.TaskGroup() as tg:
                 if sub is not None:
                     tg.create_task(self._watch(sub))
-                tg.create_task(self._urgent_loop([p for p in pending if p.lane == "urgent"]))
+                tg.create_task(self._urgent_loop(urgent))
                 tg.create_task(self._backlog_loop([p for p in pending if p.lane == "backlog"]))
         finally:
             if sub is not None:
@@ -108,52 +129,76 @@ class Outbox:
             stored = await sub.get()
             if sub.dropped != dropped:  # the bus lost batches while we were slow: ask the database instead
                 dropped = sub.dropped
-                await self._rescan([])
-            urgent = _urgent_seqs(stored)
-            if urgent:
-                self._enqueue(urgent)
+                await self._rescan()
+            self._enqueue(_urgent_ranks(stored))
             self._new_data.set()
 
-    async def _rescan(self, pending: Sequence[PendingBatch]) -> None:
-        seqs = set(await asyncio.to_thread(self.state.urgent_unsynced))
-        for p in pending:
-            seqs -= set(p.seqs or ())
-        self._enqueue(seqs - self._inflight)
-        if not self._queue and not self._inflight and not pending:
+    async def _rescan(self) -> None:
+        """Queue every urgent event the database holds unacknowledged that no batch holds."""
+        found = await asyncio.to_thread(self.state.urgent_unsynced)
+        self._enqueue({seq: rank for seq, rank in found if seq not in self._held})
+        if not self._queue and not self._held:
             self._urgent_idle.set()
 
-    def _enqueue(self, seqs: set[int] | list[int]) -> None:
-        if seqs:
-            self._queue.update(seqs)
+    def _enqueue(self, ranks: dict[int, int]) -> None:
+        if ranks:
+            self._queue.update(ranks)
             self._urgent_idle.clear()
             self._urgent_ready.set()
 
     # ---- urgent lane ---------------------------------------------------------------------------------------
 
     async def _urgent_loop(self, pending: list[PendingBatch]) -> None:
-        for p in pending:  # what was in flight when the gateway stopped: the same key again
-            self._inflight = set(p.seqs or ())
+        for p in pending:  # what was in flight when the gateway stopped: the same key again, in its turn
             batch = await self._rebuild(p)
+            self._held.difference_update(p.seqs or ())
             if batch is not None:
-                await self._send_urgent(batch)
+                self._held.update(batch.seqs or ())
+                self._aside.append(batch)
         while True:
-            self._inflight = set()
-            if not self._queue:
-                self._urgent_idle.set()
-                self._urgent_ready.clear()
-                await self._urgent_ready.wait()
-            take = sorted(self._queue)[: self.urgent.sizer.count]
-            self._queue.difference_update(take)
-            self._inflight = set(take)
-            rows = await asyncio.to_thread(self.state.rows_of, PendingBatch("", "urgent", 0, 0, tuple(take)))
-            if rows:
-                batch = await asyncio.to_thread(self._encode, self.urgent, rows, True)
-                self._enqueue({r[0] for r in rows} - set(batch.seqs or ()))  # what did not fit the byte bound
-                await self._send_urgent(batch)
+            batch = await self._refresh(await self._next_urgent())
+            outcome = await self._send(batch, self.urgent)
+            if isinstance(outcome, _Again):  # kept under its key; what is more urgent, or newer, goes first
+                self._aside.append(batch)
+                await self._wait(self.urgent, outcome)
+                continue
+            self._held.difference_update(batch.seqs or ())
+            if outcome == "smaller":  # too large: its events go again in smaller batches
+                self._enqueue(dict.fromkeys(batch.seqs or (), batch.top_rank))
 
-    async def _send_urgent(self, batch: Batch) -> None:
-        if not await self._deliver(batch, self.urgent):  # too large: put the events back for smaller batches
-            self._enqueue(list(batch.seqs or ()))
+    async def _next_urgent(self) -> Batch:
+        """Critical before high; at the same priority, queued events before a batch that failed (so that one
+        batch, refused or not, cannot hold the lane), and the failed ones in turn. Waits while there is none."""
+        while True:
+            queued = min(self._queue.values(), default=None)
+            aside = min(self._aside, key=lambda b: b.top_rank, default=None)
+            if aside is not None and (queued is None or aside.top_rank < queued):
+                self._aside.remove(aside)
+                return aside
+            if queued is not None:
+                batch = await self._new_urgent_batch(queued)
+                if batch is not None:
+                    return batch
+                continue
+            self._urgent_idle.set()
+            self._urgent_ready.clear()
+            await self._urgent_ready.wait()
+
+    async def _new_urgent_batch(self, rank: int) -> Batch | None:
+        """A batch of the oldest queued events of one priority, recorded as pending (None: all were acknowledged)."""
+        take = sorted(seq for seq, r in self._queue.items() if r == rank)[: self.urgent.sizer.count]
+        for seq in take:
+            del self._queue[seq]
+        self._held.update(take)
+        rows = await asyncio.to_thread(self.state.rows_of, PendingBatch("", "urgent", 0, 0, tuple(take)))
+        batch = await asyncio.to_thread(self._encode, self.urgent, rows, True) if rows else None
+        self._held.difference_update(take)
+        if batch is None:
+            return None
+        self._held.update(batch.seqs or ())
+        self._enqueue(dict.fromkeys({r[0] for r in rows} - set(batch.seqs or ()), rank))  # over the byte bound
+        await self.state.begin(batch)
+        return batch
 
     # ---- backlog lane --------------------------------------------------------------------------------------
 
@@ -252,27 +297,41 @@ class Outbox:
         return await asyncio.to_thread(self._from_db, batch.pending) or batch
 
     async def _deliver(self, batch: Batch, lane: _Lane) -> bool:
-        """Send until upstream acknowledges or rejects the batch (True), or says it is too large (False)."""
+        """Send a backlog batch until upstream acknowledges or parks it (True), or says it is too large (False)."""
         await self.state.begin(batch)
         while True:
-            if lane is self.backlog:
-                await self._urgent_idle.wait()  # strict priority: no backlog send while an SOS waits
+            await self._urgent_idle.wait()  # strict priority: no backlog send while an SOS waits
             batch = await self._refresh(batch)
-            self.stats.lanes[lane.name] = "sending"
-            t0 = self.clock.monotonic()
-            reply = await asyncio.to_thread(self.client.post_batch, batch.key, batch.body)
-            elapsed = self.clock.monotonic() - t0
-            if isinstance(reply, Acked):
-                await self._acked(batch, lane, elapsed)
-                return True
-            if isinstance(reply, Rejected) or (isinstance(reply, TooLarge) and batch.events == 1):
-                await self._rejected(batch, lane, getattr(reply, "status", 413), reply.reason)
-                return True
-            if isinstance(reply, TooLarge):
-                await self.state.forget(batch)
-                lane.sizer.shrink()
-                return False
-            await self._failed(batch, lane, reply, elapsed)
+            outcome = await self._send(batch, lane)
+            if not isinstance(outcome, _Again):
+                return outcome == "done"
+            await self._wait(lane, outcome)
+
+    async def _send(self, batch: Batch, lane: _Lane) -> Outcome:
+        """One attempt, and what its answer means for the batch."""
+        self.stats.lanes[lane.name] = "sending"
+        self._sends += 1
+        number, t0 = self._sends, self.clock.monotonic()
+        reply = await asyncio.to_thread(self.client.post_batch, batch.key, batch.body)
+        elapsed = self.clock.monotonic() - t0
+        refused_at = self._refused.pop(batch.key, None)
+        if isinstance(reply, Acked):
+            self._acked_send = max(self._acked_send, number)
+            await self._acked(batch, lane, elapsed)
+            return "done"
+        if isinstance(reply, Refused) and refused_at is not None and self._acked_send > refused_at:
+            # upstream took a batch sent after it refused this one: the refusal is about this batch, not the gateway
+            reply = Rejected(reply.status, f"refused again while other batches are accepted: {reply.reason}")
+        if isinstance(reply, Rejected) or (isinstance(reply, TooLarge) and batch.events == 1):
+            await self._rejected(batch, lane, getattr(reply, "status", 413), reply.reason)
+            return "done"
+        if isinstance(reply, TooLarge):
+            await self.state.forget(batch)
+            lane.sizer.shrink()
+            return "smaller"
+        if isinstance(reply, Refused):
+            self._refused[batch.key] = self._sends
+        return await self._failed(batch, lane, reply, elapsed)
 
     async def _acked(self, batch: Batch, lane: _Lane, elapsed: float) -> None:
         n = await self.state.ack(batch)
@@ -307,7 +366,7 @@ class Outbox:
                 "key": batch.key, "status": status, "reason": reason[:300], "events": n,
                 "first_seq": batch.first_seq, "last_seq": batch.last_seq}, Priority.HIGH))
 
-    async def _failed(self, batch: Batch, lane: _Lane, reply: Reply, elapsed: float) -> None:
+    async def _failed(self, batch: Batch, lane: _Lane, reply: Reply, elapsed: float) -> _Again:
         assert isinstance(reply, Retry | Refused)
         self.stats.batches[lane.name, "retry"] += 1
         (log.warning if lane.backoff.failures == 0 else log.debug)("sync %s: %s", batch.key, reply.reason)
@@ -320,12 +379,19 @@ class Outbox:
                                      Priority.HIGH))
         if isinstance(reply, Retry) and reply.timeout and elapsed >= self.cfg.read_timeout_s:
             lane.sizer.shrink()  # the answer took longer than we wait: perhaps the batch is too big for the link
-        delay = lane.backoff.next_delay(reply.retry_after)
+        # a refusal or a certificate that fails verification is not over in half a second: even an urgent batch
+        # then backs off as far as the backlog (else it knocks a few times a second for as long as it lasts)
+        lasting = isinstance(reply, Refused) or reply.untrusted
+        cap = max(lane.backoff.cap, self.cfg.backoff_max_s) if lasting else None
+        delay = lane.backoff.next_delay(reply.retry_after, cap)
         if reply.retry_after is not None:
             lane.not_before = self.clock.monotonic() + reply.retry_after
         self.stats.lanes[lane.name] = "waiting"
-        await self._pause(lane, delay)
-        if lane is self.urgent and isinstance(reply, Retry) and reply.link_down:
+        return _Again(delay, lane is self.urgent and isinstance(reply, Retry) and reply.link_down)
+
+    async def _wait(self, lane: _Lane, again: _Again) -> None:
+        await self._pause(lane, again.delay)
+        if again.link_down:
             await self._until_reachable(lane)
 
     async def _until_reachable(self, lane: _Lane) -> None:
@@ -360,12 +426,13 @@ class Outbox:
 
     @property
     def urgent_waiting(self) -> int:
-        return len(self._queue) + len(self._inflight)
+        return len(self._queue) + len(self._held)
 
 
 def _batch(p: PendingBatch, rows: Sequence[Row], body: bytes, timebase: TimeBase) -> Batch:
     return Batch(p.key, p.lane, p.first_seq, p.last_seq, p.seqs, len(rows), gzip_bytes(body), len(body),
-                 all(r[2].startswith("sync.") for r in rows), (rows[-1][6], rows[-1][7]), timebase)
+                 all(r[2].startswith("sync.") for r in rows), (rows[-1][6], rows[-1][7]), timebase,
+                 min(r[4] for r in rows))
 
 
 async def _connects(target: tuple[str, int], timeout: float) -> bool:
@@ -386,8 +453,13 @@ def _cancel(fut: asyncio.Future[object] | None) -> None:
 
 def _urgent_seqs(stored: Sequence[Event]) -> list[int]:
     """Seqs of the critical and high events of a committed append, without building an Event per row."""
+    return list(_urgent_ranks(stored))
+
+
+def _urgent_ranks(stored: Sequence[Event]) -> dict[int, int]:
+    """Seq -> priority rank of the critical and high events of a committed append."""
     if isinstance(stored, Committed):
-        return [seq for part in stored.parts for seq in _urgent_seqs(part)]
+        return {seq: rank for part in stored.parts for seq, rank in _urgent_ranks(part).items()}
     if isinstance(stored, Stored):
-        return [stored.first_seq + i for i, e in enumerate(stored.new) if e.priority.protected]
-    return [e.seq for e in stored if e.priority.protected]
+        return {stored.first_seq + i: e.priority.rank for i, e in enumerate(stored.new) if e.priority.protected}
+    return {e.seq: e.priority.rank for e in stored if e.priority.protected}

@@ -53,6 +53,7 @@ class Batch:
     only_sync_kinds: bool  # all events are sync's own reports (so a rejection raises no further report)
     newest: tuple[int | None, float | None]  # (boot, mono) of its newest event, for the sync lag
     timebase: TimeBase  # the clock corrections known when it was encoded
+    top_rank: int  # the most urgent priority rank among its events (0: critical)
 
     @property
     def pending(self) -> PendingBatch:
@@ -163,11 +164,11 @@ class SyncState:
         where, args = _selection(b)
         return self.store.query(f"SELECT {SYNC_COLUMNS} FROM events WHERE {where} ORDER BY seq", args)
 
-    def urgent_unsynced(self) -> list[int]:
-        """Seqs of every critical and high event not yet acknowledged."""
-        rows = self.store.query(f"SELECT seq FROM events WHERE synced = 0 AND priority <= {URGENT_MAX_RANK} "
+    def urgent_unsynced(self) -> list[tuple[int, int]]:
+        """(seq, priority rank) of every critical and high event not yet acknowledged."""
+        rows = self.store.query(f"SELECT seq, priority FROM events WHERE synced = 0 AND priority <= {URGENT_MAX_RANK} "
                                 "ORDER BY seq")
-        return [r[0] for r in rows]
+        return [(seq, rank) for seq, rank in rows]
 
     def anchor_of(self, boot: int) -> Anchor | None:
         rows = self.store.query("SELECT synced_mono, offset FROM clock_anchors WHERE boot = ?", (boot,))

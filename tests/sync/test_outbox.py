@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from edge.events import NewEvent, Priority
 from sync.status import snapshot
 from tests.sync.central import Central
 from tests.sync.conftest import Pusher
+from tests.sync.test_client import make_ca
 
 
 def readings(n: int, source: str = "bin-1", **data: object) -> list[NewEvent]:
@@ -157,3 +160,86 @@ def test_a_wrong_token_keeps_the_batches_and_says_so(pusher: Pusher, central: Ce
     kinds = [e["kind"] for e in held.values()]
     assert "sync.upstream_refused" in kinds and "sync.upstream_accepted" in kinds
     assert pusher.store.query("SELECT count(*) FROM events WHERE synced = 2")[0][0] == 0
+
+
+def alarm(i: int, **data: object) -> NewEvent:
+    return NewEvent("bin.overflow", f"bin-{i}", {"i": i, **data}, Priority.HIGH)
+
+
+def test_a_critical_event_goes_before_queued_high_ones_and_never_with_them(pusher: Pusher, central: Central):
+    central.stop()
+    ids = pusher.append([alarm(i) for i in range(200)])  # four urgent batches of 50
+
+    async def scenario() -> float:
+        pusher.start()
+        await asyncio.sleep(1.0)  # the urgent lane is failing with a batch of high events
+        ids.extend(pusher.append([sos()]))
+        await asyncio.sleep(1.0)
+        central.start()
+        back = time.monotonic()
+        await pusher.drained()
+        await pusher.stop()
+        return back
+
+    back = asyncio.run(scenario())
+    first = next(a for a in central.arrivals if a.answer in ("200", "409"))
+    assert [e["kind"] for e in first.events] == ["wristband.sos"]
+    assert first.at - back < 5.0
+    assert not [a.key for a in central.arrivals if len({e["priority"] for e in a.events}) > 1]
+    assert_exactly_once(central, pusher, ids)
+
+
+def refusing(key: str, events: list[dict[str, object]]) -> tuple[object, ...]:
+    return ("status", 401, None)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_refusing_or_untrusted_upstream_is_retried_with_backoff_on_both_lanes(tmp_path, tls: bool):
+    """A wrong token, or a certificate the gateway does not trust, lasts: no knocking twice a second."""
+    central = Central(tls=make_ca(tmp_path)[1] if tls else None, rule=refusing).start()
+    pusher = Pusher(tmp_path / "edge.db", central.url, sync={"urgent_backoff_max_s": 0.1, "backoff_max_s": 4.0})
+    pusher.append(readings(50) + [alarm(1)])
+
+    async def scenario() -> None:
+        pusher.start()
+        await asyncio.sleep(4.0)
+        await pusher.stop()
+
+    try:
+        asyncio.run(scenario())
+        attempts = pusher.outbox.stats.batches["urgent", "retry"] + pusher.outbox.stats.batches["backlog", "retry"]
+        assert 2 <= attempts <= 15, attempts  # with a retry cap of 0.1 s the urgent lane alone made 40
+        assert len(central.arrivals) == (0 if tls else attempts)
+        assert pusher.unsynced() == (51 if tls else 52)  # with a refusal, its own alert too
+    finally:
+        pusher.close()
+        central.stop()
+
+
+@pytest.mark.parametrize("priority", [Priority.HIGH, Priority.NORMAL])
+def test_a_batch_refused_while_others_are_accepted_is_parked_and_sync_goes_on(pusher: Pusher, central: Central,
+                                                                               priority: Priority):
+    central.rule = lambda key, events: ("status", 404) if any(e["data"].get("poison") for e in events) else None
+    poison = NewEvent("bin.overflow", "bin-9", {"poison": True}, priority)
+
+    async def scenario() -> list[str]:
+        pusher.start()
+        ids = pusher.append([poison])
+        await asyncio.sleep(0.5)
+        ids += pusher.append([sos()]) + pusher.append(readings(20))
+        await pusher.drained(timeout=20)
+        await asyncio.sleep(0.3)  # the report of the rejection goes out on the urgent lane
+        await pusher.stop()
+        return ids
+
+    ids = asyncio.run(scenario())
+    held = central.events()
+    refused = {a.key for a in central.arrivals if a.answer == "404"}
+    assert len(refused) == 1
+    parked = {e["id"] for a in central.arrivals if a.answer == "404" for e in a.events}
+    assert ids[0] in parked and set(ids) - parked <= set(held)
+    assert pusher.store.query("SELECT count(*) FROM events WHERE synced = 2")[0][0] == len(parked)
+    [(state, status)] = pusher.store.query("SELECT state, status FROM sync_batches")
+    assert (state, status) == ("rejected", 404)
+    kinds = {e["kind"] for e in held.values()}
+    assert {"sync.upstream_refused", "sync.batch_rejected"} <= kinds
