@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import secrets
 import sys
 from pathlib import Path
@@ -29,11 +30,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     # no --config: the demo writes and reads its own (under --dir)
     p = sub.add_parser("demo", help="run a simulated building on http://127.0.0.1:8080/",
-                       description="Write a demo configuration under .demo/ (once) and run a simulated building: "
-                       "every subsystem on simulated hardware, the kiosk on http://127.0.0.1:PORT/.")
+                       description="Write a demo configuration under --dir (with this run's --port and --speed; its "
+                       "token is made once and kept) and run a simulated building: every subsystem on simulated "
+                       "hardware, the kiosk on http://127.0.0.1:PORT/.")
     p.add_argument("--dir", type=Path, default=DEMO_DIR, help="where the demo config and database live")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second")
+    p.add_argument("--port", type=_port, default=8080,
+                   help="the kiosk's and the API's port on 127.0.0.1 (default: %(default)s)")
+    p.add_argument("--speed", type=_speed, default=10.0,
+                   help="simulated seconds per real second, above 0 and at most 1000 (default: %(default)g)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("config", help="check a configuration file")
@@ -63,7 +67,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from edge import main
 
     path = write_demo_config(args.dir, port=args.port, speed=args.speed)
-    config = load_config(path)
+    try:
+        config = load_config(path)
+    except ConfigError as e:  # the folder's files (a database path that is a folder ...): said, not a traceback
+        for line in e.problems:
+            print(line, file=sys.stderr)
+        return 2
     logs.setup(config.log.level)
     print(f"simulated building {config.building_id}: kiosk http://127.0.0.1:{config.api.port}/", file=sys.stderr)
     print(f"API token: {config.api.token}   (config: {path})", file=sys.stderr)
@@ -104,19 +113,40 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def _speed(text: str) -> float:
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and 0 < speed <= 1000):  # [simulate] speed's bounds
+        raise argparse.ArgumentTypeError(f"{text!r} is not a speed (a number above 0 and at most 1000)")
+    return speed
+
+
 def write_demo_config(folder: Path, *, port: int, speed: float) -> Path:
-    """The demo's configuration, made once with a fresh token; kept so the token stays the same across runs."""
+    """The demo's configuration, written on every run with this run's port and speed. The token is made once and
+    kept, so that it stays the same across runs (a damaged file gets a fresh one)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "edge.toml"
-    if path.exists():
-        try:
-            parse_toml(path.read_text(), str(path))
-            return path
-        except ConfigError:
-            pass  # rewrite a damaged demo file
     path.write_text(DEMO_TEMPLATE.format(db=(folder / "edge.db").resolve(), port=port,
-                                         token=secrets.token_urlsafe(24), speed=speed))
+                                         token=_demo_token(path) or secrets.token_urlsafe(24), speed=speed))
     return path
+
+
+def _demo_token(path: Path) -> str | None:
+    """The token of an earlier demo's file, if it has a usable one."""
+    try:
+        token = parse_toml(path.read_text(encoding="utf-8"), str(path)).get("api", {}).get("token")
+    except (OSError, UnicodeDecodeError, ConfigError, AttributeError):
+        return None
+    ok = isinstance(token, str) and len(token) >= 16 and all(c.isascii() and (c.isalnum() or c in "-_") for c in token)
+    return token if ok else None
 
 
 DEMO_TEMPLATE = """# Demo configuration written by `edge demo`: a simulated building, nothing real attached.
