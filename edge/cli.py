@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from edge import __version__
-from edge.commands import ble, core, db, doctor, events, gpio, parking, plates, provision, sync, update
 
-# every module in edge/commands registers its subcommands here
-COMMANDS = (core, events, db, ble, sync, provision, doctor, update, gpio, plates, parking)
+# every module in edge/commands registers its subcommands here (imported in build_parser: see main)
+COMMANDS = ("core", "events", "db", "ble", "sync", "provision", "doctor", "update", "gpio", "plates", "parking")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,14 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edge-gateway {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.register(sub, common)
+    for name in COMMANDS:
+        importlib.import_module(f"edge.commands.{name}").register(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # The command modules' imports take a second or more on a Pi: they are made here, where Ctrl-C in them is
+    # a quiet exit like Ctrl-C later on, not a KeyboardInterrupt traceback.
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130

@@ -3,6 +3,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -54,3 +56,28 @@ def test_db_stats_without_a_database_is_a_clear_error(tmp_path):
     path.write_text(to_toml(base_config(tmp_path)))
     out = edge("db", "stats", "--config", str(path))
     assert out.returncode == 1 and "no database here" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_ctrl_c_while_the_command_modules_load_is_a_quiet_130(monkeypatch):
+    import edge.cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(edge.cli, "build_parser", interrupted)
+    try:
+        status = edge.cli.main(["config", "check"])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main(): a traceback for the user")
+    assert status == 130
+
+
+def test_ctrl_c_early_in_a_real_command_exits_130_without_a_traceback(tmp_path):
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "config", "check", "--config", str(tmp_path / "x.toml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    time.sleep(0.3)  # in the imports (they take a second and more)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
