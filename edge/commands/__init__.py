@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from edge.config import Config, load_config, runtime_env
 from edge.errors import ConfigError
@@ -18,3 +19,17 @@ def load(args: argparse.Namespace) -> Config:
         for line in e.problems:
             print(line, file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in low..high, else a usage error (exit 2) saying so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number in {low}..{high}")
+        return value
+
+    return parse

@@ -42,7 +42,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = sub.add_parser("config", help="check a configuration file")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    c = csub.add_parser("check", parents=[common], help="validate the file; one line per problem, exit 2 if wrong")
+    c = csub.add_parser("check", parents=[common], help="validate the file; one line per problem, exit 2 if wrong",
+                        description="Validate the configuration file as `edge run` will load it (with "
+                        "EDGE_API_TOKEN and EDGE_UPSTREAM_TOKEN, the files it names and the parking space maps). "
+                        "Prints 'ok: ...' and exits 0, or one line per problem (file, key, what was found, what is "
+                        "allowed) and exits 2.")
     c.set_defaults(func=cmd_config_check)
 
 

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     s = dsub.add_parser("stats", parents=[common], help="size, events by priority, unsynced, alerts",
                         description="Print what the event database holds (reads it; safe while the gateway runs).")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="one JSON object (sizes in bytes) instead of the table")
     s.set_defaults(func=cmd_stats)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from edge.commands import load
+from edge.commands import int_in, load
 from edge.errors import StoreError
 from edge.events import KIND_RE
-from edge.reader import EventReader
+from edge.reader import MAX_SEQ, EventReader
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -17,18 +17,23 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     t = esub.add_parser("tail", parents=[common], help="print the newest events and follow new ones",
                         description="Print the last N events, then follow new ones as the gateway stores them "
                         "(reads the database; works while `edge run` is running).")
-    t.add_argument("-n", "--lines", type=int, default=20, help="how many recent events to print first")
-    t.add_argument("--kind", help="only this kind, e.g. wristband.sos")
-    t.add_argument("--after", type=int, help="start after this seq instead of the last N")
+    t.add_argument("-n", "--lines", type=int_in(0, MAX_SEQ), default=20,
+                   help="how many recent events to print first (default: %(default)s)")
+    t.add_argument("--kind", type=_kind, help="only this kind, e.g. wristband.sos")
+    t.add_argument("--after", type=int_in(0, MAX_SEQ), help="start after this seq instead of the last N")
     t.add_argument("--no-follow", dest="follow", action="store_false", help="print and exit")
     t.add_argument("--json", action="store_true", help="one JSON object a line (default: a readable line)")
     t.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
     t.set_defaults(func=cmd_tail)
 
 
+def _kind(text: str) -> str:
+    if not KIND_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an event kind like 'bin.level'")
+    return text
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
-    if args.kind and not KIND_RE.match(args.kind):
-        raise SystemExit(f"edge events tail: --kind {args.kind!r} is not an event kind like 'bin.level'")
     config = load(args)
     try:
         reader = EventReader.open(config.storage.path, device_id=config.device_id, building_id=config.building_id)

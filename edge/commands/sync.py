@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from edge.clock import Clock
-from edge.commands import load
+from edge.commands import int_in, load
 from edge.errors import StoreError
-from edge.reader import EventReader
+from edge.reader import MAX_SEQ, EventReader
 from sync.status import Snapshot, age_text, snapshot
 
 
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     s = ssub.add_parser("status", parents=[common], help="backlog, oldest unsent event, last success and error, "
                         "rejected batches", description="Print sync's state from the database (safe while the "
                         "gateway runs; works when it does not).")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="one JSON object instead of the lines")
     s.set_defaults(func=cmd_status)
 
     p = ssub.add_parser("pull", help="the reference pull client: fetch batches, write them durably, acknowledge",
@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     token.add_argument("--token", help="the gateway's api.token")
     token.add_argument("--token-file", type=Path, help="a file holding the token (keeps it out of `ps`)")
     p.add_argument("--out", type=Path, help="folder for <device>-<first>-<last>.ndjson files (default: stdout)")
-    p.add_argument("--after", type=int, help="start after this seq (default: after the last acknowledgement)")
+    p.add_argument("--after", type=int_in(0, MAX_SEQ),
+                   help="start after this seq (default: after the last acknowledgement)")
     p.add_argument("--limit", type=int, default=5000, help="events per page (1-10000)")
     p.add_argument("--follow", action="store_true", help="keep pulling new events until interrupted")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between polls with --follow")
@@ -79,8 +80,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from sync.errors import PullError
     from sync.pull import MAX_PULL_LIMIT, file_writer, pull_loop, stream_writer
 
-    if not 1 <= args.limit <= MAX_PULL_LIMIT:
-        raise SystemExit(f"edge sync pull: --limit must be 1..{MAX_PULL_LIMIT}")
+    if not 1 <= args.limit <= MAX_PULL_LIMIT:  # checked here: sync.pull's imports (requests) wait until it runs
+        print(f"edge sync pull: error: argument --limit: {args.limit} is not in 1..{MAX_PULL_LIMIT}", file=sys.stderr)
+        return 2
     try:
         token = args.token or args.token_file.read_text().strip()
     except OSError as e:
