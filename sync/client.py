@@ -4,17 +4,25 @@ client's own); every call has a connect and a read timeout, and TLS is verified 
 Retries are not done here (the adapter has max_retries=0): the outbox decides when to try again, because its
 wait must end early when the other lane finds the link back, must stop at once on shutdown, and each failure
 must show in /metrics and `edge sync status`. urllib3's Retry would sleep inside one call, out of reach of all
-three.
+three. For the same reason the calls run in daemon threads of their own (`in_daemon_thread`): a request in flight
+neither delays shutdown nor holds a lane past its deadline (connect + read timeout in all, the body included: a
+read timeout alone is per read, and a server can trickle an answer a byte at a time).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,6 +33,9 @@ from sync.backoff import retry_after_seconds
 from sync.errors import PullError
 
 MAX_CONFIG_BYTES = 4 * 2**20
+MAX_ANSWER_BYTES = 64 * 2**10  # of the answer to a batch only the start is kept (the reason of a refusal)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,15 +125,18 @@ class UpstreamClient:
         self.url = url.rstrip("/")
         self.device_id = device_id
         self._timeout = (connect_timeout, read_timeout)
+        self.deadline_s = connect_timeout + read_timeout  # for a whole request, the answer's body included
         # given per call: a session-level setting loses to $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE when both are set
         self._verify: str | bool = str(ca_bundle) if ca_bundle else True
         self._session = new_session(token)
 
     def post_batch(self, key: str, body: bytes) -> Reply:
         headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip", "Idempotency-Key": key}
+        deadline = time.monotonic() + self.deadline_s
         try:
-            r = self._session.post(f"{self.url}/v1/batches", data=body, headers=headers, timeout=self._timeout,
-                                   verify=self._verify, allow_redirects=False)
+            with self._session.post(f"{self.url}/v1/batches", data=body, headers=headers, timeout=self._timeout,
+                                    verify=self._verify, allow_redirects=False, stream=True) as r:
+                answer = _read_by(r, deadline, MAX_ANSWER_BYTES)
         except requests.ConnectTimeout as e:
             return Retry(f"connect timeout: {_short(e)}", link_down=True)
         except requests.exceptions.SSLError as e:
@@ -134,7 +148,7 @@ class UpstreamClient:
             return Retry(f"{type(e).__name__}: {_short(e)}", link_down=True)
         except requests.RequestException as e:  # a broken answer
             return Retry(f"{type(e).__name__}: {_short(e)}")
-        text = r.text if r.status_code >= 300 else ""
+        text = answer.decode(r.encoding or "utf-8", errors="replace") if r.status_code >= 300 else ""
         return classify(r.status_code, r.headers.get("Retry-After"), text)
 
     @property
@@ -151,6 +165,7 @@ class UpstreamClient:
         is not followed (it is an error): the document must come from the verified upstream itself."""
         headers = {"Accept": "application/json"} | ({"If-None-Match": etag} if etag else {})
         url = f"{self.url}/v1/gateways/{self.device_id}/config"
+        deadline = time.monotonic() + self.deadline_s
         with self._session.get(url, headers=headers, timeout=self._timeout, verify=self._verify, stream=True,
                                allow_redirects=False) as r:
             if r.status_code == 304:
@@ -159,7 +174,9 @@ class UpstreamClient:
             if r.status_code >= 300:  # raise_for_status passes 3xx
                 raise requests.HTTPError(f"{r.status_code} redirect to {r.headers.get('Location')!r} not followed",
                                          response=r)
-            body = _read_capped(r, MAX_CONFIG_BYTES)
+            body = _read_by(r, deadline, MAX_CONFIG_BYTES + 1)
+            if len(body) > MAX_CONFIG_BYTES:
+                raise ValueError(f"document larger than {MAX_CONFIG_BYTES} bytes")
             return ConfigReply(r.status_code, r.headers.get("ETag"), _json(body))
 
     def close(self) -> None:
@@ -199,14 +216,65 @@ class PullClient:
         self._session.close()
 
 
-def _read_capped(r: requests.Response, cap: int) -> bytes:
+async def in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a daemon thread of its own. Unlike asyncio.to_thread, nothing waits for that thread: a
+    cancelled caller goes on at once, and the process exits while a request hangs (its batch stays pending and is
+    sent again under the same key)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if fut.done():  # the caller gave up
+            return
+        if error is None:
+            fut.set_result(result)
+        else:
+            fut.set_exception(error)
+
+    def run() -> None:
+        result, error = None, None
+        try:
+            result = fn(*args)
+        except BaseException as e:  # handed to the caller
+            error = e
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=f"sync-{getattr(fn, '__name__', 'call')}", daemon=True).start()
+    return await fut
+
+
+def _read_by(r: requests.Response, deadline: float, cap: int) -> bytes:
+    """At most `cap` bytes of the body, all of them by the monotonic `deadline` (else requests.ReadTimeout). The
+    read timeout bounds each read, not their sum, so at the deadline a timer shuts the socket."""
+    sock = getattr(getattr(r.raw, "connection", None), "sock", None)
+    cut = threading.Event()
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (sock, cut)) if sock else None
+    if timer:
+        timer.daemon = True
+        timer.start()
     chunks, n = [], 0
-    for chunk in r.iter_content(65536):
-        n += len(chunk)
-        if n > cap:
-            raise ValueError(f"document larger than {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        for chunk in r.iter_content(65536):
+            chunks.append(chunk)
+            n += len(chunk)
+            if n >= cap:
+                break
+    except requests.RequestException:
+        if not cut.is_set():
+            raise
+    finally:
+        if timer:
+            timer.cancel()
+    if cut.is_set():
+        raise requests.ReadTimeout("the answer was not complete by the deadline (connect + read timeout)")
+    return b"".join(chunks)[:cap]
+
+
+def _shut(sock: socket.socket, cut: threading.Event) -> None:
+    cut.set()
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _json(body: bytes) -> Any:

@@ -24,7 +24,7 @@ import requests
 from edge.clock import Clock, rfc3339
 from edge.events import EventSink, NewEvent, Priority
 from edge.files import write_atomic
-from sync.client import UpstreamClient
+from sync.client import UpstreamClient, in_daemon_thread
 from sync.errors import DownlinkError
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Downlink:
 
     async def fetch(self) -> None:
         try:
-            reply = await asyncio.to_thread(self.client.get_config, self.status.etag)
+            reply = await in_daemon_thread(self.client.get_config, self.status.etag)  # shutdown does not wait for it
         except (requests.RequestException, ValueError) as e:
             self.status.last_error = f"{type(e).__name__}: {e}"[:300]
             log.info("downlink fetch failed: %s", self.status.last_error)

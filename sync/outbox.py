@@ -32,7 +32,7 @@ from edge.events import Event, EventSink, NewEvent, Priority
 from edge.reader import Committed, Stored
 from edge.store import EventStore
 from sync.backoff import Backoff
-from sync.client import Acked, Refused, Rejected, Reply, Retry, TooLarge, UpstreamClient
+from sync.client import Acked, Refused, Rejected, Reply, Retry, TooLarge, UpstreamClient, in_daemon_thread
 from sync.sizing import BatchSizer
 from sync.state import Batch, Lane, PendingBatch, SyncState
 from sync.wire import Row, TimeBase, gzip_bytes, idempotency_key, ndjson
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 FULL_ATTEMPT_EVERY = 30.0  # while the link is down the urgent lane probes with TCP; a real request this often
 RESCAN_EVERY = 30.0  # look at the database for work even when the bus said nothing (a missed wake-up costs this)
 ERROR_PERSIST_EVERY = 60.0  # last_error goes to the database at most this often while the same error repeats
+DEADLINE_SLACK_S = 1.0  # the client ends a request at its deadline; this is only for one stuck before the body
 
 @dataclass
 class PushStats:
@@ -312,7 +313,7 @@ class Outbox:
         self.stats.lanes[lane.name] = "sending"
         self._sends += 1
         number, t0 = self._sends, self.clock.monotonic()
-        reply = await asyncio.to_thread(self.client.post_batch, batch.key, batch.body)
+        reply = await self._post(batch)
         elapsed = self.clock.monotonic() - t0
         refused_at = self._refused.pop(batch.key, None)
         if isinstance(reply, Acked):
@@ -332,6 +333,15 @@ class Outbox:
         if isinstance(reply, Refused):
             self._refused[batch.key] = self._sends
         return await self._failed(batch, lane, reply, elapsed)
+
+    async def _post(self, batch: Batch) -> Reply:
+        """The request, in a daemon thread: shutdown does not wait for it (the batch stays pending, to be sent again
+        under its key), and a server that answers headers a byte at a time still cannot hold the lane."""
+        call = in_daemon_thread(self.client.post_batch, batch.key, batch.body)
+        try:
+            return await asyncio.wait_for(call, self.client.deadline_s + DEADLINE_SLACK_S)
+        except TimeoutError:
+            return Retry(f"timeout: no complete answer in {self.client.deadline_s:g} s", timeout=True)
 
     async def _acked(self, batch: Batch, lane: _Lane, elapsed: float) -> None:
         n = await self.state.ack(batch)

@@ -7,6 +7,7 @@ Faults are taken one per request from `faults` (a request with none left is serv
 - ("drop",): read the request, close the connection without an answer, store nothing
 - ("lost",): store the batch, then close without an answer (the answer is lost)
 - ("slow", seconds): store the batch, answer after `seconds`
+- ("trickle", n, seconds): store the batch, answer 200 with a body of `n` bytes, one each `seconds`
 """
 
 from __future__ import annotations
@@ -217,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._cut()
         if kind == "slow":
             time.sleep(fault[1])
+        if kind == "trickle":
+            return self._trickle(fault[1], fault[2])
         arrival.answer = "409" if duplicate else "200"
         self._answer(409 if duplicate else 200, b'{"ok":true}')
 
@@ -245,6 +248,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except OSError:  # the client gave up waiting (a slow answer)
             self.close_connection = True
+
+    def _trickle(self, n: int, every: float) -> None:
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            self.wfile.flush()
+            for _ in range(n):
+                time.sleep(every)
+                self.wfile.write(b"x")
+                self.wfile.flush()
+        except OSError:  # the client gave up
+            pass
 
     def _cut(self) -> None:
         self.close_connection = True

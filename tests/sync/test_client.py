@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,13 @@ def test_redirects_are_not_followed(central: Central):
                             read_timeout=1)
     reply = client.post_batch("t-gw1:1-1", BODY)
     assert isinstance(reply, Rejected) and central.violations  # the test server says: wrong path
+
+
+def test_an_answer_trickled_a_byte_at_a_time_times_out_at_the_deadline(central: Central):
+    central.faults.append(("trickle", 40, 0.2))  # each byte well within the read timeout; all of them take 8 s
+    client = UpstreamClient(central.url, TOKEN, "t-gw1", connect_timeout=1, read_timeout=0.5)
+    t0 = time.monotonic()
+    reply = client.post_batch("t-gw1:1-1", BODY)
+    assert isinstance(reply, Retry) and reply.timeout, reply
+    assert time.monotonic() - t0 < 4.0  # the deadline is 1.5 s
+    assert client.post_batch("t-gw1:1-1", BODY) == Acked(409)  # the server had stored it: same key again

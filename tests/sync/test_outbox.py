@@ -243,3 +243,32 @@ def test_a_batch_refused_while_others_are_accepted_is_parked_and_sync_goes_on(pu
     assert (state, status) == ("rejected", 404)
     kinds = {e["kind"] for e in held.values()}
     assert {"sync.upstream_refused", "sync.batch_rejected"} <= kinds
+
+
+def test_shutdown_does_not_wait_for_the_answer_in_flight(tmp_path, central: Central):
+    central.faults.append(("slow", 8.0))  # stored at once, answered late: the answer is lost to the shutdown
+    pusher = Pusher(tmp_path / "edge.db", central.url, sync={"read_timeout_s": 30.0})
+    ids = pusher.append(readings(20))
+
+    async def until_sent() -> None:
+        pusher.start()
+        while not central.arrivals:
+            await asyncio.sleep(0.01)
+        await pusher.stop()
+
+    async def restart() -> None:
+        pusher.start()
+        await pusher.drained()
+        await pusher.stop()
+
+    try:
+        t0 = time.monotonic()
+        asyncio.run(until_sent())  # asyncio.run returns once the loop closed: nothing left waiting for the POST
+        assert time.monotonic() - t0 < 4.0
+        [(key, state)] = pusher.store.query("SELECT key, state FROM sync_batches")
+        assert state == "pending" and key == central.arrivals[0].key
+        asyncio.run(restart())
+        assert [a.key for a in central.arrivals] == [key, key] and central.arrivals[1].answer == "409"
+        assert_exactly_once(central, pusher, ids)
+    finally:
+        pusher.close()
