@@ -47,3 +47,14 @@ def test_batch_size_follows_the_link_within_bounds():
     for _ in range(20):
         s.shrink()
     assert s.count == 10
+
+
+def test_a_fixed_delay_per_request_does_not_shrink_batches():
+    s = BatchSizer(target_s=1.0, max_events=10_000, min_events=10, count=1000)
+    for _ in range(8):  # every answer comes after 2 s, whatever the size: bigger batches cost nothing more
+        s.observe(s.count, 2.0 + s.count * 1e-6)
+    assert s.count == 10_000 and 1.9 < s.fixed_s < 2.01
+    s = BatchSizer(target_s=1.0, max_events=100_000, min_events=10, count=1000)
+    for _ in range(8):  # 0.5 s per request and 4,000 events a second: the events' part should take about 1 s
+        s.observe(s.count, 0.5 + s.count / 4000)
+    assert 3000 <= s.count <= 5000
