@@ -35,8 +35,8 @@ class Snapshot:
     rejected: list[dict[str, Any]] = field(default_factory=list)  # the newest REJECTED_SHOWN
     pull_through: int = 0
     pull_ts: str | None = None
-    clock_synchronised: bool | None = None  # for the newest boot: has its clock been found synchronised?
-    clock_synced_ts: str | None = None
+    clock_synchronised: bool | None = None  # for the newest boot: has its clock been found synchronised (or trusted)?
+    clock_synced_ts: str | None = None  # when it was found (None with clock = "trusted")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +66,8 @@ def snapshot(reader: EventReader, now: datetime, *, trusted_clock: bool, boot: i
     s.last_error_ts, s.pull_ts = meta.get("sync.last_error_ts"), meta.get("sync.pull_ts")
     s.pull_through = int(meta.get("sync.pull_through", 0))
     _batches(reader, s)
+    if trusted_clock:  # an RTC keeps the clock: it is right from power-on, and no event is flagged
+        s.clock_synchronised = True
     return s
 
 

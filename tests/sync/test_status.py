@@ -24,9 +24,21 @@ def test_status_of_a_database_sync_never_ran_on(store, clock):
 
     store.append([NewEvent("bin.level", "bin-1", {"level_pct": 1})])
     clock.advance(90)
-    s = snapshot(store, clock.utcnow(), trusted_clock=True)
+    s = snapshot(store, clock.utcnow(), trusted_clock=False)
     assert (s.backlog, s.oldest_unsent_seq, s.oldest_unsent_age_s) == (1, 1, 90.0)
     assert s.rejected_batches == 0 and s.pending == [] and s.clock_synchronised is None
+
+
+def test_a_trusted_clock_is_synchronised(store, clock):
+    from sync.state import SyncState
+    from sync.status import SyncCollector
+
+    SyncState(store, clock).create()  # sync ran, and no clock anchor was ever recorded (none is, when trusted)
+    s = snapshot(store, clock.utcnow(), trusted_clock=True)
+    assert s.clock_synchronised is True and s.clock_synced_ts is None
+    [metric] = [m for m in SyncCollector(lambda: s, lambda: None).collect() if m.name == "edge_sync_clock_synchronised"]
+    assert metric.samples[0].value == 1.0
+    assert snapshot(store, clock.utcnow(), trusted_clock=False).clock_synchronised is False
 
 
 def test_age_text():
