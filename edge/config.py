@@ -169,6 +169,13 @@ class WristbandConfig(StrictModel):
     hr_max: int = Field(120, ge=60, le=230)
     connect: bool = Field(False, description="also connect for GATT heart rate / blood pressure")
 
+    @model_validator(mode="after")
+    def _range(self) -> WristbandConfig:
+        if self.hr_min >= self.hr_max:
+            _fail_all([("hr_min", self.hr_min, f"less than hr_max ({self.hr_max}): heart rates between them are "
+                        "normal")])
+        return self
+
 
 class BleConfig(StrictModel):
     """[ble]: the wristband subsystem (see README, "BLE wristbands")."""
@@ -300,10 +307,13 @@ class BinConfig(StrictModel):
 
     @model_validator(mode="after")
     def _geometry(self) -> BinConfig:
+        problems = []
         if self.full_distance_m >= self.empty_depth_m:
-            _fail("full_distance_m", self.full_distance_m, f"less than empty_depth_m ({self.empty_depth_m:g})")
+            problems.append(("full_distance_m", self.full_distance_m,
+                             f"less than empty_depth_m ({self.empty_depth_m:g})"))
         if self.emptied_pct >= self.full_pct:
-            _fail("emptied_pct", self.emptied_pct, f"less than full_pct ({self.full_pct:g})")
+            problems.append(("emptied_pct", self.emptied_pct, f"less than full_pct ({self.full_pct:g})"))
+        _fail_all(problems)
         return self
 
 
@@ -358,13 +368,17 @@ class GpioConfig(StrictModel):
         """A pin or a name used twice is an error naming both places."""
         pins: dict[int, str] = {}
         names: dict[str, str] = {}
+        problems: list[tuple[str, Any, str]] = []
         for key, name, field, pin in self.claims():
             if pin in pins:
-                _fail(f"{key}.{field}", pin, f"a pin no other device uses (GPIO{pin} is already {pins[pin]})")
-            pins[pin] = f"gpio.{key}.{field}"
-            if names.get(name, f"gpio.{key}") != f"gpio.{key}":
-                _fail(f"{key}.name", name, f"a name no other device has ({names[name]} is {name!r})")
-            names[name] = f"gpio.{key}"
+                problems.append((f"{key}.{field}", pin,
+                                 f"a pin no other device uses (GPIO{pin} is already {pins[pin]})"))
+            else:
+                pins[pin] = f"gpio.{key}.{field}"
+            if names.setdefault(name, f"gpio.{key}") != f"gpio.{key}":
+                if (f"{key}.name", name) not in [p[:2] for p in problems]:  # a bin has two pins, one name
+                    problems.append((f"{key}.name", name, f"a name no other device has ({names[name]} is {name!r})"))
+        _fail_all(problems)
         return self
 
     def claims(self) -> list[tuple[str, str, str, int]]:
@@ -377,11 +391,14 @@ class GpioConfig(StrictModel):
         return out
 
 
-def _fail(key: str, found: Any, allowed: str) -> None:
-    """Raise a validation error at `key` (dotted, relative to the model) with the usual 'allowed' wording."""
-    loc = tuple(int(p) if p.isdigit() else p for p in key.split("."))
-    raise ValidationError.from_exception_data("config", [InitErrorDetails(
-        type=PydanticCustomError("value_error", allowed), loc=loc, input=found)])
+def _fail_all(problems: list[tuple[str, Any, str]]) -> None:
+    """Raise one validation error for all (key, found, allowed) problems of a cross-field check, if any: each is a
+    line of its own, as field errors are. `key` is dotted, relative to the model."""
+    if problems:
+        raise ValidationError.from_exception_data("config", [InitErrorDetails(
+            type=PydanticCustomError("value_error", allowed), loc=tuple(int(p) if p.isdigit() else p
+                                                                         for p in key.split(".")), input=found)
+            for key, found, allowed in problems])
 
 
 # ---- [gate]: the car-park gate's cameras, the residents' plates, the barrier (see README, "Car-park gate") -----
@@ -460,10 +477,12 @@ class GateConfig(StrictModel):
 def _unique_camera_names(cameras: list[GateCameraConfig] | list[ParkingCameraConfig], section: str) -> None:
     """A camera's name is the source of its events: two cameras of a section may not share one."""
     seen: set[str] = set()
+    problems: list[tuple[str, Any, str]] = []
     for i, camera in enumerate(cameras):
         if camera.name in seen:
-            _fail(f"cameras.{i}.name", camera.name, f"a name no other {section} camera has")
+            problems.append((f"cameras.{i}.name", camera.name, f"a name no other {section} camera has"))
         seen.add(camera.name)
+    _fail_all(problems)
 
 
 # ---- [parking]: car-park cameras, their space maps, smoothing and guidance (see README, "Parking") --------------
@@ -518,11 +537,16 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _sun_needs_site(self) -> Config:
+        if self.site.latitude is not None and self.site.longitude is not None:
+            return self
+        problems: list[tuple[str, Any, str]] = []
         for i, light in enumerate(self.gpio.lights if self.gpio else ()):
-            for field in ("lit_from", "lit_until"):
-                value = getattr(light, field)
-                if value in ("sunset", "sunrise") and (self.site.latitude is None or self.site.longitude is None):
-                    _fail(f"gpio.lights.{i}.{field}", value, "HH:MM, or set [site] latitude and longitude")
+            # one line a light: setting [site] mends both of its times
+            field = next((f for f in ("lit_from", "lit_until") if getattr(light, f) in ("sunset", "sunrise")), None)
+            if field:
+                problems.append((f"gpio.lights.{i}.{field}", getattr(light, field),
+                                 "HH:MM, or set [site] latitude and longitude"))
+        _fail_all(problems)
         return self
 
     @model_validator(mode="after")
@@ -533,10 +557,9 @@ class Config(StrictModel):
         relays = {o.name for o in self.gpio.outputs if o.role == "relay"} if self.gpio else set()
         named = [("gate.relay", self.gate.relay)] + [(f"gate.cameras.{i}.relay", c.relay)
                                                       for i, c in enumerate(self.gate.cameras)]
-        for key, relay in named:
-            if relay and relay not in relays:
-                _fail(key, relay, f"a relay in [gpio] outputs ({', '.join(sorted(relays)) or 'there is none'}), "
-                      "or leave gate.relay empty to only record")
+        allowed = f"a relay in [gpio] outputs ({', '.join(sorted(relays)) or 'there is none'}), or leave gate.relay " \
+                  "empty to only record"
+        _fail_all([(key, relay, allowed) for key, relay in named if relay and relay not in relays])
         return self
 
 
@@ -687,14 +710,22 @@ def toml_value(value: Any) -> str:
 
 def _allowed_keys(loc: list[str]) -> list[str]:
     model: Any = Config
+    a_key = False  # the next part is a key of a table of tables, e.g. the "A" of kiosk.places.A
     for part in loc:
-        if part.isdigit():  # an item of a list of tables, e.g. gpio.bins.0
+        if part.isdigit() or a_key:  # or an item of a list of tables, e.g. gpio.bins.0
+            a_key = False
             continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return []
-        model = _model_of(field.annotation)
+        model, a_key = _model_of(field.annotation), _is_dict(field.annotation)
     return sorted(getattr(model, "model_fields", {}))
+
+
+def _is_dict(annotation: Any) -> bool:
+    if getattr(annotation, "__origin__", None) is dict:
+        return True
+    return any(_is_dict(arg) for arg in getattr(annotation, "__args__", ()))
 
 
 def _model_of(annotation: Any) -> Any:

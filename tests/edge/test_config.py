@@ -255,3 +255,39 @@ def test_an_empty_api_host_is_refused_not_every_interface(tmp_path, host):
     assert f"key api.host: found {toml_value(host)}; allowed: an address to listen on" in line and "0.0.0.0" in line
     assert load_config(write(tmp_path, to_toml(base_config(tmp_path, api={"host": "0.0.0.0"}))), {}).api.host == \
         "0.0.0.0"
+
+
+def test_a_wristbands_heart_rate_range_must_not_be_empty(tmp_path):
+    band = {"band": "0a1b2c3d", "flat": "3-201", "hr_min": 100, "hr_max": 100}
+    [line] = problems(tmp_path, to_toml(base_config(tmp_path)) + "\n[[ble.wristbands]]\n" + to_toml(band))
+    assert "key ble.wristbands.0.hr_min: found 100; allowed: less than hr_max (100)" in line
+    band["hr_min"] = 60
+    cfg = load_config(write(tmp_path, to_toml(base_config(tmp_path)) + "\n[[ble.wristbands]]\n" + to_toml(band)), {})
+    assert (cfg.ble.wristbands[0].hr_min, cfg.ble.wristbands[0].hr_max) == (60, 100)
+
+
+def test_an_unknown_key_in_a_table_of_tables_lists_the_allowed_keys(tmp_path):
+    text = to_toml(base_config(tmp_path)) + '\n[kiosk.places]\nA = {zh = "x", foo = 1}\n'
+    [line] = problems(tmp_path, text)
+    assert line.endswith("key kiosk.places.A.foo: unknown key; allowed here: arrow, en, zh")
+
+
+def test_every_cross_field_problem_gets_its_own_line(tmp_path):
+    gpio = ('\n[[gpio.bins]]\nname = "bin-1"\ntrigger_pin = 5\necho_pin = 6\nempty_depth_m = 1.0\n'
+            'full_distance_m = 2.0\nemptied_pct = 90\n'
+            '[[gpio.buttons]]\nname = "bin-1"\npin = 5\n'
+            '[[gpio.outputs]]\nname = "lamp"\npin = 6\nrole = "alert"\n')
+    lines = problems(tmp_path, to_toml(base_config(tmp_path)) + gpio)
+    assert [x.split(": ")[1] for x in lines] == ["key gpio.bins.0.full_distance_m", "key gpio.bins.0.emptied_pct"]
+    gpio = gpio.replace("full_distance_m = 2.0\nemptied_pct = 90\n", "")
+    lines = problems(tmp_path, to_toml(base_config(tmp_path)) + gpio)
+    assert [x.split(": ")[1] for x in lines] == ["key gpio.buttons.0.pin", "key gpio.buttons.0.name",
+                                                 "key gpio.outputs.0.pin"]
+    assert "GPIO6 is already gpio.bins.0.echo_pin" in lines[2] and "gpio.bins.0 is 'bin-1'" in lines[1]
+
+
+def test_each_light_that_needs_the_sun_is_named(tmp_path):
+    lights = ('\n[[gpio.lights]]\nname = "hall"\npin = 5\n'
+              '[[gpio.lights]]\nname = "stairs"\npin = 6\nlit_from = "18:00"\n')
+    lines = problems(tmp_path, to_toml(base_config(tmp_path)) + lights)
+    assert [x.split(": ")[1] for x in lines] == ["key gpio.lights.0.lit_from", "key gpio.lights.1.lit_until"]
