@@ -37,9 +37,13 @@
   const NOTICE_EVERY_MS = 12000;
   const SILENCE_MS = 45000;
 
+  const BACK_HOME_MS = 60000; // a visitor's English goes back to the lobby's language after a minute untouched
+
   const params = new URLSearchParams(location.search);
-  let lang = params.get("lang") || localStorage.getItem("kiosk-lang") || "zh";
-  if (!WORDS[lang]) lang = "zh";
+  // hasOwn: "constructor" and the like are not languages
+  const HOME_LANG = Object.hasOwn(WORDS, params.get("lang") || "") ? params.get("lang") : "zh";
+  let lang = HOME_LANG; // never stored: the next visitor, and the next start, find the lobby's language
+  let backHome = null;
   let state = null;
   let offsetMs = 0; // server clock minus ours
   let source = null;
@@ -260,7 +264,8 @@
 
   $("lang").addEventListener("click", () => {
     lang = lang === "zh" ? "en" : "zh";
-    localStorage.setItem("kiosk-lang", lang);
+    clearTimeout(backHome);
+    if (lang !== HOME_LANG) backHome = setTimeout(() => { lang = HOME_LANG; render(); }, BACK_HOME_MS);
     render();
   });
   setInterval(tick, 1000);

@@ -120,6 +120,26 @@ def test_the_kiosk_fits_the_screen_in_both_orientations(building, open_page, siz
     page.screenshot(path=ARTIFACTS / f"kiosk-{size}-en.png")
 
 
+def test_a_visitors_english_is_not_kept_and_goes_back_to_chinese_by_itself(building, open_page):
+    page = open_page(building.url + "/")
+    page.clock.install()
+    wait_rendered(page)
+    page.click("#lang")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    page.clock.fast_forward(61_000)  # a minute untouched
+    page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
+    page.click("#lang")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    page.reload()  # the kiosk's browser keeps its profile across reboots: the choice must not be in it
+    wait_rendered(page)
+    assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
+    for odd in ("constructor", "__proto__", "toString", "fr"):  # not languages: Chinese, with every label
+        page.goto(f"{building.url}/?lang={odd}")
+        wait_rendered(page)
+        assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
+        assert "空余车位" in page.inner_text("body")
+
+
 @pytest.mark.parametrize("size", ["portrait", "landscape"])
 def test_a_busy_day_still_fits_with_the_rest_said_to_be_more(make_gateway, open_page, size):
     gw = make_gateway(kiosk=KIOSK).start()
