@@ -30,6 +30,8 @@ def check_session(token: str, value: str | None, *, now: datetime) -> str | None
     """The staff member's name when the cookie is genuine and not expired, else None."""
     if not value or value.count(".") != 2:
         return None
+    if not value.isascii():  # compare_digest refuses other strings (a TypeError: a 500 for a forged cookie)
+        return None
     expires, name, sig = value.split(".")
     if not hmac.compare_digest(sig, _sign(token, f"{expires}.{name}")):
         return None

@@ -21,5 +21,5 @@ def test_forged_or_foreign_sessions_are_refused():
     assert check_session("another-token-entirely", value, now=NOW) is None
     assert check_session(TOKEN, f"{int(expires) + 3600}.{name}.{sig}", now=NOW) is None  # a longer life
     assert check_session(TOKEN, f"{expires}.{name}.{'0' * len(sig)}", now=NOW) is None
-    for junk in (None, "", "abc", "1.2", "a.b.c.d", TOKEN):
+    for junk in (None, "", "abc", "1.2", "a.b.c.d", TOKEN, "1.YQ.\u00e9", f"{expires}.{name}.{sig[:-1]}é"):
         assert check_session(TOKEN, junk, now=NOW) is None
