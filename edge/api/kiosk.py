@@ -90,7 +90,7 @@ def router(svc: Services) -> APIRouter:
     def page(name: str, request: Request) -> Response:
         a = files[name]
         headers = {"ETag": a.etag, **_NO_CACHE, **PAGE_HEADERS}
-        if request.headers.get("if-none-match") == a.etag:
+        if _matches(request.headers.get("if-none-match"), a.etag):
             return Response(status_code=304, headers=headers)
         return Response(a.body, media_type=a.media_type, headers=headers)
 
@@ -155,3 +155,11 @@ async def remove_notice(svc: Services, feed: KioskFeed, notice_id: str) -> dict[
         raise HTTPException(404, f"no pushed notice {notice_id!r}{hint}")
     stored = await svc.store.emit(NewEvent("kiosk.notice_removed", "api", {"id": notice_id}))
     return {"id": notice_id, "event_id": stored.id}
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110's weak comparison: the header may list several tags, weak (W/) or not, or be *."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
