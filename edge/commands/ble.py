@@ -54,19 +54,40 @@ def _hex(value: Any, where: str) -> bytes:
         raise DecodeError(f"{where}: not hex: {value!r}") from None
 
 
+def _object(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DecodeError(f"{key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _service_uuids(doc: dict[str, Any]) -> tuple[str, ...]:
+    value = doc.get("service_uuids")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+        raise DecodeError(f"service_uuids must be a list of strings, got {type(value).__name__}")
+    return tuple(value)
+
+
 def _advertisement(doc: dict[str, Any]) -> Advertisement:
     try:
-        mfr = {int(k): _hex(v, f"manufacturer_data[{k}]") for k, v in (doc.get("manufacturer_data") or {}).items()}
+        mfr = {int(k): _hex(v, f"manufacturer_data[{k}]") for k, v in _object(doc, "manufacturer_data").items()}
     except ValueError as e:
         if isinstance(e, DecodeError):
             raise
         raise DecodeError("manufacturer_data keys must be decimal company ids") from None
-    svc = {normalize_uuid(k): _hex(v, f"service_data[{k}]") for k, v in (doc.get("service_data") or {}).items()}
+    svc = {normalize_uuid(k): _hex(v, f"service_data[{k}]") for k, v in _object(doc, "service_data").items()}
     rssi = doc.get("rssi", -127)
-    if not isinstance(rssi, int):
-        raise DecodeError(f"rssi must be an integer, got {rssi!r}")
-    return Advertisement(str(doc["address"]), rssi, doc.get("name"), mfr, svc,
-                         tuple(str(u) for u in doc.get("service_uuids") or ()))
+    if not isinstance(rssi, int) or isinstance(rssi, bool):
+        shown = repr(rssi) if isinstance(rssi, float | bool | None) else type(rssi).__name__
+        raise DecodeError(f"rssi must be an integer, got {shown}")
+    name = doc.get("name")
+    if name is not None and not isinstance(name, str):
+        raise DecodeError(f"name must be a string, got {type(name).__name__}")
+    return Advertisement(str(doc["address"]), rssi, name, mfr, svc, _service_uuids(doc))
 
 
 def decode_line(decoder: BleDecoder, line: str) -> dict[str, Any]:

@@ -77,3 +77,24 @@ def test_scan_without_dbus_says_why(tmp_path):
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/none"}
     done = edge("ble", "scan", "--seconds", "5", env=env)
     assert done.returncode == 1 and "no D-Bus system bus" in done.stderr
+
+
+WRISTBAND = {"address": "C0:FF:EE:00:00:01", "rssi": -60, "manufacturer_data": {"65535": "eb013d2c1b0a0755480411"}}
+
+
+def test_fields_of_the_wrong_type_are_errors_and_decoding_goes_on():
+    from edge.commands.ble import decode_lines
+    from sensors.decode import BleDecoder
+
+    bad = [{"manufacturer_data": ["x"]}, {"manufacturer_data": "eb01"}, {"manufacturer_data": 5},
+           {"manufacturer_data": True}, {"service_data": ["x"]}, {"service_data": "fcd2"}, {"service_uuids": 5},
+           {"service_uuids": [1]}, {"rssi": True}, {"name": {"a": 1}}]
+    lines = [json.dumps({**WRISTBAND, **b}) for b in bad for _ in (0, 1)]
+    lines[1::2] = [json.dumps(WRISTBAND)] * len(bad)  # a good line after each bad one
+    out = list(decode_lines(BleDecoder(), lines))
+    assert len(out) == len(lines)
+    for b, error, good in zip(bad, out[0::2], out[1::2], strict=True):
+        assert set(error) == {"error"} and next(iter(b)) in error["error"], (b, error)
+        assert good["readings"][0]["data"]["band_id"] == "0a1b2c3d"
+    assert out[0] == {"error": "manufacturer_data must be an object, got list"}
+    assert out[12] == {"error": "service_uuids must be a list of strings, got int"}
