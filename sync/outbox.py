@@ -157,7 +157,9 @@ class Outbox:
                 self._held.update(batch.seqs or ())
                 self._aside.append(batch)
         while True:
-            batch = await self._refresh(await self._next_urgent())
+            chosen = await self._next_urgent()
+            batch = await self._refresh(chosen)  # perhaps fewer events (some were acknowledged by a puller)
+            self._held.difference_update(set(chosen.seqs or ()) - set(batch.seqs or ()))
             outcome = await self._send(batch, self.urgent)
             if isinstance(outcome, _Again):  # kept under its key; what is more urgent, or newer, goes first
                 self._aside.append(batch)
