@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+import traceback
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
@@ -94,7 +95,9 @@ def decode_line(decoder: BleDecoder, line: str) -> dict[str, Any]:
     """One input line -> the output object; never raises for bad input."""
     try:
         doc = json.loads(line)
-    except json.JSONDecodeError as e:
+    except RecursionError:
+        return {"error": "not JSON: nested too deeply"}
+    except ValueError as e:  # JSONDecodeError, and integers longer than Python's digit limit
         return {"error": f"not JSON: {e}"}
     if not isinstance(doc, dict) or "address" not in doc:
         return {"error": 'expected a JSON object with "address"'}
@@ -109,7 +112,12 @@ def decode_line(decoder: BleDecoder, line: str) -> dict[str, Any]:
 def decode_lines(decoder: BleDecoder, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         if line.strip():
-            yield decode_line(decoder, line)
+            try:
+                out = decode_line(decoder, line)
+            except Exception as e:  # a bug of ours costs this line, not every line after it
+                traceback.print_exc()
+                out = {"error": f"internal error: {type(e).__name__}: {e}"}
+            yield out
 
 
 def cmd_decode(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:

@@ -98,3 +98,29 @@ def test_fields_of_the_wrong_type_are_errors_and_decoding_goes_on():
         assert good["readings"][0]["data"]["band_id"] == "0a1b2c3d"
     assert out[0] == {"error": "manufacturer_data must be an object, got list"}
     assert out[12] == {"error": "service_uuids must be a list of strings, got int"}
+
+
+def test_json_that_python_cannot_load_is_an_error_line():
+    from edge.commands.ble import decode_lines
+    from sensors.decode import BleDecoder
+
+    lines = ['{"address": "x", "rssi": ' + "1" * 5000 + "}", "[" * 100_000 + "]" * 100_000, json.dumps(WRISTBAND)]
+    out = list(decode_lines(BleDecoder(), lines))
+    assert out[0]["error"].startswith("not JSON: ") and "digits" in out[0]["error"]
+    assert out[1] == {"error": "not JSON: nested too deeply"}
+    assert out[2]["readings"][0]["data"]["sos"] is True
+
+
+def test_a_decoder_bug_costs_one_line_not_the_rest(capsys):
+    from edge.commands.ble import decode_lines
+    from sensors.decode import BleDecoder
+
+    class Buggy(BleDecoder):
+        def gatt(self, characteristic, value):
+            raise ZeroDivisionError("oops")
+
+    gatt = json.dumps({"address": "x", "characteristic": "2a37", "value": "0048"})
+    out = list(decode_lines(Buggy(), [gatt, json.dumps(WRISTBAND)]))
+    assert out[0] == {"error": "internal error: ZeroDivisionError: oops"}
+    assert out[1]["readings"][0]["kind"] == "wristband"
+    assert "ZeroDivisionError" in capsys.readouterr().err  # the traceback, for the bug report
