@@ -65,7 +65,8 @@ def status_lines(mode: str, s: Snapshot) -> list[str]:
         f"last success    {s.last_success_ts or 'never'}",
         f"last error      {s.last_error_ts}: {s.last_error}" if s.last_error else "last error      none",
         f"pull            acknowledged through seq {s.pull_through}" + (f" at {s.pull_ts}" if s.pull_ts else ""),
-        "clock           " + {True: f"synchronised (found at {s.clock_synced_ts})",
+        "clock           " + {True: f"synchronised (found at {s.clock_synced_ts})" if s.clock_synced_ts
+                              else 'trusted (clock = "trusted": a real-time clock)',
                               False: "not synchronised yet: new events are flagged",
                               None: "unknown"}[s.clock_synchronised],
     ]

@@ -39,6 +39,10 @@ def test_a_trusted_clock_is_synchronised(store, clock):
     [metric] = [m for m in SyncCollector(lambda: s, lambda: None).collect() if m.name == "edge_sync_clock_synchronised"]
     assert metric.samples[0].value == 1.0
     assert snapshot(store, clock.utcnow(), trusted_clock=False).clock_synchronised is False
+    from edge.commands.sync import status_lines
+
+    [line] = [x for x in status_lines("pull-only", s) if x.startswith("clock")]
+    assert line.endswith('trusted (clock = "trusted": a real-time clock)'), line
 
 
 def test_age_text():
