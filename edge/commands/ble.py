@@ -8,7 +8,7 @@ import json
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from edge.commands import load
 from sensors.ble import BleScanner, ScannerState, or_patterns
@@ -109,22 +109,38 @@ def decode_line(decoder: BleDecoder, line: str) -> dict[str, Any]:
         return {"error": str(e)}
 
 
-def decode_lines(decoder: BleDecoder, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if line.strip():
-            try:
-                out = decode_line(decoder, line)
-            except Exception as e:  # a bug of ours costs this line, not every line after it
-                traceback.print_exc()
-                out = {"error": f"internal error: {type(e).__name__}: {e}"}
-            yield out
+def decode_lines(decoder: BleDecoder, lines: Iterable[bytes | str]) -> Iterator[dict[str, Any]]:
+    for raw in lines:
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as e:
+            yield {"error": f"not UTF-8: byte 0x{raw[e.start]:02x} at {e.start}"}
+            continue
+        if not line.strip():
+            continue
+        try:
+            out = decode_line(decoder, line)
+        except Exception as e:  # a bug of ours costs this line, not every line after it
+            traceback.print_exc()
+            out = {"error": f"internal error: {type(e).__name__}: {e}"}
+        yield out
 
 
-def cmd_decode(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
+def json_line(out: dict[str, Any]) -> bytes:
+    """One output line, always valid UTF-8: JSON may carry lone surrogates ("\\ud800"), which UTF-8 cannot;
+    they are written back as the same JSON escapes."""
+    return json.dumps(out, ensure_ascii=False).encode("utf-8", "backslashreplace") + b"\n"
+
+
+def cmd_decode(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
+    """Bytes in and out: the locale's encoding (strict UTF-8 on Raspberry Pi OS) must not end the run."""
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
     failed = False
     for out in decode_lines(_decoder(args), stdin):
         failed = failed or "error" in out
-        print(json.dumps(out, ensure_ascii=False), flush=True)
+        stdout.write(json_line(out))
+        stdout.flush()
     return 1 if failed else 0
 
 
@@ -134,8 +150,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     def show(adv: Advertisement) -> None:
         result: DecodeResult = decoder.advertisement(adv)
         if result.readings or result.errors or args.all:
-            print(json.dumps({"address": adv.address, "rssi": adv.rssi, "name": adv.name, **result.to_json()},
-                             ensure_ascii=False), flush=True)
+            sys.stdout.buffer.write(json_line({"address": adv.address, "rssi": adv.rssi, "name": adv.name,
+                                               **result.to_json()}))
+            sys.stdout.buffer.flush()
 
     async def scan() -> int:
         scanner = BleScanner(show, passive=not args.active, adapter=args.adapter, patterns=or_patterns(

@@ -124,3 +124,21 @@ def test_a_decoder_bug_costs_one_line_not_the_rest(capsys):
     assert out[0] == {"error": "internal error: ZeroDivisionError: oops"}
     assert out[1]["readings"][0]["kind"] == "wristband"
     assert "ZeroDivisionError" in capsys.readouterr().err  # the traceback, for the bug report
+
+
+def test_lone_surrogates_and_bytes_that_are_not_utf8_give_error_lines_in_valid_utf8():
+    import os
+
+    lines = [b'{"address": "\\ud800", "rssi": -60, "service_data": {"fcd2": "41000000000000000000000000"}}',
+             b'{"address": "x", "characteristic": "\\udcff", "value": "00"}',
+             b'{"address": "\xff"}',
+             b'{"address": "x", "characteristic": "2a19", "value": "64"}']
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}  # what a UTF-8 locale on Raspberry Pi OS gives
+    done = subprocess.run([sys.executable, "-m", "edge", "ble", "decode"], input=b"\n".join(lines) + b"\n",
+                          capture_output=True, cwd=REPO, env=env, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr.decode(errors="replace")
+    out = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]  # strict: valid UTF-8
+    assert "\ud800 sends encrypted data" in out[0]["error"]
+    assert out[1]["error"].startswith("characteristic \udcff:")
+    assert out[2] == {"error": "not UTF-8: byte 0xff at 13"}
+    assert out[3] == {"readings": [{"kind": "battery", "data": {"percent": 100}}]}
