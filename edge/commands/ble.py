@@ -116,7 +116,8 @@ def decode_lines(decoder: BleDecoder, lines: Iterable[bytes | str]) -> Iterator[
         except UnicodeDecodeError as e:
             yield {"error": f"not UTF-8: byte 0x{raw[e.start]:02x} at {e.start}"}
             continue
-        if not line.strip():
+        if not line.strip():  # the contract: one output line per input line, so a blank line answers too
+            yield {"error": "empty line"}
             continue
         try:
             out = decode_line(decoder, line)

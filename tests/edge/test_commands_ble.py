@@ -142,3 +142,12 @@ def test_lone_surrogates_and_bytes_that_are_not_utf8_give_error_lines_in_valid_u
     assert out[1]["error"].startswith("characteristic \udcff:")
     assert out[2] == {"error": "not UTF-8: byte 0xff at 13"}
     assert out[3] == {"readings": [{"kind": "battery", "data": {"percent": 100}}]}
+
+
+def test_a_blank_line_gets_its_own_error_line():
+    from edge.commands.ble import decode_lines
+    from sensors.decode import BleDecoder
+
+    out = list(decode_lines(BleDecoder(), [b"\n", json.dumps(WRISTBAND).encode() + b"\n", b"  \r\n"]))
+    assert out[0] == out[2] == {"error": "empty line"}
+    assert out[1]["readings"][0]["kind"] == "wristband"
