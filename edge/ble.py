@@ -67,7 +67,7 @@ class BleSubsystem:
             band = self.registry.lookup(state.band_id, adv.address)
             if band is not None:
                 self._enqueue(self.rules.evaluate(state, band, self._clock.monotonic(), adv.rssi))
-            elif state.sos:
+            else:  # the rules see its flag clear too, which tells the next incident from this one
                 self._enqueue(self.rules.unregistered_sos(state, self._clock.monotonic(), adv.rssi))
 
     def on_gatt_value(self, band: Band, uuid: str, value: bytes) -> None:

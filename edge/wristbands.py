@@ -166,10 +166,16 @@ class WristbandRules:
 
     def unregistered_sos(self, reading: WristbandState, now: float, rssi: int) -> list[NewEvent]:
         """An SOS from a band nobody registered is still an SOS: raised with the band id and no flat, so staff
-        can find who pressed it. Nothing else of an unknown band becomes an event."""
-        band = Band(reading.band_id, None)
-        st = self.states.setdefault(band.band_id, BandState(last_seen=now))
-        return _sos(reading, band, st, rssi)
+        can find who pressed it. Nothing else of an unknown band becomes an event. Give it every advertisement of
+        the band, not only those with the flag set: a new incident is told by the flag clearing in between, as for
+        a registered band. Only bands that have called are remembered (a busy street passes many)."""
+        st = self.states.get(reading.band_id)
+        if st is None:
+            if not reading.sos:
+                return []
+            st = self.states[reading.band_id] = BandState(last_seen=now)
+        st.last_seen = now
+        return _sos(reading, Band(reading.band_id, None), st, rssi)
 
     def check_missing(self, bands: Iterable[Band], now: float) -> list[NewEvent]:
         """wristband.missing once per absence for every registered band silent for missing_after_s."""

@@ -121,3 +121,37 @@ def test_edge_run_simulated_building_has_wristbands(make_gateway):
     assert ble["state"] == "running" and ble["scanner"] == "scanning" and ble["ok"]
     assert ble["mode"] in ("passive", "active")
     assert "edge_ble_advertisements" in requests.get(gw.url + "/metrics", timeout=5).text
+
+
+def drain(sub: BleSubsystem) -> list:
+    out = []
+    while not sub._queue.empty():
+        out.append(sub._queue.get_nowait()[2])
+    return out
+
+
+def test_an_unregistered_band_raises_its_second_incident_like_a_registered_one():
+    from edge.clock import FakeClock
+    from sensors.readings import Advertisement
+    from sensors.wristband import WristbandState, encode_wristband
+
+    def sos_events(registered: bool) -> list[list[int]]:
+        config = BleConfig(wristbands=[WristbandConfig(band="0a1b2c3d", flat="3-201")] if registered else [])
+        clock = FakeClock()
+        sub = BleSubsystem(config, _discard, clock)
+
+        def adv(sos: bool, counter: int) -> list[int]:
+            payload = encode_wristband(WristbandState("0a1b2c3d", sos, counter, 0, 80, 70, True, False, False))
+            clock.advance(1.0)
+            sub.on_advertisement(Advertisement("C0:FF:EE:00:00:01", -60, None, {0xFFFF: payload}))
+            return [e.data["sos_counter"] for e in drain(sub) if e.kind == "wristband.sos"]
+
+        # incident 1, repeated; cancelled; the band reboots (counter back to 0); a new press (counter 1 again)
+        return [adv(True, 1), adv(True, 1), adv(False, 1), adv(False, 0), adv(True, 1)]
+
+    assert sos_events(registered=True) == [[1], [], [], [], [1]]
+    assert sos_events(registered=False) == [[1], [], [], [], [1]]
+
+
+async def _discard(event) -> None:
+    pass

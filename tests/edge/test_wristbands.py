@@ -105,3 +105,13 @@ def test_registry_by_id_or_address_and_unknown_counted():
     assert reg.lookup("deadbeef", "11:22:33:44:55:77") is None
     assert reg.unknown == {"deadbeef"}
     assert all("Wang" not in repr(b) for b in reg.bands())
+
+
+def test_an_unregistered_band_is_remembered_only_once_it_calls():
+    rules = WristbandRules(SETTINGS, started=0)
+    assert rules.unregistered_sos(adv(sos=False, counter=3), 1.0, -70) == []
+    assert rules.states == {}  # passers-by cost nothing
+    [sos] = rules.unregistered_sos(adv(sos=True, counter=3), 2.0, -70)
+    assert sos.kind == "wristband.sos" and sos.data["flat"] is None
+    assert rules.unregistered_sos(adv(sos=False, counter=3), 3.0, -70) == []
+    assert kinds(rules.unregistered_sos(adv(sos=True, counter=3), 4.0, -70)) == ["wristband.sos"]  # cleared between
