@@ -249,7 +249,8 @@ class BleScanner:
 
 
 class GattSession:
-    """One band that needs a connection: connect, subscribe, and do it again after every drop."""
+    """One band that needs a connection: connect, subscribe, and do it again after every drop. It subscribes to
+    those of `characteristics` the band has; a band with none of them is an error (retried with backoff)."""
 
     def __init__(
         self,
@@ -274,6 +275,7 @@ class GattSession:
         self.connected = False
         self.connects = 0
         self.last_error: str | None = None
+        self.subscribed: list[str] = []  # those of `characteristics` the band has, once connected
 
     @property
     def address(self) -> str:
@@ -294,10 +296,15 @@ class GattSession:
                              timeout=self._timeout, backend=self._backend)
         await client.connect()
         try:
+            # a band need not have them all (heart rate without blood pressure is common): subscribe to those it has
+            present = [u for u in self.characteristics if client.services.get_characteristic(u) is not None]
+            if not present:
+                raise BleakError(f"{self.address} has none of the characteristics {', '.join(self.characteristics)}")
             self.connected, self.last_error = True, None
             self.connects += 1
-            for uuid in self.characteristics:
+            for uuid in present:
                 await client.start_notify(uuid, self._notified(uuid))
+            self.subscribed = present
             self._backoff.reset()
             await lost.wait()
         finally:

@@ -88,3 +88,38 @@ def test_connections_are_bounded(bluez):
         return at_once
 
     assert max(asyncio.run(scenario())) == 1
+
+
+BPM = "00002a35-0000-1000-8000-00805f9b34fb"
+
+
+def test_a_band_without_blood_pressure_stays_connected_with_heart_rate(bluez):
+    values: list[tuple[str, bytes]] = []
+
+    async def scenario():
+        control = await BluezControl.connect()
+        await control.add_adapter()
+        scanner, scan_task, chars = await discover(control, ["C0:FF:EE:00:03:01", "C0:FF:EE:00:03:02"])
+        hr_only = GattSession(scanner.devices["C0:FF:EE:00:03:01"], [HRM, BPM],
+                              lambda uuid, value: values.append((uuid, value)),
+                              connections=asyncio.Semaphore(2), backoff=Backoff(0.05, 0.1))
+        neither = GattSession(scanner.devices["C0:FF:EE:00:03:02"], [BPM], lambda uuid, value: None,
+                              connections=asyncio.Semaphore(2), backoff=Backoff(0.05, 0.1))
+        tasks = [asyncio.create_task(hr_only.run()), asyncio.create_task(neither.run())]
+        await wait_for(lambda: hr_only.connected and neither.last_error is not None)
+        await asyncio.sleep(0.5)  # several backoffs: a failed subscription would have reconnected by now
+        await control.notify(chars["C0:FF:EE:00:03:01"][1], bytes.fromhex("0648"))
+        await wait_for(lambda: len(values) == 1)
+        state = (hr_only.connected, hr_only.connects, hr_only.subscribed, hr_only.last_error,
+                 neither.connected, neither.connects, neither.last_error)
+        for task in tasks:
+            await stop(task)
+        await stop(scan_task)
+        control.disconnect()
+        return state
+
+    hr_connected, hr_connects, subscribed, hr_error, n_connected, n_connects, n_error = asyncio.run(scenario())
+    assert (hr_connected, hr_connects, subscribed, hr_error) == (True, 1, [HRM], None)
+    assert values == [(HRM, bytes.fromhex("0648"))]
+    assert not n_connected and n_connects == 0
+    assert n_error == f"BleakError: C0:FF:EE:00:03:02 has none of the characteristics {BPM}"
