@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
+import cv2
+
 from vision.errors import VisionError
 from vision.occupancy import Occupancy, OccupancyClassifier
-from vision.plate_cli import load_image
+from vision.plate_cli import error_text, load_image
 from vision.spaces import SpaceMap
 from vision.threshold import AdaptiveThreshold
 
@@ -27,8 +29,8 @@ def detect_files(paths: Iterable[str], spaces: SpaceMap, classifier: OccupancyCl
             image = load_image(path)
             t0 = time.perf_counter()
             result = classifier.classify(image, spaces.spaces)
-        except VisionError as e:
-            looked.append((str(path), str(e), 0.0))
+        except (VisionError, cv2.error) as e:  # one picture OpenCV cannot handle must not stop the others
+            looked.append((str(path), error_text(e), 0.0))
             continue
         looked.append((str(path), result, (time.perf_counter() - t0) * 1000))
         if adapt:

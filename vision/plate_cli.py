@@ -19,10 +19,18 @@ def load_image(path: str | Path) -> np.ndarray:
         data = np.fromfile(path, np.uint8)
     except OSError as e:
         raise BadImageError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as e:  # e.g. a header claiming more pixels than OpenCV decodes: an error, not a traceback
+        raise BadImageError(f"cannot decode {str(path)!r}: OpenCV refused it ({e.err})") from e
     if image is None:
         raise BadImageError(f"cannot decode {str(path)!r}: empty, corrupt or not an image")
     return image
+
+
+def error_text(e: VisionError | cv2.error) -> str:
+    """One line for the `error` of an image: ours say what is wrong; OpenCV's carry a source path and newline."""
+    return f"OpenCV failed: {e.err}" if isinstance(e, cv2.error) else str(e)
 
 
 def read_files(paths: Iterable[str], reader: PlateReader | None = None) -> Iterator[dict]:
@@ -41,8 +49,8 @@ def read_files(paths: Iterable[str], reader: PlateReader | None = None) -> Itera
         t0 = time.perf_counter()
         try:
             plates = reader.read(image)
-        except VisionError as e:
-            yield {"image": str(path), "error": str(e)}
+        except (VisionError, cv2.error) as e:  # one picture OpenCV cannot handle must not stop the others
+            yield {"image": str(path), "error": error_text(e)}
             continue
         yield {
             "image": str(path),

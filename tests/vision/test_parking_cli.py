@@ -12,6 +12,7 @@ import pytest
 
 from edge.commands import parking
 from tests.conftest import run_command
+from tests.vision.crafted import jpeg_claiming, png_claiming
 from vision.demo import carpark
 from vision.spaces import dumps, from_pklot_xml, parse_space_map, read_pklot_xml
 
@@ -44,6 +45,19 @@ def test_json_lines_error_line_and_exit_status(tmp_path: Path, spaces: Path) -> 
     assert set(gone) == {"image", "error"} and "nope.jpg" in gone["error"]
     assert set(broken) == {"image", "error"} and "corrupt.jpg" in broken["error"]
     assert again["spaces"] == first["spaces"]  # the files after an error are still read
+
+
+def test_a_header_claiming_more_pixels_than_opencv_decodes_is_an_error_line(tmp_path: Path, spaces: Path) -> None:
+    huge_png, huge_jpg = tmp_path / "huge.png", tmp_path / "huge.jpg"
+    huge_png.write_bytes(png_claiming(100_000, 100_000))
+    huge_jpg.write_bytes(jpeg_claiming(65_000, 65_000))
+    status, lines = _run(["parking", "detect", "--spaces", str(spaces), str(FRAME), str(huge_png), str(huge_jpg),
+                          str(FRAME)])
+    assert status == 1 and len(lines) == 4
+    first, png, jpg, last = (json.loads(line) for line in lines)
+    for result, name in ((png, "huge.png"), (jpg, "huge.jpg")):
+        assert set(result) == {"image", "error"} and name in result["error"] and "\n" not in result["error"]
+    assert len(first["spaces"]) == 40 and last["spaces"] == first["spaces"]
 
 
 def test_the_shipped_model_reads_the_real_frame(spaces: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edge.commands import plates
 from tests.conftest import run_command
+from tests.vision.crafted import jpeg_claiming, png_claiming
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plates"
 
@@ -41,3 +42,16 @@ def test_registered_in_edge_cli(capsys) -> None:
     assert main(["plates", "read", "--json", scene]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["image"] == scene and result["plates"]
+
+
+def test_a_header_claiming_more_pixels_than_opencv_decodes_is_an_error_line(tmp_path: Path) -> None:
+    scene = str(next(FIXTURES.glob("ccpd_*.jpg")))
+    huge_png, huge_jpg = tmp_path / "huge.png", tmp_path / "huge.jpg"
+    huge_png.write_bytes(png_claiming(100_000, 100_000))
+    huge_jpg.write_bytes(jpeg_claiming(65_000, 65_000))
+    status, lines = _run(["plates", "read", "--json", scene, str(huge_png), str(huge_jpg), scene])
+    assert status == 1 and len(lines) == 4
+    first, png, jpg, last = (json.loads(line) for line in lines)
+    for result, name in ((png, "huge.png"), (jpg, "huge.jpg")):
+        assert set(result) == {"image", "error"} and name in result["error"] and "\n" not in result["error"]
+    assert last["plates"] == first["plates"] and last["plates"]  # the image after them is still read
