@@ -24,9 +24,12 @@ class ButtonTracker:
 
     def edge(self, pressed: bool, now: float) -> list[NewEvent]:
         """The pin changed (pressed or released) at `now`."""
+        # settle the level that ends here first: it may have held for debounce_s since the last tick, and
+        # recording the new level before that would lose a press released between two ticks
+        events = self.tick(now)
         if pressed != self._raw:
             self._raw, self._raw_since = pressed, now
-        return self.tick(now)
+        return events + self.tick(now)
 
     def tick(self, now: float) -> list[NewEvent]:
         events: list[NewEvent] = []

@@ -539,3 +539,24 @@ def test_a_bin_sensor_stops_its_reading_thread_before_its_trigger_pin_closes() -
     sensor.close()
     factory.close()
     assert seen[0] is True and not queue.is_alive()
+
+
+def test_a_press_released_between_two_polls_is_reported(pins, store, clock):
+    """The pin goes down and up again (300 ms on the clock) before the subsystem's loop ticks in between."""
+    sub = make(pins, store, clock, buttons=[{"name": "lobby-sos", "pin": 17, "emergency": True, "debounce_s": 0.05}])
+    sos = pins.pin(17)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(sub.run())
+        await until(lambda: sub.devices.buttons["lobby-sos"].device.when_released, what="callbacks")
+        sos.drive_low()
+        await until(lambda: sub.buttons["lobby-sos"].deadline() is not None, what="the press edge, not yet settled")
+        clock.advance(0.3)
+        sos.drive_high()
+        clock.advance(0.1)  # the release settles at the next poll
+        await until(lambda: kinds(store, "button.pressed"), what="button.pressed")
+        await stop(task)
+
+    asyncio.run(scenario())
+    [press] = kinds(store, "button.pressed")
+    assert press.data == {"button": "lobby-sos", "long": False, "held_s": 0.3, "emergency": True}

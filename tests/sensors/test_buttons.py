@@ -69,3 +69,26 @@ def test_repeated_presses_each_count():
     edges = [(1.0 + i, True) for i in range(5)]
     edges = sorted(edges + [(1.2 + i, False) for i in range(5)])
     assert len(play(ButtonTracker(SOS, 0.0), edges, until=7.0)) == 5
+
+
+def test_a_press_released_before_the_next_tick_is_not_lost():
+    """edge() alone, no tick in between: the press held 300 ms (far over debounce_s) must count."""
+    tracker = ButtonTracker(SOS, 0.0)
+    assert tracker.edge(True, 1.0) == []
+    assert tracker.edge(False, 1.3) == []  # the press settles here; its release is still bouncing
+    [ev] = tracker.tick(2.0)
+    assert ev.data == {"button": "lobby-sos", "long": False, "held_s": 0.3, "emergency": True}
+    assert ev.priority is Priority.CRITICAL
+
+
+def test_a_long_press_released_between_ticks_is_reported_once_as_long():
+    tracker = ButtonTracker(CALL, 0.0)
+    tracker.edge(True, 1.0)
+    [ev] = tracker.edge(False, 3.5)
+    assert ev.data["long"] is True and ev.data["held_s"] == 2.5
+    assert tracker.tick(4.0) == []
+
+
+def test_a_bounce_shorter_than_debounce_is_still_ignored():
+    tracker = ButtonTracker(CALL, 0.0)
+    assert tracker.edge(True, 1.0) + tracker.edge(False, 1.02) + tracker.tick(2.0) == []
