@@ -193,13 +193,14 @@ class Output:
 
     def __init__(self, cfg: OutputConfig, factory: Factory, key: str) -> None:
         self.cfg = cfg
-        self.on = False
+        self.on: bool | None = False  # None while a pulse runs: the next set() must act, whatever it asks
         kind = LED if cfg.role == "alert" else DigitalOutputDevice
         self.device = _claim(key, f"GPIO{cfg.pin}", lambda: kind(
             cfg.pin, active_high=cfg.active_high, initial_value=False, pin_factory=factory))
 
     def set(self, on: bool) -> None:
-        """Steady on (or blinking, for an alert with blink_s) or off; nothing happens if already so."""
+        """Steady on (or blinking, for an alert with blink_s) or off; nothing happens if already so. During a
+        pulse it takes effect at once and ends the pulse (gpiozero's on() and off() stop the background blink)."""
         if on == self.on:
             return
         self.on = on
@@ -212,7 +213,7 @@ class Output:
 
     def pulse(self, seconds: float) -> None:
         """On for `seconds`, then off, in gpiozero's background thread (a second pulse restarts the first)."""
-        self.on = False
+        self.on = None
         self.device.blink(on_time=seconds, off_time=0, n=1, background=True)
 
     @property

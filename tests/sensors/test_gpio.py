@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+import time
 
 import pytest
 from gpiozero.pins.mock import MockChargingPin, MockPin, MockTriggerPin
@@ -193,3 +194,17 @@ def test_missing_gpio_chip_is_a_clear_error():
     pytest.importorskip("lgpio", reason="lgpio (the `pi` extra, also in the `test` extra) is not installed")
     with pytest.raises(GpioError, match=r"gpio.chip: cannot open /dev/gpiochip15"):
         make_pin_factory("lgpio", chip=15)
+
+
+def test_set_during_a_pulse_takes_effect_at_once_and_ends_the_pulse(pins, open_devices):
+    devices = open_devices(gpio(outputs=[{"name": "gate", "pin": 26, "role": "relay"}]))
+    relay, pin = devices.relay("gate"), pins.pin(26)
+    relay.pulse(5.0)
+    wait_until(lambda: pin.state is True, what="the pulse to close the relay")
+    relay.set(False)  # e.g. an operator stops the barrier
+    assert pin.state is False and relay.active is False
+    relay.pulse(0.2)
+    wait_until(lambda: pin.state is True, what="the second pulse")
+    relay.set(True)  # held closed: the pulse's end must not open it
+    time.sleep(0.4)
+    assert pin.state is True and relay.active is True
