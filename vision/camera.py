@@ -1,8 +1,9 @@
 """A live camera for the gate: OpenCV `VideoCapture` read in its own thread, keeping only the newest frame.
 
 The source is a device (`0`, `/dev/video0`), a network stream (`rtsp://`, `http://` MJPEG ...), a video file or an
-image sequence (`frames/%04d.jpg`). Files are played at their own frame rate (or `fps`), from the start again at
-the end when `loop` is set (simulation, recordings); otherwise their end counts as the stream dropping.
+image sequence (`frames/%04d.jpg`, read still by still: `Stills`; a still over MAX_IMAGE_PIXELS is not decoded).
+Files are played at their own frame rate (or `fps`), from the start again at the end when `loop` is set
+(simulation, recordings); otherwise their end counts as the stream dropping.
 
 - Newest frame only: the thread reads as fast as the camera delivers, so neither OpenCV's nor the camera's buffer
   fills with old pictures; a consumer that is slower (reading plates) gets the newest and the others are dropped
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 
 from vision.errors import BadImageError, CameraError
+from vision.images import image_size, pixels_problem, size_problem
 
 log = logging.getLogger(__name__)
 
@@ -207,15 +209,17 @@ class CameraStream:
             streak = 1 if good else streak + 1
             self._stop.wait(backoff(streak, base=self.backoff_base_s, cap=self.backoff_cap_s))
 
-    def _open(self) -> cv2.VideoCapture:
+    def _open(self) -> cv2.VideoCapture | Stills:
         if self.kind == "device":
             target: int | str = int(self.source) if self.source.isdigit() else self.source
             cap = cv2.VideoCapture(target)
         elif self.kind == "sequence":
-            cap = cv2.VideoCapture(self.source)
+            cap = Stills(self.source)
         else:
             if self.kind == "file" and not Path(self.source).is_file():
                 raise CameraError(f"{self.source}: no such video file")
+            if self.kind == "file" and (problem := _oversized_still(Path(self.source))):
+                raise CameraError(f"{self.source}: {problem}")
             cap = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, [
                 cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)])
@@ -231,7 +235,7 @@ class CameraStream:
         log.info("camera %s: opened %s", self.name, redact(self.source))
         return cap
 
-    def _pump(self, cap: cv2.VideoCapture) -> tuple[int, bool]:
+    def _pump(self, cap: cv2.VideoCapture | Stills) -> tuple[int, bool]:
         """Read until the stream fails, a recording ends or we stop: (good frames read, whether it ended)."""
         recorded = self.kind in ("file", "sequence")
         period = 1.0 / (self.fps or self.nominal_fps or 10.0) if recorded else 0.0
@@ -248,7 +252,10 @@ class CameraStream:
                     continue
                 self._set_error(f"{self.source}: the recording ended")
                 return good, True
-            problem = "no frame could be decoded" if not ok else frame_problem(image)
+            if ok:
+                problem = frame_problem(image)
+            else:
+                problem = (cap.problem if isinstance(cap, Stills) else None) or "no frame could be decoded"
             now = self._monotonic()
             if problem:
                 failures += 1
@@ -282,7 +289,75 @@ class CameraStream:
         self.error = error
 
 
-def _at_end(cap: cv2.VideoCapture, failures: int, max_failures: int) -> bool:
+class Stills:
+    """An image sequence (`frames/%04d.jpg`) read still by still, with the calls of VideoCapture that CameraStream
+    makes. VideoCapture would read it with FFmpeg, which decodes a still at whatever size its header claims (a
+    64-KB file saying 30000x30000: 2.7 GB) and cannot skip one without decoding it; here each still's header is
+    read first (vision/images.py), and one that is refused or corrupt is skipped with its reason in `problem`.
+    Numbered as FFmpeg numbers them: from the first of 0..4 that exists, up to the first number missing."""
+
+    FPS = 25.0  # what FFmpeg reports for stills: the playing rate unless `fps` is given
+
+    def __init__(self, pattern: str) -> None:
+        self.paths: list[Path] = []
+        self.pos = 0
+        self.problem: str | None = None  # why the last still read was not a picture
+        try:
+            start = next((i for i in range(5) if Path(pattern % i).is_file()), None)
+            while start is not None and Path(pattern % (start + len(self.paths))).is_file():
+                self.paths.append(Path(pattern % (start + len(self.paths))))
+        except (TypeError, ValueError):  # more than one number in the pattern: nothing to read
+            self.paths = []
+
+    def isOpened(self) -> bool:  # VideoCapture's name
+        return bool(self.paths)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.pos >= len(self.paths):
+            return False, None
+        path, self.pos = self.paths[self.pos], self.pos + 1
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            self.problem = f"{path.name}: {e.strerror or e}"
+            return False, None
+        self.problem = size_problem(data) if data else "the file is empty"
+        if self.problem:
+            return False, None
+        try:
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error as e:
+            self.problem = f"OpenCV refused it ({e.err})"
+            return False, None
+        self.problem = None if image is not None else "corrupt or not an image"
+        return image is not None, image
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_POS_FRAMES: self.pos, cv2.CAP_PROP_FRAME_COUNT: len(self.paths),
+                cv2.CAP_PROP_FPS: self.FPS}.get(prop, 0.0)
+
+    def set(self, prop: int, value: float) -> bool:
+        if prop != cv2.CAP_PROP_POS_FRAMES or not 0 <= value <= len(self.paths):
+            return False
+        self.pos = int(value)
+        return True
+
+    def release(self) -> None:
+        self.paths, self.pos = [], 0
+
+
+def _oversized_still(path: Path) -> str | None:
+    """Why a still image given as a video file is not opened (more than MAX_IMAGE_PIXELS: FFmpeg decodes any size),
+    or None, also for a video or a file that cannot be read (the reader says so)."""
+    try:
+        with path.open("rb") as f:
+            size = image_size(f.read(1 << 20))
+    except OSError:
+        return None
+    return pixels_problem(size) if size else None
+
+
+def _at_end(cap: cv2.VideoCapture | Stills, failures: int, max_failures: int) -> bool:
     """A recording's read failed at its end (not at a corrupt frame in the middle, after which reading goes on)."""
     total, pos = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_POS_FRAMES)
     if total > 0:

@@ -10,18 +10,23 @@ import cv2
 import numpy as np
 
 from vision.errors import BadImageError, VisionError
+from vision.images import size_problem
 from vision.plates import PlateReader
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """The image file as BGR, or BadImageError naming the file and what is wrong."""
+    """The image file as BGR, or BadImageError naming the file and what is wrong (also for a format whose size
+    cannot be read before decoding, or a picture of more than MAX_IMAGE_PIXELS: vision/images.py)."""
     try:
-        data = np.fromfile(path, np.uint8)
+        data = Path(path).read_bytes()
     except OSError as e:
         raise BadImageError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
+    problem = size_problem(data) if data else "the file is empty"
+    if problem:  # before decoding: a small file can claim a picture of gigabytes
+        raise BadImageError(f"cannot decode {str(path)!r}: {problem}")
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    except cv2.error as e:  # e.g. a header claiming more pixels than OpenCV decodes: an error, not a traceback
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as e:  # OpenCV's own checks of the header: an error line, not a traceback
         raise BadImageError(f"cannot decode {str(path)!r}: OpenCV refused it ({e.err})") from e
     if image is None:
         raise BadImageError(f"cannot decode {str(path)!r}: empty, corrupt or not an image")

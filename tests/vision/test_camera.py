@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.vision.crafted import jpeg_claiming
 from vision.camera import CameraStream, backoff, check_frame, frame_problem, redact, source_kind
 from vision.errors import BadImageError
 
@@ -129,6 +130,26 @@ def test_an_unreadable_image_in_a_sequence_is_skipped(tmp_path):
         seen = collect(cam, 5)
         assert until(lambda: cam.counts["corrupt"] >= 1)
     assert seen == [0, 1, 2, 4, 5]
+
+
+def test_a_still_over_the_pixel_bound_in_a_sequence_is_skipped_undecoded(tmp_path):
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"f{i:03d}.jpg"), picture(i))
+    (tmp_path / "f003.jpg").write_bytes(jpeg_claiming(12_000, 12_000))  # OpenCV would decode 432 MB
+    with CameraStream(str(tmp_path / "f%03d.jpg"), fps=50, loop=False, backoff_base_s=0.05) as cam:
+        seen = collect(cam, 5)
+        assert until(lambda: cam.counts["corrupt"] >= 1)
+        stats = cam.stats()
+    assert seen == [0, 1, 2, 4, 5]
+    assert stats["last_corrupt"].startswith("frame after 3: its header says 12000x12000 pixels")
+
+
+def test_a_still_image_file_over_the_pixel_bound_is_not_opened(tmp_path):
+    still = tmp_path / "still.jpg"
+    still.write_bytes(jpeg_claiming(12_000, 12_000))
+    with CameraStream(str(still), backoff_base_s=0.02, backoff_cap_s=0.05) as cam:
+        assert until(lambda: cam.error is not None)
+        assert "12000x12000 pixels" in cam.error and not cam.opened and cam.counts["frames"] == 0
 
 
 def test_a_slow_consumer_gets_the_newest_frame_and_the_others_are_dropped(tmp_path):

@@ -55,3 +55,14 @@ def test_a_header_claiming_more_pixels_than_opencv_decodes_is_an_error_line(tmp_
     for result, name in ((png, "huge.png"), (jpg, "huge.jpg")):
         assert set(result) == {"image", "error"} and name in result["error"] and "\n" not in result["error"]
     assert last["plates"] == first["plates"] and last["plates"]  # the image after them is still read
+
+
+def test_a_picture_over_the_pixel_bound_is_refused_before_decoding(tmp_path: Path) -> None:
+    scene = str(next(FIXTURES.glob("ccpd_*.jpg")))
+    big = tmp_path / "big.jpg"
+    big.write_bytes(jpeg_claiming(12_000, 12_000))  # 1 KB claiming 144 MP: OpenCV's own bound lets it through
+    status, lines = _run(["plates", "read", str(big), scene])
+    refused, read = (json.loads(line) for line in lines)
+    assert status == 1 and read["plates"]
+    assert set(refused) == {"image", "error"} and "big.jpg" in refused["error"]
+    assert "12000x12000 pixels" in refused["error"] and "50 megapixels" in refused["error"]
