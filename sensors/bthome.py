@@ -134,40 +134,55 @@ def _number(chunk: bytes, meas: Meas) -> float | int:
     return round(value * meas.factor, 3 if meas.factor < 0.01 else 2)
 
 
-def _put(out: dict[str, Any], name: str, value: Any) -> None:
-    key, n = name, 1
-    while key in out:
-        n += 1
-        key = f"{name}_{n}"
-    out[key] = value
+class _Objects:
+    """What an object list decodes to, built in one pass: repeated names get _2, _3, ... and buttons 1, 2, ...
+    without rescanning what came before (a long list must cost linear time)."""
+
+    def __init__(self) -> None:
+        self.out: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self._last_suffix: dict[str, int] = {}
+        self._buttons = 0
+
+    def put(self, name: str, value: Any) -> None:
+        n = self._last_suffix.get(name, 0) + 1
+        key = name if n == 1 else f"{name}_{n}"
+        while key in self.out:  # taken by another name's suffix
+            n += 1
+            key = f"{name}_{n}"
+        self._last_suffix[name] = n
+        self.out[key] = value
+
+    def button(self, event: str | None) -> None:
+        self._buttons += 1
+        self.events.append({"type": "button", "index": self._buttons, "event": event})
 
 
-def _special(obj: int, body: bytes, pos: int, out: dict[str, Any], events: list[dict[str, Any]]) -> int:
+def _special(obj: int, body: bytes, pos: int, objects: _Objects) -> int:
     """Objects that are not plain numbers; returns the new position."""
     if obj == _BUTTON:
         need(body, pos + 1, "BTHome button event")
         if body[pos] not in BUTTON_EVENTS:
             raise DecodeError(f"BTHome: unknown button event 0x{body[pos]:02x}")
-        index = sum(1 for e in events if e["type"] == "button") + 1
-        events.append({"type": "button", "index": index, "event": BUTTON_EVENTS[body[pos]]})
+        objects.button(BUTTON_EVENTS[body[pos]])
         return pos + 1
     if obj == _DIMMER:
         need(body, pos + 2, "BTHome dimmer event")
-        events.append({"type": "dimmer", "event": DIMMER_EVENTS.get(body[pos], "unknown"),
-                       "steps": body[pos + 1]})
+        objects.events.append({"type": "dimmer", "event": DIMMER_EVENTS.get(body[pos], "unknown"),
+                               "steps": body[pos + 1]})
         return pos + 2
     if obj in (_TEXT, _RAW):
         need(body, pos + 1, "BTHome text/raw length")
         end = pos + 1 + body[pos]
         need(body, end, "BTHome text/raw")
         chunk = bytes(body[pos + 1:end])
-        _put(out, "text" if obj == _TEXT else "raw",
-             chunk.decode("utf-8", "replace") if obj == _TEXT else chunk.hex())
+        objects.put("text" if obj == _TEXT else "raw",
+                    chunk.decode("utf-8", "replace") if obj == _TEXT else chunk.hex())
         return end
     size = 4 if obj == _FW32 else 3
     need(body, pos + size, "BTHome firmware version")
     version = ".".join(str(b) for b in reversed(body[pos:pos + size]))
-    _put(out, "firmware_version", version)
+    objects.put("firmware_version", version)
     return pos + size
 
 
@@ -176,8 +191,7 @@ _SPECIAL_IDS = frozenset({_BUTTON, _DIMMER, _TEXT, _RAW, _FW32, _FW24})
 
 def parse_objects(body: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Walk the (decrypted) object list; returns measurements and events."""
-    out: dict[str, Any] = {}
-    events: list[dict[str, Any]] = []
+    objects = _Objects()
     pos, end = 0, len(body)
     while pos < end:
         obj = body[pos]
@@ -187,13 +201,13 @@ def parse_objects(body: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             if pos + meas.size > end:
                 raise TruncatedError(f"BTHome object 0x{obj:02x} ({meas.name}): need {meas.size} bytes, "
                                      f"got {end - pos} ({body.hex()})")
-            _put(out, meas.name, _number(body[pos:pos + meas.size], meas))
+            objects.put(meas.name, _number(body[pos:pos + meas.size], meas))
             pos += meas.size
         elif obj in _SPECIAL_IDS:
-            pos = _special(obj, body, pos, out, events)
+            pos = _special(obj, body, pos, objects)
         else:
             raise DecodeError(f"BTHome: unknown object id 0x{obj:02x} at byte {pos} ({body.hex()})")
-    return out, events
+    return objects.out, objects.events
 
 
 def _decrypt(payload: bytes, address: str, key: bytes) -> tuple[bytes, int]:

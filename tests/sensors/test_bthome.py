@@ -82,3 +82,24 @@ def test_signed_and_text_objects():
 def test_malformed(raw, error, message):
     with pytest.raises(error, match=message):
         bthome(bytes.fromhex(raw), "A4:C1:38:8D:18:B2", {"A4:C1:38:8D:18:B2": SHELLY_KEY})
+
+
+def test_many_repeated_objects_decode_in_linear_time_numbered_as_before():
+    """4000 battery objects and 4000 button events (a 16 KB payload): quadratic numbering took seconds."""
+    import time
+
+    started = time.perf_counter()
+    batteries = bthome(bytes([0x40]) + bytes.fromhex("0164") * 4000)
+    buttons = bthome(bytes([0x40]) + bytes.fromhex("3a01") * 4000)
+    elapsed = time.perf_counter() - started
+    assert [batteries["battery_pct"], batteries["battery_pct_2"], batteries["battery_pct_4000"]] == [100] * 3
+    assert len(batteries) == 2 + 4000
+    assert [e["index"] for e in buttons["events"]] == list(range(1, 4001))
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+    # each name is numbered on its own, whatever comes in between
+    body = (bytes.fromhex("5302") + b"hi" + bytes.fromhex("5401ff") + bytes.fromhex("5301") + b"x"
+            + bytes.fromhex("f2010203") + bytes.fromhex("5400") + bytes.fromhex("f2040506") + bytes.fromhex("3a01"))
+    data = bthome(bytes([0x40]) + body)
+    assert {k: v for k, v in data.items() if k not in ("encrypted", "trigger_based")} == {
+        "text": "hi", "raw": "ff", "text_2": "x", "firmware_version": "3.2.1", "raw_2": "",
+        "firmware_version_2": "6.5.4", "events": [{"type": "button", "index": 1, "event": "press"}]}
