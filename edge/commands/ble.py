@@ -109,8 +109,24 @@ def decode_line(decoder: BleDecoder, line: str) -> dict[str, Any]:
         return {"error": str(e)}
 
 
+MAX_LINE_BYTES = 64 * 1024  # an extended advertisement is at most 1650 bytes, 3300 in hex
+
+
+def read_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """Lines of a byte stream, holding at most limit + 1 bytes of each: a longer line is cut there (and so told
+    apart by its length) and the rest of it skipped."""
+    while line := stream.readline(limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := stream.readline(limit + 1)) and not rest.endswith(b"\n"):
+                pass
+        yield line
+
+
 def decode_lines(decoder: BleDecoder, lines: Iterable[bytes | str]) -> Iterator[dict[str, Any]]:
     for raw in lines:
+        if len(raw.rstrip(b"\r\n" if isinstance(raw, bytes) else "\r\n")) > MAX_LINE_BYTES:
+            yield {"error": f"line longer than {MAX_LINE_BYTES} bytes"}
+            continue
         try:
             line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError as e:
@@ -138,7 +154,7 @@ def cmd_decode(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: 
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     failed = False
-    for out in decode_lines(_decoder(args), stdin):
+    for out in decode_lines(_decoder(args), read_lines(stdin)):
         failed = failed or "error" in out
         stdout.write(json_line(out))
         stdout.flush()

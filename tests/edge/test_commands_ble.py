@@ -151,3 +151,19 @@ def test_a_blank_line_gets_its_own_error_line():
     out = list(decode_lines(BleDecoder(), [b"\n", json.dumps(WRISTBAND).encode() + b"\n", b"  \r\n"]))
     assert out[0] == out[2] == {"error": "empty line"}
     assert out[1]["readings"][0]["kind"] == "wristband"
+
+
+def test_a_line_over_the_bound_is_an_error_and_the_next_line_is_read():
+    import io
+
+    from edge.commands.ble import MAX_LINE_BYTES, decode_lines, read_lines
+    from sensors.decode import BleDecoder
+
+    huge = json.dumps({"address": "x", "rssi": -1, "service_data": {"fcd2": "40" + "0164" * 40_000}}).encode()
+    fits = json.dumps({**WRISTBAND, "name": "n" * (MAX_LINE_BYTES - len(json.dumps(WRISTBAND)) - 12)}).encode()
+    assert len(fits) == MAX_LINE_BYTES and len(huge) > 2 * MAX_LINE_BYTES
+    stream = io.BytesIO(huge + b"\n" + json.dumps(WRISTBAND).encode() + b"\n" + fits + b"\n" + huge)
+    out = list(decode_lines(BleDecoder(), read_lines(stream)))
+    assert out[0] == out[3] == {"error": f"line longer than {MAX_LINE_BYTES} bytes"}
+    assert out[1]["readings"][0]["kind"] == out[2]["readings"][0]["kind"] == "wristband"
+    assert len(out) == 4
