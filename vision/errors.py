@@ -9,6 +9,10 @@ class BadImageError(VisionError, ValueError):
     """An image that is empty, corrupt or not a BGR picture."""
 
 
+class ImageSizeError(BadImageError):
+    """A picture that does not fit its space map: another size than the map was drawn on, or a space outside it."""
+
+
 class ModelError(VisionError, RuntimeError):
     """A shipped model is missing or cannot be loaded."""
 

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from vision import nets
-from vision.errors import BadImageError, ModelError
-from vision.spaces import Point, Space
+from vision.errors import BadImageError, ImageSizeError, ModelError
+from vision.spaces import Point, Space, outside_problem
 
 MODEL = Path(__file__).with_name("models") / "parking_occ.onnx"
 PATCH = 40  # pixels a side the network sees
@@ -124,6 +124,9 @@ class OccupancyClassifier:
     def classify(self, frame: np.ndarray, spaces: Sequence[Space]) -> list[Occupancy]:
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise BadImageError("frame is not a BGR picture")
+        outside = outside_problem(spaces, frame.shape[1], frame.shape[0])
+        if outside:  # cut_patch would fill it with the edge's pixels: "free", confidently
+            raise ImageSizeError(outside)
         patches = np.stack([cut_patch(frame, s.polygon) for s in spaces]) if spaces else np.zeros((0,))
         p = self.probabilities(patches)
         return [Occupancy.of(s.id, q) for s, q in zip(spaces, p, strict=True)]

@@ -17,7 +17,8 @@ from vision.threshold import AdaptiveThreshold
 def detect_files(paths: Iterable[str], spaces: SpaceMap, classifier: OccupancyClassifier, *,
                  adapt: bool = True) -> Iterator[dict]:
     """`{"image", "spaces": [{"id", "occupied", "confidence"}], "free", "ms"}` per image (the contract of
-    `edge parking detect --json`), or `{"image", "error"}` for a file that cannot be read; the others go on.
+    `edge parking detect --json`), or `{"image", "error"}` for a file that cannot be read or does not fit the map
+    (another size than the map's `image`, or a space outside the picture); the others go on.
 
     The images are one camera's (one space map), so with `adapt` the camera's occupied/free cut is learnt from all
     of them first (vision/threshold.py; it needs 120 space-frames, e.g. 3 frames of 40 spaces, and both states),
@@ -27,6 +28,7 @@ def detect_files(paths: Iterable[str], spaces: SpaceMap, classifier: OccupancyCl
     for path in paths:
         try:
             image = load_image(path)
+            spaces.check_frame(image.shape[1], image.shape[0])
             t0 = time.perf_counter()
             result = classifier.classify(image, spaces.spaces)
         except (VisionError, cv2.error) as e:  # one picture OpenCV cannot handle must not stop the others

@@ -24,11 +24,12 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - local annotation files written by people, not network input
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vision.errors import VisionError
+from vision.errors import ImageSizeError, VisionError
 
 MAX_POINTS = 32
 MAX_SIDE_PX = 16384  # no camera's frame is larger: bounds a map that does not give its `image` size
@@ -86,6 +87,17 @@ class SpaceMap:
         (ex, ey), (sx, sy) = entrance.point, space.centre
         px = math.hypot(sx - ex, sy - ey)
         return (px * self.metres_per_pixel, True) if self.metres_per_pixel else (px, False)
+
+    def check_frame(self, width: int, height: int) -> None:
+        """ImageSizeError unless a camera picture of width x height is what the map was drawn on (its `image` size,
+        when it gives one) and holds every space: read from outside the picture, a space is smeared edge pixels,
+        which the classifier calls free with full confidence."""
+        if self.image is not None and (width, height) != self.image:
+            raise ImageSizeError(f"the image is {width}x{height} pixels, but the space map was drawn on a "
+                                 f"{self.image[0]}x{self.image[1]} image")
+        problem = outside_problem(self.spaces, width, height)
+        if problem:
+            raise ImageSizeError(problem)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"spaces": [{"id": s.id, "zone": s.zone, "polygon": [list(p) for p in s.polygon]}
@@ -206,6 +218,16 @@ def polygon_problem(points: object, image: tuple[int, int] | None = None) -> str
     if area < MIN_AREA_PX:
         return f"polygon has an area of {area:.1f} px, less than {MIN_AREA_PX:g} (points repeated or in a line?)"
     return None
+
+
+def outside_problem(spaces: Sequence[Space], width: int, height: int) -> str | None:
+    """Which spaces reach outside a width x height picture, as one line, or None when every corner is inside."""
+    outside = [(s, p) for s in spaces for p in s.polygon if not (0 <= p[0] <= width and 0 <= p[1] <= height)]
+    if not outside:
+        return None
+    (space, (x, y)), n = outside[0], len({s.id for s, _ in outside})
+    more = f" (and {n - 1} more space{'s' if n > 2 else ''})" if n > 1 else ""
+    return f"space {space.id!r} has a corner at [{x:g}, {y:g}], outside the {width}x{height} image{more}"
 
 
 def _polygon(v: object, image: tuple[int, int] | None, where: str, problems: list[str]) -> tuple[Point, ...] | None:

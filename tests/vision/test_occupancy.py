@@ -6,9 +6,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
+from vision.errors import ImageSizeError
 from vision.occupancy import PATCH, OccupancyClassifier, cut_patch, edges, inputs
-from vision.spaces import read_pklot_xml
+from vision.spaces import Space, read_pklot_xml
 
 FRAME = Path(__file__).resolve().parents[1] / "fixtures" / "parking" / "ufpr05_2013-02-22_07_15_01.jpg"
 
@@ -43,3 +45,13 @@ def test_each_space_reads_the_same_alone_as_among_all_forty() -> None:
     alone = np.concatenate([clf.probabilities(patches[i:i + 1]) for i in range(len(patches))])
     assert len(patches) == 40
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_a_space_outside_the_frame_is_an_error_not_free() -> None:
+    inside = Space("A-01", "A", ((10.0, 10.0), (60.0, 10.0), (60.0, 90.0), (10.0, 90.0)))
+    beyond = Space("A-02", "A", ((10.0, 10.0), (60.0, 10.0), (60.0, 130.0), (10.0, 130.0)))
+    clf = OccupancyClassifier()
+    frame = np.full((100, 100, 3), 90, np.uint8)
+    assert [r.space for r in clf.classify(frame, [inside])] == ["A-01"]
+    with pytest.raises(ImageSizeError, match=r"space 'A-02' has a corner at \[60, 130\], outside the 100x100 image"):
+        clf.classify(frame, [inside, beyond])

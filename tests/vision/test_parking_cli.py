@@ -60,6 +60,34 @@ def test_a_header_claiming_more_pixels_than_opencv_decodes_is_an_error_line(tmp_
     assert len(first["spaces"]) == 40 and last["spaces"] == first["spaces"]
 
 
+def test_a_photo_that_does_not_fit_the_map_is_an_error_line_not_all_free(tmp_path: Path) -> None:
+    drawn_on = json.loads(dumps(from_pklot_xml(FRAME.with_suffix(".xml"))))
+    drawn_on["image"] = {"width": 1280, "height": 720}  # the fixture frame's size
+    sized = tmp_path / "SIZED.json"
+    sized.write_text(json.dumps(drawn_on))
+    dot, half = tmp_path / "dot.png", tmp_path / "half.jpg"
+    cv2.imwrite(str(dot), np.zeros((1, 1, 3), np.uint8))
+    cv2.imwrite(str(half), cv2.resize(cv2.imread(str(FRAME)), (640, 360)))
+    status, lines = _run(["parking", "detect", "--spaces", str(sized), str(dot), str(half), str(FRAME)])
+    one, smaller, right = (json.loads(line) for line in lines)
+    assert status == 1 and len(right["spaces"]) == 40
+    assert one == {"image": str(dot), "error": "the image is 1x1 pixels, but the space map was drawn on a 1280x720 "
+                                                "image"}
+    assert smaller == {"image": str(half), "error": "the image is 640x360 pixels, but the space map was drawn on a "
+                                                    "1280x720 image"}
+
+
+def test_a_space_outside_the_photo_is_an_error_line_naming_it(tmp_path: Path) -> None:
+    far = tmp_path / "FAR.json"  # no `image` size: only the points' own bound (16384 px)
+    far.write_text(json.dumps({"spaces": [
+        {"id": "A-01", "zone": "A", "polygon": [[100, 100], [200, 100], [200, 200], [100, 200]]},
+        {"id": "Z-99", "zone": "Z", "polygon": [[2000, 2000], [2100, 2000], [2100, 2100], [2000, 2100]]}]}))
+    status, lines = _run(["parking", "detect", "--spaces", str(far), "--no-adapt", str(FRAME)])
+    assert status == 1
+    assert json.loads(lines[0]) == {"image": str(FRAME), "error": "space 'Z-99' has a corner at [2000, 2000], "
+                                                                 "outside the 1280x720 image"}
+
+
 def test_the_shipped_model_reads_the_real_frame(spaces: Path) -> None:
     truth = {f"A-{int(sid):02d}": occ for sid, _, occ in read_pklot_xml(FRAME.with_suffix(".xml"))}
     status, lines = _run(["parking", "detect", "--spaces", str(spaces), "--json", str(FRAME)])

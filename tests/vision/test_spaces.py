@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vision.errors import ImageSizeError
 from vision.spaces import SpaceMapError, dumps, from_pklot_xml, load_space_map, parse_space_map
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "parking"
@@ -105,3 +106,19 @@ def test_import_pklot_command_prints_a_map_that_loads(tmp_path: Path, capsys: py
     broken.write_text("<parking><space id='1'>")
     assert main(["parking", "import-pklot", str(broken)]) == 1
     assert "not a readable PKLot XML" in capsys.readouterr().err
+
+
+def test_a_frame_must_be_the_size_the_map_was_drawn_on_and_hold_every_space() -> None:
+    sized = parse_space_map(doc({"id": "A-01", "zone": "A", "polygon": SQUARE}, image={"width": 100, "height": 100}))
+    sized.check_frame(100, 100)
+    for width, height in ((1, 1), (99, 100), (200, 200)):
+        with pytest.raises(ImageSizeError, match=f"the image is {width}x{height} pixels, but the space map was drawn "
+                                                 "on a 100x100 image"):
+            sized.check_frame(width, height)
+    free = parse_space_map(doc({"id": "A-01", "zone": "A", "polygon": SQUARE},
+                               {"id": "B-01", "zone": "B", "polygon": [[x + 45, y] for x, y in SQUARE]},
+                               {"id": "B-02", "zone": "B", "polygon": [[x + 90, y] for x, y in SQUARE]}))
+    free.check_frame(140, 90)
+    with pytest.raises(ImageSizeError, match=r"^space 'B-01' has a corner at \[95, 10\], outside the 60x90 image "
+                                             r"\(and 1 more space\)$"):
+        free.check_frame(60, 90)
