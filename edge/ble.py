@@ -28,6 +28,7 @@ from sensors.wristband import WristbandState
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 10_000
+RETRY_FIRST_S, RETRY_CAP_S = 0.5, 30.0  # a protected event the store refused is offered again, backing off
 
 
 class BleSubsystem:
@@ -48,9 +49,12 @@ class BleSubsystem:
             self.on_advertisement, watchdog_s=config.watchdog_s, passive=config.passive, adapter=config.adapter,
             patterns=or_patterns(config.wristband_company_ids), backend=backend, backend_kwargs=backend_kwargs,
             monotonic=clock.monotonic)
-        self._queue: asyncio.PriorityQueue[tuple[int, int, NewEvent]] = asyncio.PriorityQueue()
+        # (rank, order, event, attempts so far): the order keeps the queue first-in first-out within a priority
+        self._queue: asyncio.PriorityQueue[tuple[int, int, NewEvent, int]] = asyncio.PriorityQueue()
         self._order = itertools.count()
-        self.counts = {"readings": 0, "decode_errors": 0, "events": 0, "emit_errors": 0, "dropped": 0}
+        self.retrying = 0
+        self.counts = {"readings": 0, "decode_errors": 0, "events": 0, "emit_errors": 0, "dropped": 0,
+                       "emit_retries": 0}
 
     # ---- advertisements -> events ---------------------------------------------------------------------
 
@@ -88,17 +92,31 @@ class BleSubsystem:
             if self._queue.qsize() >= QUEUE_LIMIT and not event.priority.protected:
                 self.counts["dropped"] += 1
                 continue
-            self._queue.put_nowait((event.priority.rank, next(self._order), event))
+            self._queue.put_nowait((event.priority.rank, next(self._order), event, 0))
 
     async def _emitter(self) -> None:
         while True:
-            _, _, event = await self._queue.get()
+            _, _, event, attempts = await self._queue.get()
             try:
                 await self._emit(event)
                 self.counts["events"] += 1
             except Exception as e:  # a full store refuses readings; the radio goes on
                 self.counts["emit_errors"] += 1
-                log.warning("could not store %s from %s: %s", event.kind, event.source, e)
+                if not event.priority.protected:
+                    log.warning("could not store %s from %s: %s", event.kind, event.source, e)
+                    continue
+                # the rules have marked an SOS or alert raised and will not raise it again: keep offering it
+                # (later, not blocking the queue) until the store takes it
+                delay = min(RETRY_CAP_S, RETRY_FIRST_S * 2 ** min(attempts, 16))
+                log.error("could not store %s from %s (attempt %d): %s; again in %.1f s", event.kind, event.source,
+                          attempts + 1, e, delay)
+                self.retrying += 1
+                asyncio.get_running_loop().call_later(delay, self._retry, event, attempts + 1)
+
+    def _retry(self, event: NewEvent, attempts: int) -> None:
+        self.retrying -= 1
+        self.counts["emit_retries"] += 1
+        self._queue.put_nowait((event.priority.rank, next(self._order), event, attempts))
 
     async def _missing_checks(self) -> None:
         every = min(60.0, max(0.5, self.rules.settings.missing_after_s / 10))
@@ -126,7 +144,7 @@ class BleSubsystem:
     def health(self) -> dict[str, Any]:
         out = self.scanner.health()
         out.update(self.counts, bands=len(self.registry.bands()), unknown_bands=len(self.registry.unknown),
-                   queued=self._queue.qsize())
+                   queued=self._queue.qsize() + self.retrying)
         return out
 
 

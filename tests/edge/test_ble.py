@@ -155,3 +155,38 @@ def test_an_unregistered_band_raises_its_second_incident_like_a_registered_one()
 
 async def _discard(event) -> None:
     pass
+
+
+def test_an_sos_the_store_refuses_at_first_is_offered_again_until_stored(monkeypatch):
+    """The rules mark an incident raised when they make its event: a store error must not lose it."""
+    import edge.ble
+    from edge.clock import FakeClock
+    from sensors.readings import Advertisement
+    from sensors.wristband import WristbandState, encode_wristband
+
+    monkeypatch.setattr(edge.ble, "RETRY_FIRST_S", 0.01, raising=False)
+    stored, refusals = [], {"n": 3}
+
+    async def flaky(event) -> None:
+        if refusals["n"] > 0:
+            refusals["n"] -= 1
+            raise OSError("disk I/O error")
+        stored.append(event)
+
+    async def scenario() -> BleSubsystem:
+        sub = BleSubsystem(BleConfig(wristbands=[WristbandConfig(band="0a1b2c3d", flat="3-201")]), flaky,
+                           FakeClock())
+        payload = encode_wristband(WristbandState("0a1b2c3d", True, 1, 0, 80, None, True, False, False))
+        sub.on_advertisement(Advertisement("C0:FF:EE:00:00:01", -60, None, {0xFFFF: payload}))
+        task = asyncio.create_task(sub._emitter())
+        deadline = time.monotonic() + 5
+        while not any(e.kind == "wristband.sos" for e in stored) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return sub
+
+    sub = asyncio.run(scenario())
+    # the SOS was refused three times and stored on its fourth offer; wristband.seen (normal) was not retried
+    assert [e.kind for e in stored] == ["wristband.sos"]
+    assert sub.counts["emit_errors"] == 3 and sub.counts["emit_retries"] == 2 and sub.counts["events"] == 1
