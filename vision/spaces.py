@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
+import sys
 import xml.etree.ElementTree as ET  # noqa: S405 - local annotation files written by people, not network input
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -131,6 +133,11 @@ def load_space_map(path: str | Path) -> SpaceMap:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise SpaceMapError([f"{path}: not valid JSON: {e}"]) from None
+    except RecursionError:
+        raise SpaceMapError([f"{path}: not valid JSON: lists or objects nested too deep"]) from None
+    except ValueError:  # Python's bound on the digits of an integer
+        raise SpaceMapError([f"{path}: not valid JSON: a number of more than {sys.get_int_max_str_digits()} "
+                             "digits"]) from None
     try:
         return parse_space_map(raw)
     except SpaceMapError as e:
@@ -143,7 +150,7 @@ def parse_space_map(raw: object) -> SpaceMap:
     if not isinstance(raw, dict):
         raise SpaceMapError(["the map must be a JSON object with a `spaces` list"])
     unknown = set(raw) - {"spaces", "image", "entrances", "distances", "metres_per_pixel"}
-    problems += [f"key {k!r}: unknown key; allowed: spaces, image, entrances, distances, metres_per_pixel"
+    problems += [f"key {_shown(k)}: unknown key; allowed: spaces, image, entrances, distances, metres_per_pixel"
                  for k in sorted(unknown)]
     image = _image(raw.get("image"), problems)
     spaces = _spaces(raw.get("spaces"), image, problems)
@@ -151,14 +158,26 @@ def parse_space_map(raw: object) -> SpaceMap:
     distances = _distances(raw.get("distances", {}), {e.id for e in entrances}, {s.id for s in spaces}, problems)
     mpp = raw.get("metres_per_pixel")
     if mpp is not None and (not _number(mpp) or not 0 < mpp < 100):
-        problems.append(f"metres_per_pixel: found {mpp!r}; allowed: a number above 0")
+        problems.append(f"metres_per_pixel: found {_shown(mpp)}; allowed: a number above 0")
     if problems:
         raise SpaceMapError(problems)
     return SpaceMap(tuple(spaces), tuple(entrances), distances, mpp, image)
 
 
+_SHOWN = reprlib.Repr()  # a file can hold a 100-KB string, a 4000-digit number or lists nested 990 deep
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxlong, _SHOWN.maxother = 3, 60, 40, 60
+
+
+def _shown(v: object) -> str:
+    """A value from the file quoted in a problem line: its repr, shortened (and never recursing deep)."""
+    return _SHOWN.repr(v)
+
+
 def _number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    """A number a float holds: not a bool, NaN or infinite, nor an integer of 400 digits (float() would raise)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    return math.isfinite(v) if isinstance(v, float) else abs(v) <= sys.float_info.max
 
 
 def _image(v: object, problems: list[str]) -> tuple[int, int] | None:
@@ -167,7 +186,7 @@ def _image(v: object, problems: list[str]) -> tuple[int, int] | None:
     if (isinstance(v, dict) and set(v) == {"width", "height"} and all(isinstance(v[k], int) and 8 <= v[k] <= 10000
                                                                       for k in ("width", "height"))):
         return v["width"], v["height"]
-    problems.append(f"image: found {v!r}; allowed: {{\"width\": pixels, \"height\": pixels}}")
+    problems.append(f"image: found {_shown(v)}; allowed: {{\"width\": pixels, \"height\": pixels}}")
     return None
 
 
@@ -177,7 +196,7 @@ def _spaces(v: object, image: tuple[int, int] | None, problems: list[str]) -> li
         return []
     out, seen = [], set()
     for i, s in enumerate(v):
-        where = f"spaces[{i}]" + (f" (id {s.get('id')!r})" if isinstance(s, dict) and "id" in s else "")
+        where = f"spaces[{i}]" + (f" (id {_shown(s.get('id'))})" if isinstance(s, dict) and "id" in s else "")
         if not isinstance(s, dict):
             problems.append(f"{where}: must be an object with id, zone and polygon")
             continue
@@ -186,13 +205,14 @@ def _spaces(v: object, image: tuple[int, int] | None, problems: list[str]) -> li
             problems.append(f"{where}: unknown keys {sorted(extra)}; allowed: id, zone, polygon")
         sid, zone = s.get("id"), s.get("zone")
         if not isinstance(sid, str) or not _ID.match(sid):
-            problems.append(f"{where}: id {sid!r}: 1-40 letters, digits or _ . : - (starting with a letter or digit)")
+            problems.append(f"{where}: id {_shown(sid)}: 1-40 letters, digits or _ . : - (starting with a letter or "
+                            "digit)")
         elif sid in seen:
-            problems.append(f"{where}: id {sid!r} is used by another space")
+            problems.append(f"{where}: id {_shown(sid)} is used by another space")
         else:
             seen.add(sid)
         if not isinstance(zone, str) or not _ID.match(zone):
-            problems.append(f"{where}: zone {zone!r}: 1-40 letters, digits or _ . : -")
+            problems.append(f"{where}: zone {_shown(zone)}: 1-40 letters, digits or _ . : -")
         polygon = _polygon(s.get("polygon"), image, where, problems)
         if polygon and isinstance(sid, str) and isinstance(zone, str):
             out.append(Space(sid, zone, polygon))
@@ -206,11 +226,11 @@ def polygon_problem(points: object, image: tuple[int, int] | None = None) -> str
         return f"polygon must be a list of 3 to {MAX_POINTS} [x, y] points"
     for j, p in enumerate(points):
         if not (isinstance(p, list | tuple) and len(p) == 2 and all(_number(c) for c in p)):
-            return f"polygon point {j} is {p!r}, not [x, y] numbers"
+            return f"polygon point {j} is {_shown(p)}, not [x, y] numbers"
         width, height = image or (MAX_SIDE_PX, MAX_SIDE_PX)
         if not (0 <= p[0] <= width and 0 <= p[1] <= height):
             size = f"{image[0]}x{image[1]}" if image else f"at most {MAX_SIDE_PX} px a side"
-            return f"polygon point {j} {list(p)} is outside the image ({size})"
+            return f"polygon point {j} {_shown(list(p))} is outside the image ({size})"
     pts = [(float(x), float(y)) for x, y in points]
     if _crosses(pts):
         return "polygon crosses itself (give its points in order around the space)"
@@ -272,14 +292,14 @@ def _entrances(v: object, image: tuple[int, int] | None, problems: list[str]) ->
     for i, e in enumerate(v):
         if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not _ID.match(e["id"]) \
                 or set(e) - {"id", "point"}:
-            problems.append(f"entrances[{i}]: found {e!r}; allowed: {{\"id\": name, \"point\"?: [x, y]}}")
+            problems.append(f"entrances[{i}]: found {_shown(e)}; allowed: {{\"id\": name, \"point\"?: [x, y]}}")
             continue
         point = e.get("point")
         if point is not None and not (isinstance(point, list) and len(point) == 2 and all(_number(c) for c in point)):
-            problems.append(f"entrances[{i}] (id {e['id']!r}): point {point!r} is not [x, y] numbers")
+            problems.append(f"entrances[{i}] (id {_shown(e['id'])}): point {_shown(point)} is not [x, y] numbers")
             continue
         if any(x.id == e["id"] for x in out):
-            problems.append(f"entrances[{i}]: id {e['id']!r} is used by another entrance")
+            problems.append(f"entrances[{i}]: id {_shown(e['id'])} is used by another entrance")
             continue
         out.append(Entrance(e["id"], (float(point[0]), float(point[1])) if point else None))
     return out
@@ -292,16 +312,16 @@ def _distances(v: object, entrances: set[str], spaces: set[str], problems: list[
     out: dict[str, dict[str, float]] = {}
     for ent, row in v.items():
         if ent not in entrances:
-            problems.append(f"distances: entrance {ent!r} is not in entrances")
+            problems.append(f"distances: entrance {_shown(ent)} is not in entrances")
             continue
         if not isinstance(row, dict):
             problems.append(f"distances.{ent}: must be {{space: metres}}")
             continue
         for sid, m in row.items():
             if sid not in spaces:
-                problems.append(f"distances.{ent}: space {sid!r} is not in spaces")
+                problems.append(f"distances.{ent}: space {_shown(sid)} is not in spaces")
             elif not _number(m) or m < 0:
-                problems.append(f"distances.{ent}.{sid}: found {m!r}; allowed: metres, 0 or more")
+                problems.append(f"distances.{ent}.{sid}: found {_shown(m)}; allowed: metres, 0 or more")
             else:
                 out.setdefault(ent, {})[sid] = float(m)
     return out

@@ -122,3 +122,29 @@ def test_a_frame_must_be_the_size_the_map_was_drawn_on_and_hold_every_space() ->
     with pytest.raises(ImageSizeError, match=r"^space 'B-01' has a corner at \[95, 10\], outside the 60x90 image "
                                              r"\(and 1 more space\)$"):
         free.check_frame(60, 90)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("[" * 100_000 + "]" * 100_000, "not valid JSON: lists or objects nested too deep"),
+    ('{"spaces": [{"id": "A-01", "zone": "A", "polygon": [[1' + "0" * 5000 + ', 0], [9, 0], [9, 9]]}]}',
+     "not valid JSON: a number of more than 4300 digits"),
+    ('{"spaces": [{"id": "A-01", "zone": "A", "polygon": [[1' + "0" * 400 + ', 0], [9, 0], [9, 9]]}]}',  # no float
+     "spaces[0] (id 'A-01'): polygon point 0 is [100000000000000000...0000000000000000000, 0], not [x, y] numbers"),
+])
+def test_a_file_too_deep_or_with_too_big_a_number_is_one_clear_problem(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "SPACES.json"
+    path.write_text(text)
+    with pytest.raises(SpaceMapError) as e:
+        load_space_map(path)
+    assert e.value.problems == [f"{path}: {says}"]
+
+
+def test_a_value_quoted_in_a_problem_is_short_however_deep_or_long_it_is() -> None:
+    deep: list = []
+    for _ in range(5000):  # deeper than repr goes (e.g. a map posted to the API, decoded by another reader)
+        deep = [deep]
+    with pytest.raises(SpaceMapError) as e:
+        parse_space_map({"spaces": [{"id": "x" * 100_000, "zone": "A", "polygon": [deep, [9, 0], [9, 9]]}],
+                         "image": deep, "metres_per_pixel": 10**4000})
+    assert len(e.value.problems) == 4 and all(len(line) < 300 for line in e.value.problems)
+    assert e.value.problems[0] == "image: found [[[[...]]]]; allowed: {\"width\": pixels, \"height\": pixels}"
