@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         '"name"?, "manufacturer_data"?: {"<company id, decimal>": "<hex>"}, "service_data"?: '
                         '{"<uuid>": "<hex>"}, "service_uuids"?: [...]} or GATT values {"address", '
                         '"characteristic", "value": "<hex>"}; print {"readings": [...]} or {"error": "..."} '
-                        "for each (a blank line, a line that is not UTF-8 and a line over 64 KiB get an error line too). "
-                        "With --config, BTHome bind keys and wristband company ids come from [ble]. "
+                        "for each (a blank line, a line that is not UTF-8 and a line over 64 KiB get an error "
+                        "line too). With --config, BTHome bind keys and wristband company ids come from [ble]. "
                         "Exit status 1 when a line gave an error.")
     d.set_defaults(func=cmd_decode)
     s = bsub.add_parser("scan", parents=[common], help="scan on the real adapter and print what is decoded",
