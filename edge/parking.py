@@ -207,6 +207,7 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
         assert space_map is not None and self._model is not None
         t0 = self.clock.monotonic()
         try:
+            space_map.check_frame(image.shape[1], image.shape[0])  # a camera of another size: its map is wrong
             result = self._model.classify(image, space_map.spaces)
         except (VisionError, cv2.error) as e:
             lane.counts["errors"] += 1

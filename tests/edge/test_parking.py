@@ -103,3 +103,21 @@ def test_a_camera_learns_its_own_cut_once_a_minute_answers_by_it_and_keeps_it_ac
     again = make_lane(cfg, cfg.cameras[0], clock, tmp_path)
     again.set_map(moved)
     assert again.threshold is not None and not again.threshold.learnt
+
+
+def test_a_frame_of_another_size_than_the_map_was_drawn_on_is_an_error_not_a_state(tmp_path: Path) -> None:
+    row = parse_space_map({"image": {"width": 400, "height": 20},
+                           "spaces": [{"id": f"A-{i:02d}", "zone": "A",
+                                       "polygon": [[i * 10, 0], [i * 10 + 9, 0], [i * 10 + 9, 19], [i * 10, 19]]}
+                                      for i in range(40)]})
+    clock = FakeClock()
+    cfg = ParkingConfig(cameras=[{"name": "lot", "source": str(tmp_path / "none.mp4"), "spaces": str(tmp_path)}],
+                        frames=1)
+    lane = make_lane(cfg, cfg.cameras[0], clock, tmp_path)
+    lane.set_map(row)
+    parking = ParkingSubsystem(cfg, [lane], lambda e: None, clock, classifier=OffCentre)
+    parking._model = OffCentre()
+    assert parking._look(lane, np.zeros((40, 800, 3), np.uint8)) == []  # a camera swapped for a larger one
+    assert lane.counts["errors"] == 1 and lane.states == {}
+    parking._look(lane, np.zeros((20, 400, 3), np.uint8))
+    assert lane.counts["errors"] == 1 and len(lane.states) == 40
