@@ -1,12 +1,13 @@
 """edge update WHEEL: install a release beside the current one, switch to it, and switch back by itself if it
 does not come up healthy in time.
 
-Releases live in /opt/edge-gateway/releases/<version>, each its own virtual environment; /opt/edge-gateway/current
-is a symlink to one of them, replaced atomically, and the systemd unit runs current/bin/edge. "Healthy" means the
-new version answers /healthz and no subsystem is failing that was not already failing before the update (a
-sensor that was broken before must not make every update roll back). Restarting and probing are passed in, so
-tests can exercise the rollback.
-"""
+Releases live in /opt/edge-gateway/releases/<version>, each its own virtual environment, built where it stays (pip
+writes that path into every script it installs, so a renamed venv cannot start) and complete once its marker file
+is written, last; /opt/edge-gateway/current is a symlink to one of them, replaced atomically, and the systemd unit
+runs current/bin/edge. Another build of the running version goes beside it, in releases/<version>-<hash>.
+"Healthy" means the new version answers /healthz and no subsystem is failing that was not already failing before
+the update (a sensor that was broken before must not make every update roll back). Restarting and probing are
+passed in, so tests can exercise the rollback."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from edge.files import fsync_dir
 log = logging.getLogger(__name__)
 
 ROOT = Path("/opt/edge-gateway")
-MARKER = ".edge-release"  # in each release: what it was built from (also written by systemd/install.sh)
+MARKER = ".edge-release"  # in each release, written last: what it was built from (also written by systemd/install.sh)
 WHEEL_NAME = re.compile(r"edge_gateway-(?P<version>[0-9][^-]*)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl")
 
 
@@ -57,6 +58,11 @@ class Layout:
         except OSError:
             return None
         return target.name
+
+
+def release_version(name: str) -> str:
+    """The version of releases/<name>: <version> or <version>-<hash> (a wheel's version never holds a '-')."""
+    return name.split("-", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -103,15 +109,16 @@ def update(layout: Layout, wheel: Path, *, restart: Callable[[], None], probe: P
     clock = clock or Clock()
     version = wheel_version(wheel)
     previous = layout.current_version()
-    if previous == version and not force:
+    if previous is not None and release_version(previous) == version and not force:
         raise UpdateError(f"{version} is already the current release (--force to install it again)")
     with _locked(layout):
         before = probe()
-        (build or build_release)(layout, wheel, version)
-        switch(layout, version)
-        log.info("switched to %s (was %s); restarting", version, previous)
+        # never into the running release's folder: it stays whole until the new one is healthy
+        name = (build or build_release)(layout, wheel, version).name
+        switch(layout, name)
+        log.info("switched to %s (was %s); restarting", name, previous)
         if _restart_and_wait(restart, probe, version, before, timeout, clock, sleep):
-            prune(layout, keep=keep, protect={version, previous})
+            prune(layout, keep=keep, protect={name, previous})
             return UpdateResult(version, previous, True, False, f"{version} is running and healthy")
         if previous is None:
             return UpdateResult(version, None, False, False,
@@ -119,7 +126,8 @@ def update(layout: Layout, wheel: Path, *, restart: Callable[[], None], probe: P
                                 "release to go back to")
         log.error("%s did not become healthy in %g s; switching back to %s", version, timeout, previous)
         switch(layout, previous)
-        back = _restart_and_wait(restart, probe, previous, None, timeout, clock, sleep)
+        # judged against the same baseline: a camera unplugged before the update is not the old release's fault
+        back = _restart_and_wait(restart, probe, release_version(previous), before, timeout, clock, sleep)
         return UpdateResult(version, previous, False, True,
                             f"{version} did not become healthy in {timeout:g} s; rolled back to {previous}"
                             + ("" if back else " (which is not answering healthy either: see journalctl -u "
@@ -143,27 +151,56 @@ def _restart_and_wait(restart: Callable[[], None], probe: Probe, version: str, b
 
 def build_release(layout: Layout, wheel: Path, version: str, *, python: str = sys.executable,
                   pip_args: Sequence[str] = ()) -> Path:
-    """releases/<version>: a virtual environment with the wheel installed, built beside and renamed into place.
-    An existing release built from the same wheel is kept as it is."""
-    release = layout.releases / version
+    """releases/<version> (or <version>-<hash>, see release_slot): a virtual environment with the wheel installed,
+    built in place and marked complete last. An existing release built from the same wheel is kept as it is."""
     source = "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest()
-    with contextlib.suppress(OSError):
-        if (release / MARKER).read_text().strip() == source:
-            return release
-    partial = release.with_name(version + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    release, complete = release_slot(layout, version, source, layout.current_version())
+    if complete:
+        return release
+    shutil.rmtree(release, ignore_errors=True)  # an interrupted build (no marker), or an older build not running
     try:
         # system site packages: Debian's python3-lgpio (GPIO on the Pi) is visible to gpiozero
-        _run([python, "-m", "venv", "--system-site-packages", str(partial)])
-        _run([str(partial / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *pip_args,
+        _run([python, "-m", "venv", "--system-site-packages", str(release)])
+        _run([str(release / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *pip_args,
               str(wheel)])
     except UpdateError:
-        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(release, ignore_errors=True)
         raise
-    (partial / MARKER).write_text(source + "\n")
-    shutil.rmtree(release, ignore_errors=True)
-    partial.rename(release)
+    # the files reach the disk before the marker says they are whole (pip syncs nothing); a power cut before this
+    # leaves a release without a marker, which the next build removes
+    os.sync()
+    _write_synced(release / MARKER, source + "\n")
     return release
+
+
+def release_slot(layout: Layout, version: str, source: str, running: str | None) -> tuple[Path, bool]:
+    """Where to build `version` from `source`, and whether a complete release of it is already there.
+
+    releases/<version>, or releases/<version>-<hash> when <version> holds the running release built from something
+    else (`--force` with another wheel): the running release is never built over."""
+    slots = [version, f"{version}-{source.removeprefix('sha256:')[:12]}"]
+    for name in sorted(slots, key=lambda n: n != running):  # the running one first, if it is already this build
+        if _built_from(layout.releases / name) == source:
+            return layout.releases / name, True
+    name = next(n for n in slots if n != running)
+    return layout.releases / name, False
+
+
+def _built_from(release: Path) -> str | None:
+    """The marker of a complete release ("sha256:<hex>"; older install.sh wrote the bare hex), else None."""
+    try:
+        marker = (release / MARKER).read_text().strip()
+    except OSError:
+        return None
+    return marker if ":" in marker or " " in marker else "sha256:" + marker
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    fsync_dir(path.parent)
 
 
 def switch(layout: Layout, version: str) -> None:

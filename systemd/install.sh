@@ -66,26 +66,48 @@ release_version() {
   fi
 }
 
+# what the release is built from, as edge/update.py writes it in the marker: sha256:<hex> of the wheel
 source_id() {
-  if [ -n "$WHEEL" ]; then sha256sum "$WHEEL" | cut -d' ' -f1; else echo "source $VERSION"; fi
+  if [ -n "$WHEEL" ]; then echo "sha256:$(sha256sum "$WHEEL" | cut -d' ' -f1)"; else echo "source $VERSION"; fi
 }
 
+# the marker of a complete release (older versions of this script wrote the bare hex)
+built_from() {
+  [ -f "$1/.edge-release" ] || return 0
+  m=$(cat "$1/.edge-release")
+  case $m in *:* | *" "*) echo "$m" ;; *) echo "sha256:$m" ;; esac
+}
+
+# The venv is built where it stays (pip writes its path into every script: a renamed venv cannot start) and is
+# complete once .edge-release is written, last. releases/<version>, or releases/<version>-<hash> when <version> is
+# the running release built from something else: the running release is never built over. Sets RELEASE.
 build_release() {
-  rel=$DESTDIR$PREFIX/releases/$VERSION
   want_id=$(source_id)
-  if [ -z "$REINSTALL" ] && [ -f "$rel/.edge-release" ] && [ "$(cat "$rel/.edge-release")" = "$want_id" ]; then
-    return 0
+  running=$(readlink "$DESTDIR$PREFIX/current" 2>/dev/null || true)
+  running=${running#releases/}
+  hashed=$VERSION-$(echo "$want_id" | sed 's/^sha256://' | cut -c1-12)
+  [ "$want_id" = "source $VERSION" ] && hashed=$VERSION-source
+  if [ "$running" = "$hashed" ]; then slots="$hashed $VERSION"; else slots="$VERSION $hashed"; fi
+  if [ -z "$REINSTALL" ]; then
+    for RELEASE in $slots; do
+      [ "$(built_from "$DESTDIR$PREFIX/releases/$RELEASE")" = "$want_id" ] && return 0
+    done
   fi
-  say "building release $VERSION in $PREFIX/releases/$VERSION"
-  tmp=$rel.partial
-  rm -rf "$tmp"
+  for RELEASE in $slots; do [ "$RELEASE" != "$running" ] && break; done
+  rel=$DESTDIR$PREFIX/releases/$RELEASE
+  say "building release $VERSION in $PREFIX/releases/$RELEASE"
+  rm -rf "$rel"  # an interrupted build (no marker), or an older build that is not running
   mkdir -p "$(dirname "$rel")"
-  "$PYTHON" -m venv --system-site-packages "$tmp"
   # shellcheck disable=SC2086
-  "$tmp/bin/pip" install --quiet --disable-pip-version-check $PIP_INSTALL_ARGS "${WHEEL:-$SRC}"
-  echo "$want_id" > "$tmp/.edge-release"
-  rm -rf "$rel"
-  mv "$tmp" "$rel"
+  if ! { "$PYTHON" -m venv --system-site-packages "$rel" &&
+         "$rel/bin/pip" install --quiet --disable-pip-version-check $PIP_INSTALL_ARGS "${WHEEL:-$SRC}"; }; then
+    rm -rf "$rel"
+    echo "install: building the release failed" >&2
+    exit 1
+  fi
+  sync  # pip syncs nothing: the files reach the disk before the marker says they are whole
+  echo "$want_id" > "$rel/.edge-release"
+  sync
   changed=1
 }
 
@@ -109,7 +131,7 @@ put() {
 }
 
 install_files() {
-  link "releases/$VERSION" "$DESTDIR$PREFIX/current"
+  link "releases/$RELEASE" "$DESTDIR$PREFIX/current"
   link "$PREFIX/current/bin/edge" "$DESTDIR/usr/local/bin/edge"
   for u in $UNITS; do put 644 "$SRC/systemd/$u" "$LIB/systemd/system/$u"; done
   put 644 "$SRC/systemd/sysusers.d/edge-gateway.conf" "$LIB/sysusers.d/edge-gateway.conf"

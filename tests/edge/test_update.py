@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,18 @@ from edge import __version__
 from edge.clock import FakeClock
 from edge.errors import UpdateError
 from edge.files import fsync_dir
-from edge.update import Layout, Snapshot, build_release, http_probe, is_healthy, switch, update, wheel_version
+from edge.update import (
+    MARKER,
+    Layout,
+    Snapshot,
+    build_release,
+    http_probe,
+    is_healthy,
+    release_version,
+    switch,
+    update,
+    wheel_version,
+)
 from tests.conftest import Gateway
 
 OFFLINE = functools.partial(build_release, pip_args=["--no-deps", "--no-index"])  # tests have no package index
@@ -28,11 +40,12 @@ def old_release(layout: Layout, version: str = "0.0.9") -> None:
 
 
 class Service:
-    """Stands in for systemd: records restarts; /healthz answers for whichever release `current` points to,
-    healthy only for the versions in `healthy` (after `delay` probes)."""
+    """Stands in for systemd: records restarts; /healthz answers (with its version) for whichever release `current`
+    points to, healthy only for the releases in `healthy` (after `delay` probes), else failing `failing`."""
 
-    def __init__(self, layout: Layout, healthy: set[str], delay: int = 0) -> None:
-        self.layout, self.healthy, self.delay = layout, healthy, delay
+    def __init__(self, layout: Layout, healthy: set[str], delay: int = 0,
+                 failing: frozenset[str] = frozenset({"api"})) -> None:
+        self.layout, self.healthy, self.delay, self.failing = layout, healthy, delay, failing
         self.restarts: list[str | None] = []
         self.probes = 0
 
@@ -46,7 +59,7 @@ class Service:
         if running is None or self.probes <= self.delay:
             return None
         ok = running in self.healthy
-        return Snapshot(running, "ok" if ok else "degraded", frozenset() if ok else frozenset({"api"}))
+        return Snapshot(release_version(running), "ok" if ok else "degraded", frozenset() if ok else self.failing)
 
 
 def run_update(layout: Layout, wheel: Path, service: Service, **kw) -> object:
@@ -55,9 +68,19 @@ def run_update(layout: Layout, wheel: Path, service: Service, **kw) -> object:
                   sleep=clock.advance, **kw)
 
 
+def run_edge(release: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The release's own bin/edge, through its shebang as systemd starts it (built --no-deps: the dependencies
+    come from the test environment, whose editable `edge` is not importable from a PYTHONPATH entry)."""
+    env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    return subprocess.run([str(release / "bin/edge"), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
 def test_release_that_never_becomes_healthy_is_rolled_back(tmp_path: Path, edge_wheel: Path) -> None:
     layout = Layout(tmp_path / "opt")
     old_release(layout)
+    leftover = layout.releases / __version__ / "bin"  # an earlier build cut short: no marker
+    leftover.mkdir(parents=True)
+    (leftover / "stale").write_text("")
     service = Service(layout, healthy={"0.0.9"})
     result = run_update(layout, edge_wheel, service, build=OFFLINE)
     assert (result.ok, result.rolled_back, result.previous) == (False, True, "0.0.9")
@@ -67,6 +90,51 @@ def test_release_that_never_becomes_healthy_is_rolled_back(tmp_path: Path, edge_
     built = layout.releases / __version__ / "bin/python"  # the new release stays, for a look at what went wrong
     out = subprocess.run([str(built), "-c", "import edge; print(edge.__version__)"], capture_output=True, text=True)
     assert out.stdout.strip() == __version__
+    assert not (leftover / "stale").exists()  # removed, and the release built again in its place
+    assert (layout.releases / __version__ / MARKER).read_text().startswith("sha256:")
+    # its scripts start where the release is (pip wrote that path into them): the unit runs current/bin/edge
+    switch(layout, __version__)
+    out = run_edge(layout.current, "--version")
+    assert (out.returncode, out.stdout.strip()) == (0, f"edge-gateway {__version__}"), out.stderr
+
+
+def test_force_with_another_wheel_of_the_running_version_keeps_it_until_the_new_one_is_healthy(
+        tmp_path: Path, edge_wheel: Path) -> None:
+    layout = Layout(tmp_path / "opt")
+    OFFLINE(layout, edge_wheel, __version__)
+    switch(layout, __version__)
+    other = tmp_path / "other" / edge_wheel.name
+    other.parent.mkdir()
+    other.write_bytes(edge_wheel.read_bytes() + b"\0")  # the same zip with a trailing byte: another build
+    service = Service(layout, healthy={__version__})  # the running build is healthy, the new one is not
+    result = run_update(layout, other, service, build=OFFLINE, force=True)
+    beside = service.restarts[0]
+    assert beside is not None and beside.startswith(f"{__version__}-")
+    assert (result.ok, result.rolled_back, result.previous) == (False, True, __version__)
+    assert service.restarts == [beside, __version__]
+    assert os.readlink(layout.current) == f"releases/{__version__}"
+    assert run_edge(layout.current, "--version").returncode == 0  # the running release was never removed
+    assert run_edge(layout.releases / beside, "--version").returncode == 0
+
+
+def test_a_rollback_is_judged_against_the_state_before_the_update(tmp_path: Path) -> None:
+    """A camera unplugged before the update: the old release, back again, is as healthy as it was."""
+    layout = Layout(tmp_path / "opt")
+    old_release(layout)
+    service = Service(layout, healthy=set(), failing=frozenset({"camera_gate"}))
+    new = wheel_named(tmp_path, "0.2.0")
+    clock = FakeClock()
+
+    def probe() -> Snapshot | None:  # the new release fails more than the camera; the old one only the camera
+        now = service.probe()
+        if now is not None and now.version == "0.2.0":
+            return Snapshot("0.2.0", "degraded", frozenset({"camera_gate", "ble"}))
+        return now
+
+    result = update(layout, new, restart=service.restart, probe=probe, timeout=10, clock=clock, sleep=clock.advance,
+                    build=fake_build)
+    assert result.rolled_back and service.restarts == ["0.2.0", "0.0.9"]
+    assert result.message == "0.2.0 did not become healthy in 10 s; rolled back to 0.0.9"
 
 
 def fake_build(layout: Layout, wheel: Path, version: str) -> Path:

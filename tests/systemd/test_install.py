@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 from edge import __version__
@@ -41,6 +43,55 @@ def test_release_with_current_link_and_edge_on_the_path(installed: Path) -> None
     assert out.stdout.strip() == __version__, out.stderr
     assert os.access(opt / "current/bin/edge", os.X_OK)
     assert os.readlink(installed / "usr/local/bin/edge") == "/opt/edge-gateway/current/bin/edge"
+
+
+def run_edge(release: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The release's own `bin/edge`, started as systemd starts it (through its shebang). The wheel was installed
+    with --no-deps, so its dependencies come from the test environment (whose own `edge` is an editable install,
+    not importable from a PYTHONPATH entry: the release's `edge` is the one run)."""
+    env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    return subprocess.run([str(release / "bin/edge"), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_the_installed_edge_command_starts(installed: Path) -> None:
+    """pip writes the venv's path into bin/edge: it must be the release's final path, not where it was built."""
+    current = installed / "opt/edge-gateway/current"
+    out = run_edge(current, "--version")
+    assert (out.returncode, out.stdout.strip()) == (0, f"edge-gateway {__version__}"), out.stderr
+    link = installed / "usr/local/bin/edge"  # as the unit and the PATH reach it: /opt/... inside DESTDIR
+    assert os.readlink(link) == "/opt/edge-gateway/current/bin/edge"
+
+
+def test_another_wheel_of_the_running_version_is_built_beside_it(tmp_path: Path, installed: Path,
+                                                                 edge_wheel: Path) -> None:
+    """The running release is not built over (nor removed) while the new one is built; both start."""
+    destdir = tmp_path / "root"
+    shutil.copytree(installed, destdir, symlinks=True)
+    other = tmp_path / "other" / edge_wheel.name
+    other.parent.mkdir()
+    other.write_bytes(edge_wheel.read_bytes() + b"\0")  # a zip with a trailing byte: the same content, another hash
+    proc = run_install(destdir, other, SYSTEMCTL=":")
+    assert proc.returncode == 0, proc.stderr
+    releases = destdir / "opt/edge-gateway/releases"
+    beside = os.readlink(destdir / "opt/edge-gateway/current").removeprefix("releases/")
+    assert beside.startswith(f"{__version__}-") and beside != __version__
+    assert sorted(p.name for p in releases.iterdir()) == sorted([__version__, beside])
+    for release in (releases / __version__, releases / beside):
+        assert run_edge(release, "--version").returncode == 0, release
+    assert (releases / beside / ".edge-release").read_text().startswith("sha256:")
+    assert (releases / __version__ / ".edge-release").read_text().startswith("sha256:")  # as edge update writes
+
+
+def test_a_release_without_its_marker_is_built_again(tmp_path: Path, edge_wheel: Path) -> None:
+    """A build cut short (power cut, full disk) has no .edge-release: it is removed and built again, whole."""
+    destdir = tmp_path / "root"
+    leftover = destdir / f"opt/edge-gateway/releases/{__version__}"
+    (leftover / "bin").mkdir(parents=True)
+    (leftover / "bin/stale").write_text("from the build that was cut short")
+    proc = run_install(destdir, edge_wheel, SYSTEMCTL=":")
+    assert proc.returncode == 0, proc.stderr
+    assert not (leftover / "bin/stale").exists()
+    assert run_edge(destdir / "opt/edge-gateway/current", "--version").returncode == 0
 
 
 def test_units_installed_and_enabled(installed: Path) -> None:
