@@ -164,3 +164,43 @@ def test_kiosk_launcher_is_valid_sh_and_says_what_is_missing(tmp_path: Path) -> 
     proc = subprocess.run(["/bin/sh", str(script)], env={"PATH": str(tmp_path), "HOME": str(tmp_path)},
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "apt-get install chromium" in proc.stderr
+
+
+def syscall_set(names: str) -> set[str]:
+    """System calls and @groups, expanded as systemd does (nested groups included)."""
+    out: set[str] = set()
+    for name in names.split():
+        if not name.startswith("@"):
+            out.add(name)
+            continue
+        proc = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True, text=True,
+                              timeout=60, check=True)
+        members = [line.strip() for line in proc.stdout.splitlines()[1:]
+                   if line.strip() and not line.strip().startswith("#")]
+        out |= syscall_set(" ".join(members))
+    return out
+
+
+def allowed_syscalls(settings: dict[str, list[str]]) -> set[str]:
+    """The system calls SystemCallFilter= lets through, read as systemd.exec(5) says: the first line (an allow
+    list here) sets the kind of filter, and each later line removes (~) or adds its calls."""
+    lines = settings["SystemCallFilter"]
+    assert not lines[0].startswith("~"), "the main unit's filter is an allow list"
+    allowed = syscall_set(lines[0])
+    for line in lines[1:]:
+        if line.startswith("~"):
+            allowed -= syscall_set(line[1:])
+        else:
+            allowed |= syscall_set(line)
+    return allowed
+
+
+def test_the_gateway_may_read_the_kernel_clock_state() -> None:
+    """sync/timesync.py and edge doctor ask adjtimex(2), read-only, whether NTP synchronised the clock; a unit that
+    refuses it (ProtectClock=, @clock denied) has every event flagged unsynced on a Pi."""
+    need_tool("systemd-analyze", "systemd")
+    s = unit_settings(REPO / "systemd/edge-gateway.service")
+    assert s.get("ProtectClock", ["no"])[-1] not in ("yes", "true", "on", "1")  # a filter of its own, on top
+    allowed = allowed_syscalls(s)
+    assert {"adjtimex", "clock_adjtime"} <= allowed  # glibc's adjtimex() is clock_adjtime(CLOCK_REALTIME) on arm64
+    assert not {"clock_settime", "settimeofday", "reboot", "init_module"} & allowed  # the rest stays denied
