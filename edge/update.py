@@ -247,6 +247,9 @@ def http_probe(url: str, session: requests.Session | None = None, timeout: float
 
 def systemctl_restart(unit: str = "edge-gateway.service") -> Callable[[], None]:
     def restart() -> None:
+        # A release that crash-loops uses up StartLimitBurst within seconds, after which systemd refuses to start
+        # the unit at all, the rollback's restart included: forget the failures first.
+        subprocess.run(["systemctl", "reset-failed", unit], check=False, timeout=60)
         subprocess.run(["systemctl", "restart", unit], check=True, timeout=300)
 
     return restart

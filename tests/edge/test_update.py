@@ -242,3 +242,25 @@ def test_a_switch_survives_a_power_cut_and_syncs_the_release_first(disk, monkeyp
         disk.cut()
         assert os.readlink(layout.current) == f"releases/{version}"
     assert synced_before == [None, "0.0.9"]  # the release's files synced while `current` still pointed elsewhere
+
+
+def test_each_restart_forgets_the_start_limit_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that crash-loops reaches StartLimitBurst in seconds, and systemd then refuses `restart` (the
+    rollback's too) until `reset-failed`. A stand-in systemctl on the PATH behaves so and records its calls."""
+    from edge.update import systemctl_restart
+
+    log, failed = tmp_path / "calls", tmp_path / "start-limit-hit"
+    failed.write_text("")  # the new release has just crash-looped
+    fake = tmp_path / "bin" / "systemctl"
+    fake.parent.mkdir()
+    fake.write_text(f"""#!/bin/sh
+echo "$*" >> {log}
+case $1 in
+  reset-failed) rm -f {failed} ;;
+  restart) if [ -e {failed} ]; then echo "Start request repeated too quickly." >&2; exit 1; fi ;;
+esac
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    systemctl_restart()()
+    assert log.read_text().splitlines() == ["reset-failed edge-gateway.service", "restart edge-gateway.service"]
