@@ -13,7 +13,6 @@ import grp
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,7 +99,7 @@ def provision(req: Provisioning, config_path: Path, *, now: datetime,
         parse_config(parse_toml(text, str(config_path)), str(config_path), environ)
     except ConfigError as e:
         raise ProvisionError(["the configuration would not be valid:", *e.problems]) from None
-    _write_atomically(config_path, text, keep_previous=old is not None)
+    _write_atomically(config_path, text, previous=old)
     (config_path.parent / LAST_ERROR).unlink(missing_ok=True)
     return Outcome(config_path, req.device_id, req.building_id, replaced=old is not None)
 
@@ -180,13 +179,14 @@ def _read_existing(config_path: Path) -> str | None:
         raise ProvisionError([f"{config_path}: cannot read the current configuration: {e}"]) from None
 
 
-def _write_atomically(path: Path, text: str, *, keep_previous: bool) -> None:
+def _write_atomically(path: Path, text: str, *, previous: str | None) -> None:
     """Write beside, fsync, rename: a power cut leaves the old file or the new one, never half of one.
-    Readable by root and the service's group only (it holds tokens)."""
+    Readable by root and the service's group only (it holds tokens), and so is the copy of the `previous` text:
+    a hand-made edge.toml may have been world-readable, and its API token is still the live one."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if keep_previous:
-            shutil.copy2(path, path.with_name(path.name + ".previous"))
+        if previous is not None:
+            write_atomic(path.with_name(path.name + ".previous"), previous, mode=0o640, prepare=_restrict)
         write_atomic(path, text, mode=0o640, prepare=_restrict)
     except OSError as e:
         raise ProvisionError([f"{path}: cannot write: {e.strerror or e} (run it as root: sudo edge provision ...)"]) \
@@ -215,7 +215,12 @@ def _note_refusal(path: Path, config_path: Path, problems: list[str], now: datet
     for target in (path.parent / ERROR_FILE, config_path.parent / LAST_ERROR):
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+            if target.name == LAST_ERROR:
+                # root:edge 0640 as edge.toml, so the gateway (user edge) can show it on the unprovisioned screen
+                # (the unit's UMask=0027 would make it root's alone); a problem line may quote the file
+                write_atomic(target, text, mode=0o640, prepare=_restrict)
+            else:
+                target.write_text(text)
         except OSError:
             pass  # the refusal itself is still reported on stderr (the journal)
 

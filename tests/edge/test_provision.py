@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,3 +156,43 @@ def test_a_plain_http_server_elsewhere_is_refused_before_anything_changes(etc: P
                        "token": TOKEN}, "test")
     assert any("key server" in line and "https://" in line for line in e.value.problems)
     assert not etc.exists()
+
+
+@pytest.fixture
+def service_group(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """Runs as root with a group standing in for `edge` (the test machine has no such account)."""
+    import grp
+
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to the service's group needs root")
+    group = next(g for g in grp.getgrall() if g.gr_gid not in (0, os.getegid()))
+    monkeypatch.setattr("edge.provision.SERVICE_GROUP", group.gr_name)
+    old_umask = os.umask(0o027)  # as the units run it (UMask=0027)
+    yield group.gr_gid
+    os.umask(old_umask)
+
+
+def test_the_refusal_note_is_readable_by_the_gateway(boot: Path, etc: Path, service_group: int) -> None:
+    """provision-error.txt is for the unprovisioned screen, drawn by the gateway running as `edge`."""
+    (boot / BOOT_FILE).write_text(GOOD.replace('device_id = "b07-gw1"', 'device_id = "B07"'))
+    with pytest.raises(ProvisionError):
+        provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={})
+    note = etc.parent / LAST_ERROR
+    assert "B07" in note.read_text()
+    st = note.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, service_group, 0o640)
+
+
+def test_the_previous_config_is_no_more_readable_than_the_config(etc: Path, service_group: int) -> None:
+    """A hand-made edge.toml may be 0644; its API token is still the live one after provisioning."""
+    etc.parent.mkdir(parents=True)
+    etc.write_text('device_id = "old-gw"\nbuilding_id = "b01"\n\n[api]\ntoken = "kept-api-token-0123456789"\n')
+    etc.chmod(0o644)
+    req = parse_request({"device_id": "b07-gw1", "building_id": "b07", "server": "https://c.example/api",
+                         "token": TOKEN}, "test")
+    provision(req, etc, now=NOW, environ={})
+    previous = etc.with_name("edge.toml.previous")
+    assert "kept-api-token-0123456789" in previous.read_text()
+    for path in (etc, previous):
+        st = path.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, service_group, 0o640), path
