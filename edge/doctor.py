@@ -32,6 +32,7 @@ from edge.clock import Clock, rfc3339
 from edge.config import Config, load_config
 from edge.errors import ConfigError, StoreError
 from edge.reader import EventReader
+from edge.update import healthz_url
 
 MIN_PLAUSIBLE_TIME = datetime(2025, 1, 1, tzinfo=UTC)  # earlier means the Pi booted without a time source
 DISK_FAIL_MB = 100
@@ -113,9 +114,7 @@ class DoctorContext:
     def live(self) -> LiveHealth:
         """The running gateway's /healthz (fetched once)."""
         assert self.config is not None
-        host = self.config.api.host
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
-        url = f"http://{host}:{self.config.api.port}/healthz"
+        url = healthz_url(self.config.api.host, self.config.api.port)
         try:
             r = self.http.get(url, timeout=self.timeout)
             return LiveHealth(url, r.status_code, r.json())

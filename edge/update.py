@@ -229,6 +229,15 @@ def prune(layout: Layout, *, keep: int, protect: set[str | None]) -> list[str]:
     return removed
 
 
+def healthz_url(host: str, port: int) -> str:
+    """Where this machine's gateway answers, given api.host: a wildcard address is reached on loopback, and an
+    IPv6 literal goes in brackets (http://[::1]:8080/, not http://::1:8080/)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in host:
+        host = "[" + host.replace("%", "%25") + "]"  # a zone (fe80::1%eth0) is %25-escaped in a URL
+    return f"http://{host}:{port}/healthz"
+
+
 def http_probe(url: str, session: requests.Session | None = None, timeout: float = 3.0) -> Probe:
     """A probe of the gateway's /healthz (200 healthy, 503 degraded or unprovisioned)."""
     http = session or requests.Session()

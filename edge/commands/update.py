@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edge.config import load_config, runtime_env
 from edge.errors import ConfigError, UpdateError
-from edge.update import ROOT, Layout, build_release, http_probe, systemctl_restart, update
+from edge.update import ROOT, Layout, build_release, healthz_url, http_probe, systemctl_restart, update
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -46,7 +46,6 @@ def _healthz_url(args: argparse.Namespace) -> str:
     """Where the gateway answers: from its configuration, else the default (e.g. not yet provisioned)."""
     try:
         api = load_config(runtime_env(getattr(args, "config", None)).config_path).api
-        host, port = ("127.0.0.1" if api.host in ("0.0.0.0", "") else api.host), api.port
     except ConfigError:
-        host, port = "127.0.0.1", 8080
-    return f"http://{host}:{port}/healthz"
+        return healthz_url("127.0.0.1", 8080)
+    return healthz_url(api.host, api.port)

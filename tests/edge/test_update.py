@@ -3,11 +3,16 @@ release that never becomes healthy can be watched being rolled back."""
 
 from __future__ import annotations
 
+import argparse
 import functools
+import json
 import os
+import socket
 import subprocess
 import sysconfig
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,7 @@ from edge.update import (
     Layout,
     Snapshot,
     build_release,
+    healthz_url,
     http_probe,
     is_healthy,
     release_version,
@@ -28,7 +34,7 @@ from edge.update import (
     update,
     wheel_version,
 )
-from tests.conftest import Gateway
+from tests.conftest import Gateway, base_config, to_toml
 
 OFFLINE = functools.partial(build_release, pip_args=["--no-deps", "--no-index"])  # tests have no package index
 
@@ -264,3 +270,48 @@ esac
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     systemctl_restart()()
     assert log.read_text().splitlines() == ["reset-failed edge-gateway.service", "restart edge-gateway.service"]
+
+
+class V6Healthz(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = json.dumps({"status": "ok", "version": "0.2.0", "subsystems": {}}).encode()
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gateway_on_ipv6_loopback() -> Iterator[int]:
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    try:
+        server = Server(("::1", 0), V6Healthz)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("host", ["::1", "::"])
+def test_the_gateway_is_found_on_an_ipv6_api_host(tmp_path: Path, host: str, gateway_on_ipv6_loopback: int) -> None:
+    """api.host = "::1" or "::" (every address, IPv6 too): /healthz is asked at http://[::1]:PORT/."""
+    from edge.commands.update import _healthz_url
+
+    config = tmp_path / "edge.toml"
+    config.write_text(to_toml(base_config(tmp_path, api={"host": host, "port": gateway_on_ipv6_loopback})))
+    url = _healthz_url(argparse.Namespace(config=str(config)))
+    assert url == f"http://[::1]:{gateway_on_ipv6_loopback}/healthz"
+    assert http_probe(url)() == Snapshot("0.2.0", "ok", frozenset())
+
+
+def test_healthz_url() -> None:
+    assert healthz_url("0.0.0.0", 8080) == "http://127.0.0.1:8080/healthz"
+    assert healthz_url("192.168.1.5", 80) == "http://192.168.1.5:80/healthz"
+    assert healthz_url("fe80::1%eth0", 8080) == "http://[fe80::1%25eth0]:8080/healthz"
