@@ -115,6 +115,9 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
         start_sync(config, svc)
         if env.watchdog_usec:
             supervisor.start("watchdog", lambda: _watchdog(store, notifier, env.watchdog_usec or 0))
+        # systemctl status shows the last STATUS= sent: replace the "not provisioned" one of the waiting screen
+        api_host = f"[{config.api.host}]" if ":" in config.api.host else config.api.host
+        notifier.status(f"running: {config.device_id}, API on {api_host}:{config.api.port}")
         notifier.ready()
         log.info("gateway %s running; API on http://%s:%d/", config.device_id, config.api.host, config.api.port)
         await stop.wait()

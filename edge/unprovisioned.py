@@ -120,8 +120,9 @@ async def serve_until_provisioned(config_path: Path, host: str, port: int, *, no
     app = create_app(config_path, serial=serial, model=device.model(proc))
     server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    log.warning("not provisioned (serial %s): waiting for %s; the kiosk shows how to provision", serial, config_path)
-    notifier.status(f"not provisioned (serial {serial}); waiting for {config_path}")
+    shown = serial or "unknown"  # as on the screen (no serial off a Pi)
+    log.warning("not provisioned (serial %s): waiting for %s; the kiosk shows how to provision", shown, config_path)
+    notifier.status(f"not provisioned (serial {shown}); waiting for {config_path}")
     notifier.ready()
     try:
         while not stop.is_set() and not config_path.exists():

@@ -3,6 +3,7 @@ once the configuration appears."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -76,6 +77,18 @@ def _wait_for(url: str, status: int, proc: subprocess.Popen[bytes], timeout: flo
     raise TimeoutError(url)
 
 
+def _statuses_until(notify: socket.socket, prefix: str, timeout: float = 20) -> list[str]:
+    """The STATUS= lines sent to the notify socket, in order, until one starts with `prefix` (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    out: list[str] = []
+    while time.monotonic() < deadline and not (out and out[-1].startswith(prefix)):
+        with contextlib.suppress(TimeoutError):
+            message = notify.recv(4096).decode()
+            if message.startswith("STATUS="):
+                out.append(message)
+    return out
+
+
 def test_run_waits_then_starts_when_the_config_appears(tmp_path: Path) -> None:
     config = tmp_path / "etc" / "edge.toml"
     port = free_port()
@@ -91,12 +104,17 @@ def test_run_waits_then_starts_when_the_config_appears(tmp_path: Path) -> None:
         assert waiting.json()["status"] == "unprovisioned"
         messages = {notify.recv(4096).decode() for _ in range(3)}
         assert "READY=1" in messages and "WATCHDOG=1" in messages  # systemd sees it up while it waits
+        (waiting_status,) = [m for m in messages if m.startswith("STATUS=")]
+        assert waiting_status.startswith("STATUS=not provisioned (serial unknown)")  # not "serial None" off a Pi
 
         doc = base_config(tmp_path)
         config.parent.mkdir()
         config.write_text(to_toml(doc))
         running = _wait_for(f"http://127.0.0.1:{doc['api']['port']}/healthz", 200, proc)
         assert running.json()["device_id"] == "t-gw1"
+        # systemctl status shows the last STATUS=: no longer "not provisioned"
+        statuses = _statuses_until(notify, "STATUS=running")
+        assert statuses[-1:] == [f"STATUS=running: t-gw1, API on 127.0.0.1:{doc['api']['port']}"], statuses
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
