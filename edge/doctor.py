@@ -133,8 +133,22 @@ Check = Callable[[DoctorContext], list[CheckResult]]
 
 # ---- the core's checks ----------------------------------------------------------------------------------------
 
+PROVISION_HINT = ("provision it (README, Installing on a Raspberry Pi): sudo edge provision --device-id ID "
+                  "--building ID --server URL --token -")
+
+
 def check_config(ctx: DoctorContext) -> list[CheckResult]:
     if ctx.config is None:
+        try:
+            ctx.config_path.open("rb").close()
+        except FileNotFoundError:
+            return [CheckResult("config", Status.FAIL, f"not provisioned: there is no {ctx.config_path}",
+                                PROVISION_HINT)]
+        except PermissionError:
+            return [CheckResult("config", Status.FAIL, f"{ctx.config_path}: not readable by this account (it is "
+                                "root's and the edge group's)", "run it with sudo: sudo edge doctor")]
+        except OSError:
+            pass  # said by the problems below
         return [CheckResult("config", Status.FAIL, p, "fix it, then: edge config check") for p in ctx.config_problems]
     c = ctx.config
     return [CheckResult("config", Status.PASS, f"{ctx.config_path} is valid: device {c.device_id}, building "

@@ -175,6 +175,9 @@ def _read_existing(config_path: Path) -> str | None:
         return config_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except PermissionError:
+        raise ProvisionError([f"{config_path}: cannot read the current configuration: permission denied "
+                              "(run it as root: sudo edge provision ...)"]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ProvisionError([f"{config_path}: cannot read the current configuration: {e}"]) from None
 

@@ -148,8 +148,30 @@ def test_doctor_without_a_config_says_so(tmp_path: Path) -> None:
     assert proc.returncode == 1
     results = [json.loads(ln) for ln in proc.stdout.splitlines()]
     (config,) = [r for r in results if r["check"] == "config"]
-    assert config["status"] == "fail" and "file not found" in config["detail"]
+    # an unprovisioned gateway is not a broken file to fix: say so, and how to provision it
+    assert config["status"] == "fail" and config["detail"].startswith("not provisioned: there is no ")
+    assert "sudo edge provision --device-id" in config["action"] and "edge config check" not in config["action"]
     assert {r["check"] for r in results} <= {"config", "clock"}  # the rest needs a configuration
+
+
+def test_doctor_without_permission_to_read_the_config_says_sudo(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """edge.toml is 0640 root:edge: run by another account, the doctor cannot read it (root always could, so the
+    refusal is made here)."""
+    config = tmp_path / "edge.toml"
+    config.write_text(to_toml(base_config(tmp_path)))
+    real_open = Path.open
+
+    def refusing_open(self: Path, *args: Any, **kw: Any) -> Any:
+        if self == config:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kw)
+
+    monkeypatch.setattr(Path, "open", refusing_open)
+    results = run_checks(DoctorContext.load(config, account=Account.default()))
+    (result,) = [r for r in results if r.check == "config"]
+    assert result.status is Status.FAIL and "not readable" in result.detail
+    assert result.action == "run it with sudo: sudo edge doctor"
 
 
 # ---- the parts ------------------------------------------------------------------------------------------------

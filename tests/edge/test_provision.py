@@ -196,3 +196,22 @@ def test_the_previous_config_is_no_more_readable_than_the_config(etc: Path, serv
     for path in (etc, previous):
         st = path.stat()
         assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, service_group, 0o640), path
+
+
+def test_an_unreadable_config_asks_for_sudo(etc: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """edge.toml is 0640 root:edge: without root (root always reads, so the refusal is made here) say how."""
+    etc.parent.mkdir(parents=True)
+    etc.write_text('device_id = "old-gw"\n')
+    real_open = Path.open
+
+    def refusing_open(self: Path, *args, **kw):  # noqa: ANN002, ANN003, ANN202
+        if self == etc:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kw)
+
+    monkeypatch.setattr(Path, "open", refusing_open)
+    req = parse_request({"device_id": "b07-gw1", "building_id": "b07", "server": "https://c.example/api",
+                         "token": TOKEN}, "test")
+    with pytest.raises(ProvisionError) as refused:
+        provision(req, etc, now=NOW, environ={})
+    assert "permission denied (run it as root: sudo edge provision ...)" in refused.value.problems[0]
