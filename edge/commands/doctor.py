@@ -28,7 +28,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     try:
         account = Account.named(args.user) if args.user else Account.default()
     except KeyError:
-        raise SystemExit(f"edge doctor: no account named {args.user!r}") from None
+        print(f"edge doctor: no account named {args.user!r} (--user)", file=sys.stderr)
+        return 2  # a usage error, as argparse's own
     ctx = DoctorContext.load(runtime_env(getattr(args, "config", None)).config_path, account=account,
                              timeout=args.timeout)
     results = run_checks(ctx)

@@ -39,7 +39,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     try:
         if args.from_file is not None:
             if any(v is not None for v in values):
-                raise SystemExit("edge provision: give either --from-file or the values, not both")
+                raise _usage_error("give either --from-file or the values, not both")
             outcome = provision_from_file(args.from_file, config_path, now=now)
         else:
             outcome = provision(_request(args), config_path, now=now)
@@ -56,16 +56,22 @@ def _request(args: argparse.Namespace) -> Provisioning:
     missing = [f"--{n}" for n, v in (("device-id", args.device_id), ("building", args.building),
                                       ("server", args.server)) if v is None]
     if missing:
-        raise SystemExit(f"edge provision: missing {', '.join(missing)} (or use --from-file PATH)")
+        raise _usage_error(f"missing {', '.join(missing)} (or use --from-file PATH)")
     token = args.token
     if token == "-":
         token = sys.stdin.readline().strip()
     elif token is None:
         if not sys.stdin.isatty():
-            raise SystemExit("edge provision: missing --token (use --token - to read it from standard input)")
+            raise _usage_error("missing --token (use --token - to read it from standard input)")
         token = getpass.getpass("enrolment token: ").strip()
     raw = {"device_id": args.device_id, "building_id": args.building, "server": args.server, "token": token}
     return parse_request(raw, "", FLAGS)
+
+
+def _usage_error(message: str) -> SystemExit:
+    """Options that do not go together or are missing: said on stderr, exit 2 as argparse's own usage errors."""
+    print(f"edge provision: {message}", file=sys.stderr)
+    return SystemExit(2)
 
 
 def _report(outcome: Outcome) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "the `current` link to it and restart the gateway. If the new version does not answer /healthz healthy "
         "within --timeout seconds, switch back and restart the previous one (exit 1). Run it with sudo.")
     p.add_argument("wheel", type=Path, metavar="WHEEL", help="edge_gateway-<version>-py3-none-any.whl")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds the new release has to become healthy")
+    p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds the new release has to become healthy")
     p.add_argument("--find-links", metavar="DIR", help="also take dependencies from this folder of wheels")
     p.add_argument("--no-index", action="store_true", help="do not use a package index (offline, with --find-links)")
     p.add_argument("--force", action="store_true", help="install again even if it is the current version")
@@ -40,6 +41,17 @@ def cmd_update(args: argparse.Namespace) -> int:
         raise SystemExit(f"edge update: {e}") from None
     print(f"edge update: {result.message}", file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds (finite), else a usage error (exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def _healthz_url(args: argparse.Namespace) -> str:
