@@ -6,11 +6,19 @@ or within one character when its box is near the track's last box, or two when i
 the poor first reads of a distant plate, do not start a second car). A track is *confirmed* (decided once: open the
 gate or log a visitor) as soon as it has `min_reads` reads and either its voted text is read at `sure_confidence`
 with a known direction, or it is `settle_s` old (a car standing at the barrier), or it ends (no read for
-`end_after_s`). After confirmation the track keeps absorbing reads until the car is gone; if its confidence only
-reaches `sure_confidence` then, one *upgrade* is reported (the gate may open for a resident who was read poorly at
-first). When it ends, the whole passage is reported once more as *ended*: the vote over all its reads, its best
-crop, its final direction. The same plate again within `same_plate_s` of the end of its passage is the same car
-(it stopped out of view for a moment), not a new passage.
+`end_after_s`). After confirmation the track keeps absorbing reads until the car is gone; an *upgrade* is
+reported when its confidence only then crosses `notice_confidence` or `sure_confidence`, or when its voted text
+changes (a sure misread among the first reads is voted away later): the gate may open for a resident who was read
+poorly, or misread, at first. When it ends, the whole passage is reported once more as *ended*: the vote over all
+its reads, its best crop, its final direction.
+
+A read that differs from a track's text but is read at `sure_confidence` joins it only when its box overlaps the
+track's last box (a misread of that plate); elsewhere it is another car, one character off, close behind.
+
+The same plate again within `same_plate_s` of the end of its passage is the same car (it stopped out of view for a
+moment), not a new passage: the same text, or one character off where that passage's plate was last seen. Unless
+that passage never reached `sure_confidence` (the gate could not open for it): then the car is reported again once
+it is read surely while it waits (and not at all if it never is).
 
 Direction comes from the trajectory of the plate's box, compared with how an entering car moves in this camera's
 picture (`inbound`): up, down, left or right, or closer/farther (the box grows or shrinks).
@@ -49,6 +57,7 @@ class PassageSettings:
     settle_s: float = 2.0  # confirm a track this old even if not sure or not moving
     end_after_s: float = 2.0  # a track with no read for this long is over
     same_plate_s: float = 15.0  # the same plate again this soon after its passage is the same car
+    notice_confidence: float = 0.0  # a lower bar whose crossing after confirmation is reported too (visitors)
     min_move: float = 0.3  # plate widths the box must travel for a direction (up/down/left/right)
     min_growth: float = 0.15  # share the box width must grow or shrink for a direction (closer/farther)
     near: float = 3.0  # plate widths from the track's last box within which a read one character off joins it
@@ -59,7 +68,9 @@ class PassageSettings:
 class Passage:
     """One car at the gate, reported in stages: "confirmed" once, as soon as it can be decided (the gate opens or a
     visitor is logged); "upgraded" at most once, when its confidence reached sure_confidence only after that; "ended"
-    once, when it has gone, with everything its reads said (the whole-passage vote, best crop, direction)."""
+    once, when it has gone, with everything its reads said (the whole-passage vote, best crop, direction).
+    "upgraded" may come more than once: each time the confidence crosses a bar it had not reached, or the voted
+    plate changes."""
 
     plate: str
     color: str
@@ -87,12 +98,23 @@ class _Sighting:
     t: float
 
 
+@dataclass(frozen=True)
+class _Recent:
+    """A passage that has ended, remembered for same_plate_s."""
+
+    plate: str
+    at: float  # when its track ended
+    box: Box  # where its plate was last seen
+    sure: bool  # it was reported at sure_confidence (the gate could decide on it)
+
+
 @dataclass
 class _Track:
     id: int
     sightings: list[_Sighting] = field(default_factory=list)
     confirmed: Passage | None = None
-    upgraded: bool = False
+    reported: Passage | None = None  # the last stage reported (confirmed or upgraded)
+    sure: bool = False  # reported at sure_confidence at some point
     suppressed: bool = False  # the same car as a recent passage: never reported
 
     @property
@@ -172,6 +194,10 @@ def _centre(group: Sequence[_Sighting]) -> tuple[float, float]:
     return (sum(s.box[0] + s.box[2] / 2 for s in group) / n, sum(s.box[1] + s.box[3] / 2 for s in group) / n)
 
 
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 def _gap(a: Box, b: Box) -> float:
     """Distance between two boxes' centres, in plate widths (the wider box's)."""
     dx = (a[0] + a[2] / 2) - (b[0] + b[2] / 2)
@@ -186,7 +212,7 @@ class PassageTracker:
     def __init__(self, settings: PassageSettings | None = None) -> None:
         self.settings = settings or PassageSettings()
         self._tracks: list[_Track] = []
-        self._recent: list[tuple[str, float]] = []  # (plate, when its track ended)
+        self._recent: list[_Recent] = []
         self._ids = itertools.count(1)
 
     @property
@@ -215,19 +241,23 @@ class PassageTracker:
             if ended:
                 self._tracks.remove(track)
                 if track.confirmed or track.suppressed:
-                    self._recent.append((track.text, track.last.t))
-        self._recent = [(p, at) for p, at in self._recent if t - at < self.settings.same_plate_s]
+                    self._recent.append(_Recent(track.text, track.last.t, track.last.box, track.sure))
+        self._recent = [r for r in self._recent if t - r.at < self.settings.same_plate_s]
         return out
 
     def _match(self, s: _Sighting) -> int | None:
         """The track this read belongs to: the same text anywhere; one character off near the track's last box; two
-        off close to it (only one plate can be there: early reads of a distant plate are often that poor). The
-        closest in text first, then in place."""
+        off close to it (only one plate can be there: early reads of a distant plate are often that poor). A sure read
+        that differs joins only where it overlaps the track's last box: elsewhere it is another car. The closest in
+        text first, then in place."""
         st = self.settings
+        sure = s.confidence >= st.sure_confidence
         best: tuple[tuple[int, float], int] | None = None
         for i, track in enumerate(self._tracks):
             d = edit_distance(s.text, track.text, limit=3)
             gap = _gap(s.box, track.last.box)
+            if d and sure and not _overlap(s.box, track.last.box):
+                continue
             if d == 0 or (d == 1 and gap <= st.near) or (d == 2 and gap <= st.close):
                 key = (d, gap)
                 if best is None or key < best[0]:
@@ -240,21 +270,38 @@ class PassageTracker:
             return []
         passage = self._passage(track)
         out: list[Passage] = []
+        sure = passage.confidence >= st.sure_confidence
         if track.confirmed is None:
-            sure = passage.confidence >= st.sure_confidence and passage.direction != "unknown"
-            if not (sure or ended or t - track.sightings[0].t >= st.settle_s):
+            if not ((sure and passage.direction != "unknown") or ended or t - track.sightings[0].t >= st.settle_s):
                 return []
-            if any(edit_distance(passage.plate, p) <= 1 for p, _ in self._recent):
-                track.suppressed = True
+            earlier = self._earlier(passage.plate, track.sightings[0].box)
+            if earlier is not None and (earlier.sure or not sure):
+                # the same car again: once decided surely, never again; else only once it is read surely
+                track.suppressed = earlier.sure or ended
                 return []
             track.confirmed = passage
             out.append(passage)
-        elif not track.upgraded and track.confirmed.confidence < st.sure_confidence <= passage.confidence:
-            track.upgraded = True
+        elif self._news(track.reported, passage):
             out.append(replace(passage, stage="upgraded"))
+        if out:
+            track.reported, track.sure = passage, track.sure or sure
         if ended:
             out.append(replace(passage, stage="ended"))
         return out
+
+    def _earlier(self, plate: str, box: Box) -> _Recent | None:
+        """The recent passage this plate continues: the same text, or one character off where it was last seen."""
+        for r in reversed(self._recent):
+            if r.plate == plate or (edit_distance(plate, r.plate) == 1 and _overlap(box, r.box)):
+                return r
+        return None
+
+    def _news(self, before: Passage | None, now: Passage) -> bool:
+        """Whether a confirmed track's passage says something new: another plate, or a bar crossed."""
+        if before is None:
+            return False
+        bars = (self.settings.notice_confidence, self.settings.sure_confidence)
+        return now.plate != before.plate or any(before.confidence < bar <= now.confidence for bar in bars)
 
     def _passage(self, track: _Track) -> Passage:
         text, color, weakest = vote(track.sightings)

@@ -164,3 +164,45 @@ def PassageTrackerSightings(texts: tuple[str, ...]):  # noqa: N802 - reads as th
     from vision.passage import _Sighting
 
     return [_Sighting(t, "blue", 0.9, (0, 0, 100, 30), float(i)) for i, t in enumerate(texts)]
+
+
+def test_another_car_one_character_off_soon_after_a_passage_is_a_new_passage():
+    tracker = PassageTracker(PassageSettings(same_plate_s=15.0))
+    play(tracker, approaching("湘A12345"), tail_s=3.0)
+    decided = play(tracker, approaching("湘A12346"), t0=8.0)  # the neighbour's car, 5 s after the first has gone
+    assert [(p.stage, p.plate) for _, p in decided] == [("confirmed", "湘A12346"), ("ended", "湘A12346")]
+    # but the first car again where it was last seen, its plate misread by one character, is the same car
+    play(tracker, approaching("湘A12345"), t0=20.0, tail_s=3.0)  # last seen at y=235
+    assert play(tracker, [[read("湘A12845", y=235)] for _ in range(5)], t0=26.0) == []
+
+
+def test_a_car_read_poorly_and_lost_for_a_moment_is_reported_again_once_read_surely():
+    tracker = PassageTracker(PassageSettings(same_plate_s=15.0))
+    first = play(tracker, approaching("湘A12345", conf=0.8), tail_s=3.0)
+    still_poor = play(tracker, [[read("湘A12345", conf=0.8, y=250)] for _ in range(5)], t0=6.0, tail_s=3.0)
+    sure = play(tracker, [[read("湘A12345", conf=0.97, y=250 + i * 15)] for i in range(10)], t0=12.0)
+    assert [p.stage for _, p in first] == ["confirmed", "ended"]
+    assert still_poor == []  # the same car, read no better: not a second passage
+    assert [(p.stage, p.confidence) for _, p in sure] == [("confirmed", 0.97), ("ended", 0.97)]
+    assert play(tracker, approaching("湘A12345"), t0=20.0) == []  # now decided surely: the same car
+
+
+def test_a_car_one_character_off_close_behind_is_its_own_passage():
+    frames = approaching("湘A12345") + approaching("湘A12346")  # the second car enters as the first leaves
+    decided = play(PassageTracker(), frames)
+    assert sorted(p.plate for p in stages(decided, "confirmed")) == ["湘A12345", "湘A12346"]
+    assert len({p.track for _, p in decided}) == 2
+
+
+def test_a_sure_first_misread_voted_away_is_reported_as_an_upgrade_with_the_plate():
+    frames = [[read("湘A12845", conf=0.95, y=100)]] + [[read("湘A12345", conf=0.93 + (i > 0) / 100, y=130 + i * 15)]
+                                                      for i in range(9)]
+    decided = [(p.stage, p.plate) for _, p in play(PassageTracker(), frames)]
+    assert decided == [("confirmed", "湘A12845"), ("upgraded", "湘A12345"), ("ended", "湘A12345")]
+
+
+def test_crossing_the_notice_bar_after_confirmation_is_an_upgrade():
+    tracker = PassageTracker(PassageSettings(notice_confidence=0.6, settle_s=1.0))
+    frames = [[read("粤B7Q2X5", conf=0.5)] for _ in range(8)] + [[read("粤B7Q2X5", conf=0.85)] for _ in range(8)]
+    decided = [(p.stage, p.confidence) for _, p in play(tracker, frames)]
+    assert decided == [("confirmed", 0.5), ("upgraded", 0.85), ("ended", 0.85)]
