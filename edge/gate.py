@@ -41,6 +41,7 @@ from vision.passage import Passage, PassageSettings, PassageTracker, Read
 log = logging.getLogger(__name__)
 
 Decision = Literal["opened", "visitor", "uncertain", "resident", "not_opened"]
+DECISIONS: tuple[Decision, ...] = ("opened", "visitor", "uncertain", "not_opened", "resident")
 
 
 class Opener(Protocol):
@@ -65,7 +66,8 @@ class Outcome:
 
 def decide(p: Passage, *, resident: bool, cfg: GateConfig, relay: str | None, before: Decision | None) -> Outcome:
     """Pure: whether a confirmed or upgraded passage opens the barrier. Only a resident's plate read at or above
-    min_confidence, going a way in open_on, opens it, and only once per passage."""
+    min_confidence, going a way in open_on, opens it, and only once per passage. An upgrade may name another plate
+    (the vote flipped from a first misread): a resident's then opens it, even after a visitor was logged."""
     if before == "opened":
         return Outcome("opened")
     if not resident:
@@ -106,6 +108,7 @@ class GateSubsystem(CameraSubsystem[Lane, PlateReading]):
         self.cfg, self.whitelist, self.opener = cfg, whitelist, opener
         self._reader_lock = threading.Lock()
         self.counts = {"passages": 0, "opened": 0, "visitors": 0, "uncertain": 0, "open_failed": 0}
+        self.decisions: dict[Decision, int] = dict.fromkeys(DECISIONS, 0)  # ended passages by final decision
 
     # ---- the supervised task ------------------------------------------------------------------------------
 
@@ -152,6 +155,8 @@ class GateSubsystem(CameraSubsystem[Lane, PlateReading]):
         for p in passages:
             if p.stage == "ended":
                 decision = lane.decisions.pop(p.track, "uncertain")
+                self.decisions[decision] += 1  # each passage once, under what it finally led to
+                self.counts["uncertain"] += decision == "uncertain"
                 await self._emit(NewEvent("plate.read", lane.cfg.name, {
                     **self._plate_data(lane, p), "reads": p.reads, "agreeing": p.agreeing,
                     "duration_s": round(p.duration_s, 1), "box": list(p.box), "resident": p.plate in self.whitelist,
@@ -164,9 +169,7 @@ class GateSubsystem(CameraSubsystem[Lane, PlateReading]):
             elif outcome.decision == "visitor" and before in (None, "uncertain"):
                 self.counts["visitors"] += 1
                 await self._emit(NewEvent("plate.visitor", lane.cfg.name, self._plate_data(lane, p)))
-            if p.stage == "confirmed":
-                self.counts["passages"] += 1
-                self.counts["uncertain"] += outcome.decision == "uncertain"
+            self.counts["passages"] += p.stage == "confirmed"
             lane.decisions[p.track] = outcome.decision
 
     async def _open(self, lane: Lane, p: Passage, relay: str) -> Outcome:
@@ -221,11 +224,13 @@ class GateCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         g = self._gate
-        passages = CounterMetricFamily("edge_gate_decisions", "Gate passages by what they led to",
-                                       labels=["decision"])
-        for name in ("opened", "visitors", "uncertain", "open_failed"):
-            passages.add_metric([name], g.counts[name])
+        passages = CounterMetricFamily("edge_gate_decisions", "Gate passages (when they end) by what they led to, "
+                                       "as in plate.read", labels=["decision"])
+        for name in DECISIONS:
+            passages.add_metric([name], g.decisions[name])
         yield passages
+        yield CounterMetricFamily("edge_gate_open_failures", "Relay pulses for a resident that failed",
+                                  value=g.counts["open_failed"])
         frames = CounterMetricFamily("edge_gate_camera_frames", "Frames by camera and fate", labels=["camera", "fate"])
         up = GaugeMetricFamily("edge_gate_camera_up", "1 while the camera delivers frames", labels=["camera"])
         for lane in g.lanes:
@@ -242,7 +247,8 @@ class GateCollector(Collector):
 
 def passage_settings(cfg: GateConfig, camera: GateCameraConfig) -> PassageSettings:
     return PassageSettings(inbound=camera.inbound, min_reads=cfg.min_reads, sure_confidence=cfg.min_confidence,
-                           settle_s=cfg.settle_s, end_after_s=cfg.end_after_s, same_plate_s=cfg.same_plate_s)
+                           settle_s=cfg.settle_s, end_after_s=cfg.end_after_s, same_plate_s=cfg.same_plate_s,
+                           notice_confidence=cfg.visitor_confidence)
 
 
 def make_lane(cfg: GateConfig, camera: GateCameraConfig, clock: Clock) -> Lane:

@@ -176,6 +176,52 @@ def test_a_resident_read_poorly_at_first_is_let_in_once_the_read_is_sure(pins, s
     assert events[0][1]["confidence"] == 0.95 and events[1][1]["decision"] == "opened"
 
 
+def test_a_resident_misread_surely_in_the_first_frame_is_let_in_when_the_vote_flips(pins, store, clock, tmp_path):
+    gpio = relay_gpio(pins, store, clock)
+    gate, lane = make_gate(store, clock, gpio, tmp_path)
+
+    async def scenario() -> None:
+        reads = [("湘A12845", 0.95)] + [(RESIDENT, 0.93 + (i > 0) / 100) for i in range(9)]
+        for i, (text, conf) in enumerate(reads):
+            read = PlateRead(text, "blue", conf, (300, 100 + i * 30, 100, 32))  # decided at the second frame
+            await gate.handle(lane, lane.tracker.observe([read], i * 0.2))
+        for i in range(30):
+            await gate.handle(lane, lane.tracker.tick(2.0 + i * 0.2))
+
+    asyncio.run(scenario())
+    gpio.close()
+    events = kinds(store, "plate.visitor", "gate.opened", "plate.read")
+    assert [k for k, _ in events] == ["plate.visitor", "gate.opened", "plate.read"]
+    assert events[1][1]["plate"] == RESIDENT
+    read = events[2][1]
+    assert (read["plate"], read["resident"], read["decision"]) == (RESIDENT, True, "opened")
+
+
+def test_a_visitor_read_poorly_at_first_is_logged_once_read_at_the_visitor_confidence(pins, store, clock, tmp_path):
+    gpio = relay_gpio(pins, store, clock)
+    gate, lane = make_gate(store, clock, gpio, tmp_path, visitor_confidence=0.6)
+    asyncio.run(drive(gate, lane, VISITOR, [0.5] * 15 + [0.85] * 8))  # confirmed (settled) at 0.5
+    gpio.close()
+    events = kinds(store, "plate.visitor", "plate.read")
+    assert [k for k, _ in events] == ["plate.visitor", "plate.read"]
+    assert events[0][1]["confidence"] == 0.85 and events[1][1]["decision"] == "visitor"
+
+
+def test_a_resident_read_poorly_then_lost_for_a_moment_is_let_in_when_read_surely(pins, store, clock, tmp_path):
+    gpio = relay_gpio(pins, store, clock)
+    gate, lane = make_gate(store, clock, gpio, tmp_path)
+
+    async def scenario() -> None:
+        await drive(gate, lane, RESIDENT, [0.8] * 10)  # uncertain; gone from view for a few seconds
+        await drive(gate, lane, RESIDENT, [0.97] * 10, t0=12.0)  # back, within same_plate_s, read surely
+
+    asyncio.run(scenario())
+    gpio.close()
+    events = kinds(store, "gate.opened", "plate.read")
+    assert [(k, d.get("decision")) for k, d in events] == [("plate.read", "uncertain"), ("gate.opened", None),
+                                                          ("plate.read", "opened")]
+
+
 def test_a_whitelist_push_takes_effect_at_once(pins, store, clock, tmp_path):
     gpio = relay_gpio(pins, store, clock)
     gate, lane = make_gate(store, clock, gpio, tmp_path)
@@ -287,7 +333,23 @@ def test_a_camera_without_frames_raises_an_alert_and_its_return_closes_it(store,
 def test_metrics_collect_decisions_and_camera_frames(store, clock, tmp_path):
     gate, lane = make_gate(store, clock, None, tmp_path)
     names = {m.name for m in GateCollector(gate).collect()}
-    assert names == {"edge_gate_decisions", "edge_gate_camera_frames", "edge_gate_camera_up"}
+    assert names == {"edge_gate_decisions", "edge_gate_open_failures", "edge_gate_camera_frames",
+                     "edge_gate_camera_up"}
+
+
+def decisions_metric(gate: GateSubsystem) -> dict[str, float]:
+    (family,) = [m for m in GateCollector(gate).collect() if m.name == "edge_gate_decisions"]
+    return {s.labels["decision"]: s.value for s in family.samples}
+
+
+def test_each_passage_is_counted_once_under_its_final_decision(pins, store, clock, tmp_path):
+    gpio = relay_gpio(pins, store, clock)
+    gate, lane = make_gate(store, clock, gpio, tmp_path, settle_s=1.0)
+    asyncio.run(drive(gate, lane, RESIDENT, [0.6] * 8 + [0.95] * 4))  # uncertain at first, then let in
+    gpio.close()
+    assert [r["decision"] for _, r in kinds(store, "plate.read")] == ["opened"]
+    assert decisions_metric(gate) == {"opened": 1, "visitor": 0, "uncertain": 0, "not_opened": 0, "resident": 0}
+    assert gate.counts["uncertain"] == 0 and gate.counts["passages"] == 1
 
 
 # ---- building it from the configuration -------------------------------------------------------------------------
