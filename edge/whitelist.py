@@ -18,9 +18,19 @@ from edge.clock import rfc3339
 from edge.errors import BadPlateError
 
 SECTION = "plate_whitelist"  # the pushed section's name (downlink and local settings)
-MAX_PLATES = 20_000
-# a province (or 使 / special) character, the city letter, then 4-7 letters, digits or a special character
-PLATE_RE = re.compile(r"^[\u4e00-\u9fff][A-Z0-9][A-Z0-9\u4e00-\u9fff]{4,7}$")
+MAX_PLATES = 20_000  # entries in a list, repeats included (the API's bound and this module's agree)
+MAX_NAMED = 20  # bad entries named in an error (then how many more): a bound on the message
+# What the plate reader can read (vision.plates.PLATE_PATTERN, copied so that the whitelist does not import OpenCV;
+# tests/edge/test_whitelist.py checks they are the same): a province, the city letter (no I or O), then the layouts
+# of blue, yellow, white and black plates, green new-energy plates, and embassy plates. A plate it can never read
+# would never open the gate.
+_P = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_E = "DABCEFGHJK"
+PLATE_RE = re.compile(
+    rf"^(?:[{_P}][A-HJ-NP-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9警学挂港澳领]"
+    rf"|[{_P}][A-HJ-NP-Z](?:[{_E}][A-HJ-NP-Z0-9][0-9]{{4}}|[0-9]{{5}}[{_E}])"
+    r"|使[0-9]{6})$"
+)
 _SEPARATORS = re.compile(r"[\s·•.\-_]")
 
 
@@ -30,20 +40,23 @@ def normalise_plate(text: str) -> str:
 
 
 def check_plates(plates: Iterable[object], where: str = "plates") -> list[str]:
-    """The normalised plates, in order, without repeats; BadPlateError naming the entries that are not plates."""
+    """The normalised plates, in order, without repeats; BadPlateError naming the entries that are not plates (the
+    first MAX_NAMED of them, and how many more), or saying the list has more than MAX_PLATES entries."""
+    entries = list(plates)
+    if len(entries) > MAX_PLATES:
+        raise BadPlateError(f"{len(entries)} entries; at most {MAX_PLATES} are allowed")
     out: dict[str, None] = {}
     bad: list[str] = []
-    for i, p in enumerate(plates):
+    for i, p in enumerate(entries):
         plate = normalise_plate(p) if isinstance(p, str) else None
         if plate is None or not PLATE_RE.match(plate):
             bad.append(f"{where}[{i}] = {p!r}")
         else:
             out[plate] = None
     if bad:
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-        raise BadPlateError("not a Chinese plate number (e.g. 湘A12345): " + "; ".join(bad[:5]) + more)
-    if len(out) > MAX_PLATES:
-        raise BadPlateError(f"{len(out)} plates; at most {MAX_PLATES} are allowed")
+        more = f" (and {len(bad) - MAX_NAMED} more)" if len(bad) > MAX_NAMED else ""
+        raise BadPlateError("not a Chinese plate number the gate can read (e.g. 湘A12345; no letter I or O): "
+                            + "; ".join(bad[:MAX_NAMED]) + more)
     return list(out)
 
 

@@ -27,9 +27,47 @@ def test_plates_are_normalised(raw, plate):
 def test_a_list_with_bad_entries_names_them_all():
     with pytest.raises(BadPlateError) as e:
         check_plates(["湘A12345", "12345", 7, "湘A1", "湘A12345"])
-    assert str(e.value) == ("not a Chinese plate number (e.g. 湘A12345): plates[1] = '12345'; plates[2] = 7; "
-                            "plates[3] = '湘A1'")
+    assert str(e.value) == ("not a Chinese plate number the gate can read (e.g. 湘A12345; no letter I or O): "
+                            "plates[1] = '12345'; plates[2] = 7; plates[3] = '湘A1'")
     assert check_plates(["湘A12345", "湘a12345"]) == ["湘A12345"]  # the same plate twice is once
+
+
+@pytest.mark.parametrize("raw", [
+    "湘A1234O", "湘AI2345", "湘AO1234", "中A12345", "日A12345", "湘112345", "湘A1234", "湘A123学5", "湘A1234567",
+    "湘A12345学学", "湘A12345678", "湘AD1234X",
+])
+def test_entries_the_reader_can_never_read_are_not_plates(raw):
+    with pytest.raises(BadPlateError, match="not a Chinese plate number"):
+        check_plates([raw])
+
+
+def test_the_whitelist_accepts_what_the_reader_can_read():
+    from edge.whitelist import PLATE_RE
+    from vision.plates import PLATE_PATTERN
+
+    assert PLATE_RE.pattern == PLATE_PATTERN.pattern  # a copy, so that the whitelist does not import OpenCV
+
+
+def test_every_bad_entry_is_named_up_to_a_bound():
+    bad = [f"湘A1234{c}" for c in "IOIOIOIOIO"]  # 10 plates with letters the reader has not
+    with pytest.raises(BadPlateError) as e:
+        check_plates(["湘A12345", *bad])
+    assert all(f"plates[{i}] = '{p}'" in str(e.value) for i, p in enumerate(bad, 1)) and "more" not in str(e.value)
+    with pytest.raises(BadPlateError) as e:
+        check_plates(bad * 3)
+    assert "plates[19] = " in str(e.value) and "plates[20]" not in str(e.value) and str(e.value).endswith(
+        "(and 10 more)")
+
+
+def test_the_bound_counts_entries_as_the_api_does():
+    from edge.api.gate import WhitelistPut
+
+    plates = [f"湘A{i:05d}" for i in range(20_000)]
+    assert len(check_plates(plates)) == 20_000
+    with pytest.raises(BadPlateError, match="20001 entries; at most 20000"):
+        check_plates(plates + ["湘A00000"])  # a repeat is an entry too: the API's list refuses it as well
+    with pytest.raises(ValueError):
+        WhitelistPut(plates=plates + ["湘A00000"])
 
 
 def test_configured_and_pushed_plates_both_open_and_a_push_replaces_the_last():
