@@ -24,6 +24,10 @@ class UnknownSection(LookupError):
     """No subsystem takes this section."""
 
 
+class SettingsNotSaved(StoreError):
+    """A pushed section could not be kept on disk, so it was not applied (the API answers 503 with the reason)."""
+
+
 class PushedSettings:
     def __init__(self, path: Path, appliers: Mapping[str, Applier], *, emit: EventSink, clock: Clock) -> None:
         self.path, self.appliers, self.emit, self.clock = path, appliers, emit, clock
@@ -48,21 +52,34 @@ class PushedSettings:
                 log.error("pushed section %s not applied at start: %s", name, e)
 
     async def push(self, name: str, raw: Any, *, by: str = "api") -> dict[str, Any]:
-        """Validate (ValueError names the problem), apply, keep on disk, record `gateway.config_applied`."""
+        """Validate (ValueError names the problem), keep on disk, apply, record `gateway.config_applied`. Kept
+        before applied: a section that cannot be saved (SettingsNotSaved) is not in effect either, rather than in
+        effect until the next restart silently undoes it."""
         applier = self.appliers.get(name)
         if applier is None:
             raise UnknownSection(f"no subsystem takes section {name!r}; these do: {', '.join(sorted(self.appliers))}")
         value = applier.validate(raw)
-        summary = dict(applier.apply(value) or {})
-        self.pushed[name] = {"value": raw, "ts": rfc3339(self.clock.utcnow())}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, json.dumps(self.pushed, ensure_ascii=False), mode=0o600)
+        before, pushed = self.pushed, {**self.pushed, name: {"value": raw, "ts": rfc3339(self.clock.utcnow())}}
+        try:
+            self._save(pushed)
+        except OSError as e:
+            raise SettingsNotSaved(f"section {name} could not be saved ({e}); nothing changed") from None
+        try:
+            summary = dict(applier.apply(value) or {})
+        except Exception:
+            self._save(before)  # what is on disk is what is in effect
+            raise
+        self.pushed = pushed
         try:
             await self.emit(NewEvent("gateway.config_applied", "api",
                                      {"source": by, "applied": {name: summary}, "failed": {}, "ignored": []}))
         except StoreError as e:  # the section is applied and kept: say so, rather than fail a change that was made
             log.error("section %s applied, but its gateway.config_applied event was not stored: %s", name, e)
         return summary
+
+    def _save(self, pushed: dict[str, dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, json.dumps(pushed, ensure_ascii=False), mode=0o600)
 
     def describe(self) -> dict[str, Any]:
         return {name: {"pushed_ts": self.pushed.get(name, {}).get("ts")} for name in sorted(self.appliers)}

@@ -38,3 +38,30 @@ def test_bad_pushes_are_4xx_and_change_nothing(make_gateway):
     r = requests.put(f"{gw.url}/api/v1/settings/wristbands", data=b"{oops", headers=gw.auth, timeout=5)
     assert r.status_code == 422
     assert requests.get(gw.url + "/healthz", timeout=5).json()["subsystems"]["ble"]["bands"] == before
+
+
+def test_a_push_that_cannot_be_saved_is_not_applied(tmp_path):
+    import asyncio
+
+    import pytest
+
+    from edge.clock import FakeClock
+    from edge.errors import StoreError
+    from edge.settings import PushedSettings
+    from edge.whitelist import Whitelist, whitelist_section
+    from sync.downlink import Applier
+
+    clock, wl, emitted = FakeClock(), Whitelist(["湘A12345"]), []
+    path = tmp_path / "pushed-settings.json"
+    path.mkdir()  # stands for a write that fails (disk full, read-only, EIO)
+
+    async def emit(event):
+        emitted.append(event)
+
+    settings = PushedSettings(path, {"plate_whitelist": Applier(
+        whitelist_section, lambda v: wl.replace(v, now=clock.utcnow()))}, emit=emit, clock=clock)
+    with pytest.raises(StoreError, match="plate_whitelist could not be saved") as e:  # the API's 503
+        asyncio.run(settings.push("plate_whitelist", ["湘B11111"]))
+    assert "nothing changed" in str(e.value)
+    assert "湘B11111" not in wl and wl.pushed.plates == () and emitted == []
+    assert settings.describe()["plate_whitelist"]["pushed_ts"] is None
