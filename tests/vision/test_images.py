@@ -16,7 +16,7 @@ PICTURE = np.random.default_rng(0).integers(0, 255, (37, 53, 3), np.uint8)
 ENCODED = [(".jpg", [], False), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], False), (".png", [], False),
            (".png", [], True), (".bmp", [], False), (".gif", [], False), (".webp", [], False),
            (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101], False), (".avif", [], False), (".tif", [], False),
-           (".ppm", [], False), (".pgm", [], True), (".pam", [], False), (".sr", [], False)]
+           (".ppm", [], False), (".pgm", [], True), (".sr", [], False)]
 
 
 def _encoded(ext: str, flags: list[int], grey: bool) -> bytes:
