@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -237,3 +239,37 @@ def run_command(commands: ModuleType, argv: list[str]) -> tuple[int, list[str]]:
     out = io.StringIO()
     status = args.func(args, out)
     return status, out.getvalue().splitlines()
+
+
+class _V6Healthz(BaseHTTPRequestHandler):
+    """/healthz of a gateway at 0.2.0, all well."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = json.dumps({"status": "ok", "version": "0.2.0", "subsystems": {}}).encode()
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gateway_on_ipv6_loopback() -> Iterator[int]:
+    """The port of a stand-in gateway answering /healthz on [::1]."""
+    import socket
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    try:
+        server = Server(("::1", 0), _V6Healthz)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()

@@ -259,37 +259,11 @@ def test_a_crashing_check_is_a_failed_line_and_the_rest_still_run(tmp_path: Path
     assert "FAIL  broken" in table and "-> nothing" in table and table.endswith("0 pass, 1 warn, 1 fail")
 
 
-class V6Healthz(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        body = json.dumps({"status": "ok", "version": "0.2.0", "subsystems": {}}).encode()
-        self.send_response(200 if self.path == "/healthz" else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.mark.parametrize("host", ["::1", "::"])
-def test_the_gateway_is_asked_on_an_ipv6_api_host(tmp_path: Path, host: str) -> None:
+def test_the_gateway_is_asked_on_an_ipv6_api_host(tmp_path: Path, host: str, gateway_on_ipv6_loopback: int) -> None:
     """api.host = "::1" or "::": /healthz at http://[::1]:PORT/ (http://::1:PORT/ is no URL)."""
-    import socket
-
-    class Server(ThreadingHTTPServer):
-        address_family = socket.AF_INET6
-
-    try:
-        server = Server(("::1", 0), V6Healthz)
-    except OSError:
-        pytest.skip("no IPv6 loopback here")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
-        config = tmp_path / "edge.toml"
-        config.write_text(to_toml(base_config(tmp_path, api={"host": host, "port": port})))
-        live = DoctorContext.load(config, account=Account.default(), timeout=5).live
-    finally:
-        server.shutdown()
-        server.server_close()
+    port = gateway_on_ipv6_loopback
+    config = tmp_path / "edge.toml"
+    config.write_text(to_toml(base_config(tmp_path, api={"host": host, "port": port})))
+    live = DoctorContext.load(config, account=Account.default(), timeout=5).live
     assert (live.url, live.status_code) == (f"http://[::1]:{port}/healthz", 200), live.error

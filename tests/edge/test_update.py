@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
-import socket
 import subprocess
 import sysconfig
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -270,33 +266,6 @@ esac
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     systemctl_restart()()
     assert log.read_text().splitlines() == ["reset-failed edge-gateway.service", "restart edge-gateway.service"]
-
-
-class V6Healthz(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        body = json.dumps({"status": "ok", "version": "0.2.0", "subsystems": {}}).encode()
-        self.send_response(200 if self.path == "/healthz" else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def gateway_on_ipv6_loopback() -> Iterator[int]:
-    class Server(ThreadingHTTPServer):
-        address_family = socket.AF_INET6
-
-    try:
-        server = Server(("::1", 0), V6Healthz)
-    except OSError:
-        pytest.skip("no IPv6 loopback here")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.mark.parametrize("host", ["::1", "::"])
