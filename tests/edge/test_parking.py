@@ -69,17 +69,23 @@ class OffCentre:
                 for s, p in zip(spaces, [0.99] * 4 + list(free), strict=True)]
 
 
+def camera_on(space_map: Any, folder: Path) -> tuple[ParkingConfig, FakeClock, Any, ParkingSubsystem]:
+    """One camera "lot" with this map, its network the OffCentre stand-in."""
+    clock = FakeClock()
+    cfg = ParkingConfig(cameras=[{"name": "lot", "source": str(folder / "none.mp4"), "spaces": str(folder)}],
+                        frames=1)
+    lane = make_lane(cfg, cfg.cameras[0], clock, folder)
+    lane.set_map(space_map)
+    parking = ParkingSubsystem(cfg, [lane], lambda e: None, clock, classifier=OffCentre)
+    parking._model = OffCentre()
+    return cfg, clock, lane, parking
+
+
 def test_a_camera_learns_its_own_cut_once_a_minute_answers_by_it_and_keeps_it_across_a_restart(tmp_path: Path) -> None:
     row = parse_space_map({"spaces": [{"id": f"A-{i:02d}", "zone": "A",
                                        "polygon": [[i * 10, 0], [i * 10 + 9, 0], [i * 10 + 9, 20], [i * 10, 20]]}
                                       for i in range(40)]})
-    clock = FakeClock()
-    cfg = ParkingConfig(cameras=[{"name": "lot", "source": str(tmp_path / "none.mp4"), "spaces": str(tmp_path)}],
-                        frames=1)
-    lane = make_lane(cfg, cfg.cameras[0], clock, tmp_path)
-    lane.set_map(row)
-    parking = ParkingSubsystem(cfg, [lane], lambda e: None, clock, classifier=OffCentre)
-    parking._model = OffCentre()
+    cfg, clock, lane, parking = camera_on(row, tmp_path)
     frame = np.zeros((20, 400, 3), np.uint8)
     for _ in range(2):  # 80 space-frames: not enough to learn from; the network's own cut
         parking._look(lane, frame)
@@ -110,13 +116,7 @@ def test_a_frame_of_another_size_than_the_map_was_drawn_on_is_an_error_not_a_sta
                            "spaces": [{"id": f"A-{i:02d}", "zone": "A",
                                        "polygon": [[i * 10, 0], [i * 10 + 9, 0], [i * 10 + 9, 19], [i * 10, 19]]}
                                       for i in range(40)]})
-    clock = FakeClock()
-    cfg = ParkingConfig(cameras=[{"name": "lot", "source": str(tmp_path / "none.mp4"), "spaces": str(tmp_path)}],
-                        frames=1)
-    lane = make_lane(cfg, cfg.cameras[0], clock, tmp_path)
-    lane.set_map(row)
-    parking = ParkingSubsystem(cfg, [lane], lambda e: None, clock, classifier=OffCentre)
-    parking._model = OffCentre()
+    cfg, clock, lane, parking = camera_on(row, tmp_path)
     assert parking._look(lane, np.zeros((40, 800, 3), np.uint8)) == []  # a camera swapped for a larger one
     assert lane.counts["errors"] == 1 and lane.states == {}
     parking._look(lane, np.zeros((20, 400, 3), np.uint8))
