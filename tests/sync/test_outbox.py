@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,25 @@ def assert_exactly_once(central: Central, pusher: Pusher, ids: list[str]) -> Non
     twice = {i: keys for i, keys in central.keys_by_id().items() if len(keys) > 1}
     assert not twice, f"events sent under more than one key: {list(twice.items())[:3]}"
     assert pusher.unsynced() == 0
+
+
+def sos_during_outage(pusher: Any, central: Any, ids: list[str], failing_s: float) -> tuple[float, Any]:
+    """Start pushing to a central that is down; after failing_s an SOS; a second later the central comes back.
+    When it came back, and the first batch it acknowledged."""
+
+    async def scenario() -> float:
+        pusher.start()
+        await asyncio.sleep(failing_s)
+        ids.extend(pusher.append([sos()]))
+        await asyncio.sleep(1.0)
+        central.start()
+        back = time.monotonic()
+        await pusher.drained()
+        await pusher.stop()
+        return back
+
+    back = asyncio.run(scenario())
+    return back, next(a for a in central.arrivals if a.answer in ("200", "409"))
 
 
 def test_every_fault_retried_under_the_same_key_until_acknowledged(pusher: Pusher, central: Central):
@@ -87,19 +107,7 @@ def test_a_critical_event_behind_a_backlog_goes_first_when_the_link_returns(push
     central.stop()
     ids = pusher.append(readings(5000))
 
-    async def scenario() -> float:
-        pusher.start()
-        await asyncio.sleep(1.5)  # the backlog lane is failing and backing off
-        ids.extend(pusher.append([sos()]))
-        await asyncio.sleep(1.0)
-        central.start()
-        back = time.monotonic()
-        await pusher.drained()
-        await pusher.stop()
-        return back
-
-    back = asyncio.run(scenario())
-    first = next(a for a in central.arrivals if a.answer in ("200", "409"))
+    back, first = sos_during_outage(pusher, central, ids, 1.5)  # the backlog lane is failing and backing off
     assert [e["kind"] for e in first.events] == ["wristband.sos"]
     assert first.at - back < 1.0
     assert_exactly_once(central, pusher, ids)
@@ -170,19 +178,7 @@ def test_a_critical_event_goes_before_queued_high_ones_and_never_with_them(pushe
     central.stop()
     ids = pusher.append([alarm(i) for i in range(200)])  # four urgent batches of 50
 
-    async def scenario() -> float:
-        pusher.start()
-        await asyncio.sleep(1.0)  # the urgent lane is failing with a batch of high events
-        ids.extend(pusher.append([sos()]))
-        await asyncio.sleep(1.0)
-        central.start()
-        back = time.monotonic()
-        await pusher.drained()
-        await pusher.stop()
-        return back
-
-    back = asyncio.run(scenario())
-    first = next(a for a in central.arrivals if a.answer in ("200", "409"))
+    back, first = sos_during_outage(pusher, central, ids, 1.0)  # the urgent lane failing with high events
     assert [e["kind"] for e in first.events] == ["wristband.sos"]
     assert first.at - back < 5.0
     assert not [a.key for a in central.arrivals if len({e["priority"] for e in a.events}) > 1]
