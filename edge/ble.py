@@ -18,6 +18,7 @@ from bleak.backends.scanner import BaseBleakScanner
 from edge.clock import Clock
 from edge.config import BleConfig
 from edge.events import EventSink, NewEvent
+from edge.supervisor import next_backoff
 from edge.wristbands import Band, Registry, Settings, WristbandRules
 from sensors.ble import BleScanner, GattSession, or_patterns
 from sensors.decode import BleDecoder
@@ -107,7 +108,7 @@ class BleSubsystem:
                     continue
                 # the rules have marked an SOS or alert raised and will not raise it again: keep offering it
                 # (later, not blocking the queue) until the store takes it
-                delay = min(RETRY_CAP_S, RETRY_FIRST_S * 2 ** min(attempts, 16))
+                delay = next_backoff(attempts + 1, base=RETRY_FIRST_S, cap=RETRY_CAP_S)
                 log.error("could not store %s from %s (attempt %d): %s; again in %.1f s", event.kind, event.source,
                           attempts + 1, e, delay)
                 self.retrying += 1
