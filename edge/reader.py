@@ -22,7 +22,7 @@ from edge.events import Event, NewEvent, Priority
 EVENT_COLUMNS = "seq, ts, kind, source, priority, data"
 READERS = 4  # reading connections at most; more readers at once wait their turn (reads take milliseconds)
 READER_CACHE_KB = 1024
-MAX_SEQ = 2**63 - 1  # the largest INTEGER SQLite holds (edge/api/deps.py MAX_ID): larger is an OverflowError
+MAX_SEQ = 2**63 - 1  # the largest INTEGER SQLite holds: larger is an OverflowError
 TABLES = ("events", "meta", "alerts")  # what every reader query needs; a file without them is not a store
 
 

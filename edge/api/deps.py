@@ -15,6 +15,7 @@ from edge.bus import EventBus
 from edge.clock import Clock
 from edge.config import Config
 from edge.metrics import Metrics
+from edge.reader import MAX_SEQ
 from edge.store import EventStore
 from edge.supervisor import Supervisor
 from edge.web.feed import KioskFeed
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from edge.parking import ParkingSubsystem
     from edge.settings import PushedSettings
 
-MAX_ID = 2**63 - 1  # the largest INTEGER SQLite holds: larger ids and seqs are a 422, not an OverflowError
+MAX_ID = MAX_SEQ  # the largest INTEGER SQLite holds: larger ids and seqs are a 422, not an OverflowError
 
 
 @dataclass
