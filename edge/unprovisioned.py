@@ -78,6 +78,7 @@ def create_app(config_path: Path, *, serial: str | None, model: str | None) -> F
                                         host=escape(host_line()), error=_last_error(config_path)))
 
     @app.get("/healthz")
+    @app.head("/healthz")  # as the gateway's: monitoring tools probe with HEAD
     def healthz() -> JSONResponse:
         return JSONResponse(report, status_code=503)
 

@@ -1,4 +1,4 @@
-"""GET /healthz and GET /metrics (both public: no health data of residents, only the gateway's own)."""
+"""GET (and HEAD) /healthz and GET /metrics (both public: no health data of residents, only the gateway's own)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,10 @@ def health_report(svc: Services) -> tuple[bool, dict[str, Any]]:
 def router(svc: Services) -> APIRouter:
     r = api_router(tags=["health"])
 
+    # HEAD too: monitoring tools and load balancers probe with it (FastAPI adds no HEAD to a GET route); the server
+    # sends the status and headers without the body
     @r.get("/healthz", summary="State of each subsystem: 200 when healthy, 503 when degraded")
+    @r.head("/healthz", summary="As GET /healthz, without the body")
     def healthz() -> JSONResponse:
         ok, report = health_report(svc)
         return JSONResponse(report, status_code=200 if ok else 503)

@@ -54,6 +54,7 @@ def test_screen_shows_the_serial_and_how_to_provision(tmp_path: Path, serve) -> 
     health = requests.get(url + "/healthz", timeout=5)
     assert health.status_code == 503
     assert health.json()["status"] == "unprovisioned" and health.json()["serial"] == "10000000abcdef01"
+    assert requests.head(url + "/healthz", timeout=5).status_code == 503  # monitoring tools probe with HEAD
 
 
 def test_screen_shows_why_a_provisioning_file_was_refused(tmp_path: Path, serve) -> None:
