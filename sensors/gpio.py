@@ -212,7 +212,10 @@ class Output:
             self.device.off()
 
     def pulse(self, seconds: float) -> None:
-        """On for `seconds`, then off, in gpiozero's background thread (a second pulse restarts the first)."""
+        """On for `seconds`, then off, in gpiozero's background thread (a second pulse restarts the first). A relay
+        held on by set(True) stays on: the pulse's end would release a barrier that is meant to stay open."""
+        if self.on:
+            return
         self.on = None
         self.device.blink(on_time=seconds, off_time=0, n=1, background=True)
 

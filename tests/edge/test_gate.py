@@ -140,6 +140,19 @@ def test_a_resident_read_surely_pulses_the_relay_and_records_one_read(pins, stor
     assert gate.counts["opened"] == 1 and gate.counts["passages"] == 1
 
 
+def test_a_resident_at_a_barrier_held_open_leaves_it_held(pins, store, clock, tmp_path):
+    gpio = relay_gpio(pins, store, clock)
+    gate, lane = make_gate(store, clock, gpio, tmp_path)
+    relay = pins.pin(26)
+    gpio.set_relay("gate", True)  # staff hold the barrier open
+    relay.clear_states()
+    asyncio.run(drive(gate, lane, RESIDENT, [0.97] * 8))
+    time.sleep(0.3)  # the pulse (0.1 s) would have ended by now
+    assert [s.state for s in relay.states] == [True]  # still held: the pulse's end did not close it
+    gpio.close()
+    assert [k for k, _ in kinds(store, "gate.opened", "plate.read")] == ["gate.opened", "plate.read"]
+
+
 def test_a_resident_read_below_the_threshold_never_opens_the_gate(pins, store, clock, tmp_path):
     gpio = relay_gpio(pins, store, clock)
     gate, lane = make_gate(store, clock, gpio, tmp_path, min_confidence=0.9)

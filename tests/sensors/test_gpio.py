@@ -208,3 +208,15 @@ def test_set_during_a_pulse_takes_effect_at_once_and_ends_the_pulse(pins, open_d
     relay.set(True)  # held closed: the pulse's end must not open it
     time.sleep(0.4)
     assert pin.state is True and relay.active is True
+
+
+def test_a_pulse_on_a_held_relay_leaves_it_held(pins, open_devices):
+    devices = open_devices(gpio(outputs=[{"name": "gate", "pin": 26, "role": "relay"}]))
+    relay, pin = devices.relay("gate"), pins.pin(26)
+    relay.set(True)  # staff hold the barrier open
+    pin.clear_states()
+    relay.pulse(0.1)  # a resident's plate: the pulse's end must not close the barrier
+    time.sleep(0.4)
+    assert [s.state for s in pin.states] == [True] and relay.active is True
+    relay.set(False)  # the hold ends when staff end it
+    assert pin.state is False
