@@ -10,7 +10,8 @@
 # Settings (environment):
 #   WHEEL=PATH            install this wheel (default: build from this source tree)
 #   DESTDIR=DIR           install into DIR instead of / (tests, images): no apt-get, no accounts, no starting;
-#                         units are enabled offline with `systemctl --root=DIR`
+#                         units are enabled offline with `systemctl --root=DIR` (a SYSTEMCTL given without --root
+#                         is used as on /: daemon-reload, enable, reset-failed, start or restart)
 #   PIP_INSTALL_ARGS=...  extra pip arguments, e.g. "--no-index --find-links /media/usb/wheels" offline
 #   PYTHON=python3        the interpreter for the virtual environment
 #   APT_GET, SYSTEMCTL    the commands used (":" skips them)
@@ -157,12 +158,16 @@ enable_units() {
     say "$tool not found: the units are installed but not enabled"
     return 0
   fi
-  if [ -z "$DESTDIR" ]; then $SYSTEMCTL daemon-reload; fi
+  # `systemctl --root` (the DESTDIR default) only enables unit files: nothing to reload or start
+  case " $SYSTEMCTL" in *" --root"*) live= ;; *) live=1 ;; esac
+  if [ -n "$live" ]; then $SYSTEMCTL daemon-reload; fi
   # shellcheck disable=SC2086
   $SYSTEMCTL enable --quiet $UNITS
-  if [ -z "$DESTDIR" ]; then
-    if [ -n "$changed" ]; then $SYSTEMCTL restart edge-gateway.service; else $SYSTEMCTL start edge-gateway.service; fi
-  fi
+  [ -n "$live" ] || return 0
+  # a release that crash-looped into StartLimitBurst leaves the unit refusing start and restart until its failures
+  # are forgotten (as edge update does)
+  $SYSTEMCTL reset-failed edge-gateway.service || :
+  if [ -n "$changed" ]; then $SYSTEMCTL restart edge-gateway.service; else $SYSTEMCTL start edge-gateway.service; fi
 }
 
 VERSION=$(release_version)

@@ -134,3 +134,40 @@ def test_install_refuses_a_wheel_it_cannot_name(tmp_path: Path) -> None:
     proc = run_install(tmp_path / "root", bad)
     assert proc.returncode == 2
     assert "cannot tell the version" in proc.stderr
+
+
+def start_limited_systemctl(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in systemctl that records its calls and, like systemd after StartLimitBurst, refuses start and
+    restart until `reset-failed`. Returns it and its log."""
+    log, failed = tmp_path / "calls", tmp_path / "start-limit-hit"
+    failed.write_text("")  # the gateway has just crash-looped
+    fake = tmp_path / "systemctl"
+    fake.write_text(f"""#!/bin/sh
+echo "$*" >> {log}
+case $1 in
+  reset-failed) rm -f {failed} ;;
+  start|restart) if [ -e {failed} ]; then echo "Start request repeated too quickly." >&2; exit 1; fi ;;
+esac
+""")
+    fake.chmod(0o755)
+    return fake, log
+
+
+def test_a_unit_at_its_start_limit_is_started_after_reset_failed(tmp_path: Path, installed: Path,
+                                                                 edge_wheel: Path) -> None:
+    """Nothing changed: `start`, after `reset-failed` (a SYSTEMCTL without --root is used as on a live system)."""
+    systemctl, log = start_limited_systemctl(tmp_path)
+    proc = run_install(installed, edge_wheel, SYSTEMCTL=str(systemctl))
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == ["daemon-reload", "enable --quiet " + " ".join(UNITS),
+                                            "reset-failed edge-gateway.service", "start edge-gateway.service"]
+
+
+def test_a_changed_install_restarts_after_reset_failed(tmp_path: Path, installed: Path, edge_wheel: Path) -> None:
+    destdir = tmp_path / "root"
+    shutil.copytree(installed, destdir, symlinks=True)
+    (destdir / "usr/local/share/doc/edge-gateway/README.md").unlink()  # something to install again
+    systemctl, log = start_limited_systemctl(tmp_path)
+    proc = run_install(destdir, edge_wheel, SYSTEMCTL=str(systemctl))
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines()[-2:] == ["reset-failed edge-gateway.service", "restart edge-gateway.service"]
