@@ -178,7 +178,8 @@ def start_ble(svc: Services, subsystem: ble.BleSubsystem) -> None:
                           lambda n=name: subsystem.health()[n])
     svc.metrics.gauge("edge_ble_unknown_bands", "Distinct unregistered wristbands heard",
                       lambda: len(subsystem.registry.unknown))
-    svc.config_appliers["wristbands"] = Applier(wristbands_from_upstream, lambda bands: _register(subsystem, bands))
+    svc.config_appliers["wristbands"] = Applier(wristbands_from_upstream,
+                                                lambda bands, _pushed_at: _register(subsystem, bands))
 
 
 def wristbands_from_upstream(raw: object) -> list[WristbandConfig]:
@@ -244,9 +245,7 @@ def start_gate(config: Config, svc: Services) -> None:
         return
     svc.supervisor.start("gate", svc.gate.run, probe=svc.gate.health, critical=config.gate is not None)
     svc.metrics.register(gate.GateCollector(svc.gate))
-    whitelist = svc.gate.whitelist
-    svc.config_appliers[WHITELIST] = Applier(whitelist_section,
-                                             lambda plates: whitelist.replace(plates, now=svc.clock.utcnow()))
+    svc.config_appliers[WHITELIST] = Applier(whitelist_section, svc.gate.whitelist.replace)
 
 
 def start_parking(config: Config, svc: Services) -> None:

@@ -15,7 +15,7 @@ from edge.clock import Clock, rfc3339
 from edge.errors import StoreError
 from edge.events import EventSink, NewEvent
 from edge.files import write_atomic
-from sync.downlink import Applier
+from sync.downlink import Applier, pushed_at
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class PushedSettings:
             if applier is None:
                 continue  # kept for when the subsystem that takes it is configured again
             try:
-                applier.apply(applier.validate(entry["value"]))
+                applier.apply(applier.validate(entry["value"]), pushed_at(entry.get("ts")))  # when pushed, not now
             except Exception as e:  # one bad section must not keep the others from being applied
                 log.error("pushed section %s not applied at start: %s", name, e)
 
@@ -58,14 +58,14 @@ class PushedSettings:
         applier = self.appliers.get(name)
         if applier is None:
             raise UnknownSection(f"no subsystem takes section {name!r}; these do: {', '.join(sorted(self.appliers))}")
-        value = applier.validate(raw)
-        before, pushed = self.pushed, {**self.pushed, name: {"value": raw, "ts": rfc3339(self.clock.utcnow())}}
+        value, now = applier.validate(raw), self.clock.utcnow()
+        before, pushed = self.pushed, {**self.pushed, name: {"value": raw, "ts": rfc3339(now)}}
         try:
             self._save(pushed)
         except OSError as e:
             raise SettingsNotSaved(f"section {name} could not be saved ({e}); nothing changed") from None
         try:
-            summary = dict(applier.apply(value) or {})
+            summary = dict(applier.apply(value, now) or {})
         except Exception:
             self._save(before)  # what is on disk is what is in effect
             raise

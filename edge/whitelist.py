@@ -69,7 +69,7 @@ def whitelist_section(raw: object) -> list[str]:
 
 @dataclass(frozen=True)
 class Pushed:
-    """The last list pushed and when."""
+    """The last list pushed and when it was pushed (None: a saved copy that does not say)."""
 
     plates: tuple[str, ...] = ()
     updated: datetime | None = None
@@ -92,10 +92,11 @@ class Whitelist:
     def __len__(self) -> int:
         return len(self._all)
 
-    def replace(self, plates: Iterable[object], *, now: datetime) -> dict[str, int]:
-        """Make `plates` the pushed list (the configured plates stay); all checked first, so a bad list changes
-        nothing (BadPlateError). Returns the summary recorded in `gateway.config_applied`."""
-        self.pushed = Pushed(tuple(check_plates(plates)), now)
+    def replace(self, plates: Iterable[object], updated: datetime | None) -> dict[str, int]:
+        """Make `plates` the pushed list (the configured plates stay), pushed at `updated` (None: not known); all
+        checked first, so a bad list changes nothing (BadPlateError). Returns the summary recorded in
+        `gateway.config_applied`. The settings section's applier (edge/main.py)."""
+        self.pushed = Pushed(tuple(check_plates(plates)), updated)
         self._all = frozenset(self.configured) | frozenset(self.pushed.plates)
         return {"plates": len(self.pushed.plates), "total": len(self)}
 

@@ -16,12 +16,13 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from edge.clock import Clock, rfc3339
+from edge.clock import Clock, parse_rfc3339, rfc3339
 from edge.events import EventSink, NewEvent, Priority
 from edge.files import write_atomic
 from sync.client import UpstreamClient, in_daemon_thread
@@ -33,11 +34,21 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Applier:
     """How a subsystem takes its section: `validate(raw)` returns the checked value or raises ValueError (with a
-    message naming what is wrong); `apply(value)` puts it into effect at once and returns a short summary for the
-    event (e.g. {"bands": 42}). `apply` runs on the event loop: keep it quick."""
+    message naming what is wrong); `apply(value, pushed_at)` puts it into effect at once and returns a short summary
+    for the event (e.g. {"bands": 42}). `pushed_at` is when the value was pushed or received (a copy applied again
+    at start keeps its time), None when a saved copy does not say. `apply` runs on the event loop: keep it quick."""
 
     validate: Callable[[Any], Any]
-    apply: Callable[[Any], Mapping[str, Any] | None]
+    apply: Callable[[Any, datetime | None], Mapping[str, Any] | None]
+
+
+def pushed_at(saved: object) -> datetime | None:
+    """The push time kept with a saved copy, or None when it has none (copies saved before it was kept) or it is
+    not a time."""
+    try:
+        return parse_rfc3339(saved) if isinstance(saved, str) else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,7 @@ class Downlink:
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.error("last good downlink copy %s is unreadable (%s); waiting for upstream", self.copy_path, e)
             return
-        await self._apply(document, etag, source="disk", save=False)
+        await self._apply(document, etag, source="disk", at=pushed_at(saved.get("saved_ts")), save=False)
 
     async def fetch(self) -> None:
         try:
@@ -106,9 +117,10 @@ class Downlink:
             return
         if reply.status == 304:
             return
-        await self._apply(reply.document, reply.etag, source="upstream", save=True)
+        await self._apply(reply.document, reply.etag, source="upstream", at=self.clock.utcnow(), save=True)
 
-    async def _apply(self, document: Any, etag: str | None, *, source: str, save: bool) -> None:
+    async def _apply(self, document: Any, etag: str | None, *, source: str, at: datetime | None,
+                     save: bool) -> None:
         try:
             checked = check(document, self.appliers)
         except DownlinkError as e:
@@ -120,12 +132,12 @@ class Downlink:
                                          {"etag": etag, "source": source, "reason": str(e)[:1000]}, Priority.HIGH))
             return
         if save:
-            await asyncio.to_thread(_save, self.copy_path, {"etag": etag, "saved_ts": rfc3339(self.clock.utcnow()),
-                                                            "config": document})
+            saved = {"etag": etag, "saved_ts": rfc3339(at) if at else None, "config": document}
+            await asyncio.to_thread(_save, self.copy_path, saved)
         applied, failed = {}, {}
         for name, value in checked.values.items():
             try:
-                applied[name] = dict(self.appliers[name].apply(value) or {})
+                applied[name] = dict(self.appliers[name].apply(value, at) or {})
             except Exception as e:  # one subsystem's failure must not stop the others from taking theirs
                 log.exception("applying downlink section %s failed", name)
                 failed[name] = f"{type(e).__name__}: {e}"[:300]

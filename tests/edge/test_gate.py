@@ -241,7 +241,7 @@ def test_a_whitelist_push_takes_effect_at_once(pins, store, clock, tmp_path):
 
     async def scenario() -> None:
         await drive(gate, lane, VISITOR, [0.97] * 6)
-        assert gate.whitelist.replace([VISITOR.lower()], now=clock.utcnow()) == {"plates": 1, "total": 2}
+        assert gate.whitelist.replace([VISITOR.lower()], clock.utcnow()) == {"plates": 1, "total": 2}
         await drive(gate, lane, VISITOR, [0.97] * 6, t0=100.0)
 
     asyncio.run(scenario())

@@ -59,9 +59,39 @@ def test_a_push_that_cannot_be_saved_is_not_applied(tmp_path):
         emitted.append(event)
 
     settings = PushedSettings(path, {"plate_whitelist": Applier(
-        whitelist_section, lambda v: wl.replace(v, now=clock.utcnow()))}, emit=emit, clock=clock)
+        whitelist_section, wl.replace)}, emit=emit, clock=clock)
     with pytest.raises(StoreError, match="plate_whitelist could not be saved") as e:  # the API's 503
         asyncio.run(settings.push("plate_whitelist", ["湘B11111"]))
     assert "nothing changed" in str(e.value)
     assert "湘B11111" not in wl and wl.pushed.plates == () and emitted == []
     assert settings.describe()["plate_whitelist"]["pushed_ts"] is None
+
+
+def test_a_pushed_section_keeps_its_push_time_across_a_restart_and_old_files_still_load(tmp_path):
+    import asyncio
+    import json
+
+    from edge.clock import FakeClock, rfc3339
+    from edge.settings import PushedSettings
+    from edge.whitelist import Whitelist, whitelist_section
+    from sync.downlink import Applier
+
+    async def emit(event):
+        pass
+
+    def restarted(clock: FakeClock) -> Whitelist:
+        wl = Whitelist([])
+        PushedSettings(path, {"plate_whitelist": Applier(whitelist_section, wl.replace)}, emit=emit,
+                       clock=clock).load()
+        return wl
+
+    clock, wl, path = FakeClock(), Whitelist([]), tmp_path / "pushed-settings.json"
+    settings = PushedSettings(path, {"plate_whitelist": Applier(whitelist_section, wl.replace)}, emit=emit,
+                              clock=clock)
+    asyncio.run(settings.push("plate_whitelist", ["湘B11111"]))
+    pushed_at = wl.to_dict()["pushed"]["updated"]
+    assert pushed_at == rfc3339(clock.utcnow())
+    clock.advance(3600)  # the gateway restarts an hour later
+    assert restarted(clock).to_dict()["pushed"] == {"plates": ["湘B11111"], "updated": pushed_at}
+    path.write_text(json.dumps({"plate_whitelist": {"value": ["湘B22222"]}}))  # a file without the time
+    assert restarted(clock).to_dict()["pushed"] == {"plates": ["湘B22222"], "updated": None}  # loads; time unknown

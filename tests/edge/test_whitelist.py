@@ -73,9 +73,9 @@ def test_the_bound_counts_entries_as_the_api_does():
 def test_configured_and_pushed_plates_both_open_and_a_push_replaces_the_last():
     wl = Whitelist(["湘A12345"])
     assert "湘A12345" in wl and "湘a·12345" in wl and "湘B11111" not in wl and None not in wl
-    assert wl.replace(["湘B11111", "湘B22222"], now=NOW) == {"plates": 2, "total": 3}
+    assert wl.replace(["湘B11111", "湘B22222"], NOW) == {"plates": 2, "total": 3}
     assert all(p in wl for p in ("湘A12345", "湘B11111", "湘B22222"))
-    wl.replace(["湘B22222"], now=NOW)
+    wl.replace(["湘B22222"], NOW)
     assert "湘B11111" not in wl and "湘B22222" in wl and "湘A12345" in wl and len(wl) == 2
     assert wl.to_dict() == {"configured": ["湘A12345"], "count": 2,
                             "pushed": {"plates": ["湘B22222"], "updated": "2026-11-23T10:00:00.000Z"}}
@@ -83,9 +83,9 @@ def test_configured_and_pushed_plates_both_open_and_a_push_replaces_the_last():
 
 def test_a_bad_push_changes_nothing():
     wl = Whitelist([])
-    wl.replace(["湘B11111"], now=NOW)
+    wl.replace(["湘B11111"], NOW)
     with pytest.raises(BadPlateError):
-        wl.replace(["湘B22222", "nope"], now=NOW)
+        wl.replace(["湘B22222", "nope"], NOW)
     assert "湘B11111" in wl and "湘B22222" not in wl
 
 
@@ -113,6 +113,7 @@ def test_whitelist_api_needs_the_token_checks_plates_and_keeps_the_list_across_r
     r = requests.put(url, json={"plates": ["湘b·11111", "湘B22222"]}, headers=gw.auth, timeout=5)
     assert r.status_code == 200, r.text
     assert r.json()["pushed"]["plates"] == ["湘B11111", "湘B22222"] and r.json()["count"] == 3
+    pushed_at = r.json()["pushed"]["updated"]
     bad = requests.put(url, json={"plates": ["湘B33333", "ABC"]}, headers=gw.auth, timeout=5)
     assert bad.status_code == 422 and "plates[1] = 'ABC'" in bad.json()["detail"]
     assert requests.put(url, json={"plate": "湘B33333"}, headers=gw.auth, timeout=5).status_code == 422
@@ -120,6 +121,7 @@ def test_whitelist_api_needs_the_token_checks_plates_and_keeps_the_list_across_r
     gw.start()
     kept = requests.get(url, headers=gw.auth, timeout=5).json()
     assert kept["configured"] == ["湘A12345"] and kept["pushed"]["plates"] == ["湘B11111", "湘B22222"]
+    assert kept["pushed"]["updated"] == pushed_at  # when it was pushed, not when the gateway restarted
     [event] = gw.get("/api/v1/events", params={"kind": "gateway.config_applied"}).json()
     assert event["data"]["applied"] == {"plate_whitelist": {"plates": 2, "total": 3}}
     # the same section through the settings API (and the central server's downlink)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -21,12 +22,13 @@ class Thresholds:
 
     def __init__(self) -> None:
         self.values: dict[str, float] = {}
+        self.pushed_at: datetime | None = None
 
     def applier(self) -> Applier:
         return Applier(validate=THRESHOLDS.validate_python, apply=self.apply)
 
-    def apply(self, values: dict[str, float]) -> dict[str, Any]:
-        self.values = values
+    def apply(self, values: dict[str, float], pushed_at: datetime | None) -> dict[str, Any]:
+        self.values, self.pushed_at = values, pushed_at
         return {"keys": sorted(values)}
 
 
@@ -68,13 +70,17 @@ def test_fetch_validate_apply_keep_and_report(store, central: Central, tmp_path)
 
 def test_the_last_good_copy_applies_at_start_while_upstream_is_away(store, central: Central, tmp_path):
     central.config_doc = {"thresholds": {"hr_max": 120}}
-    asyncio.run(downlink(store, central, tmp_path, Thresholds()).fetch())
+    first = Thresholds()
+    asyncio.run(downlink(store, central, tmp_path, first).fetch())
+    assert first.pushed_at == store._clock.utcnow()  # received now
     central.stop()
+    store._clock.advance(3600)
     sub = Thresholds()  # a restarted gateway
     dl = downlink(store, central, tmp_path, sub)
     asyncio.run(dl.load_copy())
     asyncio.run(dl.fetch())
     assert sub.values == {"hr_max": 120.0} and dl.status.etag == '"v1"'
+    assert sub.pushed_at == first.pushed_at  # the copy's values are as old as when they came, not the restart
     assert "Connection" in (dl.status.last_error or "")
     assert [r["source"] for r in reports(store, "gateway.config_applied")] == ["upstream", "disk"]
 
