@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from edge.files import write_atomic
 from edge.reader import EventReader
 from edge.store import EventStore
 from sync.client import PullClient
-from sync.errors import PullError
+from sync.errors import PullError, SyncError
 from sync.state import SYNC_COLUMNS, load_timebase
 from sync.wire import ndjson
 
@@ -54,15 +55,48 @@ def page(reader: EventReader, after: int | None, limit: int, *, trusted_clock: b
     return Page(body, len(rows), rows[0][0], rows[-1][0])
 
 
-def acknowledge(store: EventStore, through: int, clock: Clock) -> int:
+class NotServed(SyncError):
+    """An acknowledgement names events that the pull API has not handed out since the gateway started."""
+
+
+class Served:
+    """The highest seq that GET /api/v1/sync/batches has handed out since the gateway started.
+
+    Kept in memory, not in the meta table, so that a GET stays a read (no commit, no fsync). After a restart it
+    starts from nothing: an ack of a page fetched before the restart is refused (409) until that page is fetched
+    again. That is never for ever: a page can always be fetched again (its events are unsynced, so retention keeps
+    them; eviction may take some, and then there is less to acknowledge), and the reference client does just that.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # GETs run in the thread pool: two pages may finish at once
+        self._through = 0
+
+    def note(self, last_seq: int) -> None:
+        with self._lock:
+            self._through = max(self._through, last_seq)
+
+    @property
+    def through(self) -> int:
+        return self._through
+
+
+def acknowledge(store: EventStore, through: int, clock: Clock, *, served: int) -> int:
     """Mark every event with seq <= through acknowledged and move the pull cursor (never backwards); returns how
-    many events became synced. ValueError when `through` is beyond the newest event."""
+    many events became synced. ValueError when `through` is beyond the newest event; NotServed when it is beyond
+    both `served` (the highest seq handed out) and the cursor: events never handed out are not marked synced, or
+    retention and eviction could delete what upstream never got."""
     now = rfc3339(clock.utcnow())
 
     def run(conn: sqlite3.Connection) -> int:
         newest = store.issued_through  # not max(seq): the newest events of a fetched page may have been evicted
         if through > newest:
             raise ValueError(f"through {through} is beyond the newest event ({newest})")
+        row = conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sync.pull_through'").fetchone()
+        held = max(served, row[0] if row else 0)  # a late ack of what was acknowledged before stays harmless
+        if through > held:
+            raise NotServed(f"through {through} is beyond the last event served ({held}; since the gateway "
+                            "started): fetch the page again, then acknowledge it")
         n = conn.execute("UPDATE events SET synced = 1 WHERE seq <= ? AND synced = 0", (through,)).rowcount
         # Both sides cast: SQLite ranks any text above any integer, and the cursor would follow the newest ack.
         conn.execute("INSERT INTO meta (key, value) VALUES ('sync.pull_through', ?) ON CONFLICT (key) DO UPDATE "
@@ -82,15 +116,24 @@ def pull_loop(client: PullClient, write: Write, *, after: int | None, limit: int
               interval: float, sleep: Callable[[float], None] = time.sleep) -> int:
     """Fetch pages, write each durably, then acknowledge it; returns how many events were written. With
     `follow`, keeps going (and retries a failed fetch) until interrupted."""
-    written = 0
+    written, again = 0, False
     while True:
         try:
             body = client.fetch(after, limit)
             if body:
                 device, first, last, n = _span(body)
                 write(body, device, first, last)  # raises unless it is durable: then nothing is acknowledged
-                client.ack(last)
-                written, after = written + n, last
+                try:
+                    client.ack(last)
+                except PullError:
+                    # Refused (409: the gateway restarted since it served the page) or the answer was lost: fetch
+                    # the page again, which serves it anew, write it again (the same file; on standard output the
+                    # page comes twice) and acknowledge that. A second failure in a row is an error.
+                    if again:
+                        raise
+                    again = True
+                    continue
+                written, after, again = written + n, last, False
                 continue
         except PullError:
             if not follow:

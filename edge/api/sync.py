@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.api.deps import MAX_ID, Services, api_router, require_token
-from sync.pull import MAX_PULL_LIMIT, acknowledge, page
+from sync.pull import MAX_PULL_LIMIT, NotServed, Served, acknowledge, page
 from sync.wire import accepts_gzip, gzip_bytes
 
 
@@ -26,6 +26,7 @@ def router(svc: Services) -> APIRouter:
     r = api_router(prefix="/api/v1/sync", tags=["sync"],
                   dependencies=[Depends(require_token(svc.config.api.token))])
     trusted = svc.config.sync.clock == "trusted"
+    served = Served()  # what the GETs of this process handed out: an ack beyond it is refused (see Served)
 
     @r.get("/batches", response_class=Response,
            summary="Events with seq > after as NDJSON, in seq order (gzip when Accept-Encoding allows)",
@@ -38,6 +39,8 @@ def router(svc: Services) -> APIRouter:
         limit: int = Query(1000, ge=1, le=MAX_PULL_LIMIT),
     ) -> Response:
         p = page(svc.store, after, limit, trusted_clock=trusted)
+        if p.last_seq is not None:
+            served.note(p.last_seq)
         headers = {"Vary": "Accept-Encoding", "X-Edge-Count": str(p.count)}
         if p.count:
             headers |= {"X-Edge-First-Seq": str(p.first_seq), "X-Edge-Last-Seq": str(p.last_seq)}
@@ -46,10 +49,14 @@ def router(svc: Services) -> APIRouter:
             body, headers["Content-Encoding"] = gzip_bytes(body), "gzip"
         return Response(body, media_type="application/x-ndjson", headers=headers)
 
-    @r.post("/ack", response_model=AckOut, summary="Acknowledge every event with seq <= through")
+    @r.post("/ack", response_model=AckOut, summary="Acknowledge every event with seq <= through",
+            responses={409: {"description": "through is beyond the last event served since the gateway started: "
+                             "fetch the page again, then acknowledge it; nothing is stored"}})
     async def ack(body: AckIn) -> AckOut:
         try:
-            n = await asyncio.to_thread(acknowledge, svc.store, body.through, svc.clock)
+            n = await asyncio.to_thread(acknowledge, svc.store, body.through, svc.clock, served=served.through)
+        except NotServed as e:
+            raise HTTPException(409, str(e)) from None
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
         return AckOut(through=body.through, acknowledged=n)

@@ -216,9 +216,25 @@ def test_a_pulled_page_is_acknowledged_even_when_its_newest_events_were_evicted_
     s = open_store(tmp_path / "edge.db", clock)
     s.append([ev() for _ in range(10)])
     s.write(lambda conn: conn.execute("DELETE FROM events WHERE seq > 6"))  # as eviction would
-    assert acknowledge(s, 10, clock) == 6
+    assert acknowledge(s, 10, clock, served=10) == 6
     with pytest.raises(ValueError, match="beyond the newest event"):
-        acknowledge(s, 11, clock)
+        acknowledge(s, 11, clock, served=11)
+    s.close()
+
+
+def test_an_ack_beyond_what_was_served_marks_nothing_and_a_late_one_of_an_earlier_ack_is_taken(tmp_path, clock):
+    from sync.pull import NotServed, acknowledge, pull_cursor
+
+    s = open_store(tmp_path / "edge.db", clock)
+    s.append([ev() for _ in range(10)])
+    with pytest.raises(NotServed, match="through 8 is beyond the last event served \\(5"):
+        acknowledge(s, 8, clock, served=5)
+    assert s.query("SELECT count(*) FROM events WHERE synced = 1") == [(0,)] and pull_cursor(s) == 0
+    assert acknowledge(s, 5, clock, served=5) == 5
+    assert acknowledge(s, 4, clock, served=0) == 0  # after a restart nothing is served yet: the cursor still holds
+    with pytest.raises(NotServed):
+        acknowledge(s, 6, clock, served=0)
+    assert pull_cursor(s) == 5
     s.close()
 
 

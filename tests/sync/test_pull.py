@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 import subprocess
 import sys
 
@@ -77,3 +78,51 @@ def test_reference_client_writes_durably_then_acknowledges(gw, tmp_path):
     wrong = subprocess.run([*cmd[:-4], "--token", "wrong-token-0123456789"], capture_output=True, text=True,
                            cwd=REPO, timeout=60)
     assert wrong.returncode == 1 and "401" in wrong.stderr
+
+
+def ack(gw, through: int) -> requests.Response:
+    return requests.post(gw.url + "/api/v1/sync/ack", json={"through": through}, headers=gw.auth, timeout=5)
+
+
+def synced(gw) -> int:
+    with sqlite3.connect(gw.db) as conn:
+        return conn.execute("SELECT count(*) FROM events WHERE synced = 1").fetchone()[0]
+
+
+def test_an_ack_beyond_what_was_served_is_refused_and_stores_nothing_also_after_a_restart(gw):
+    page = lines(gw.get("/api/v1/sync/batches", params={"after": 0, "limit": 10}).content)
+    assert page[-1]["seq"] == 10
+    r = ack(gw, 15)  # events 11-15 exist, but were never handed out
+    assert r.status_code == 409 and "beyond the last event served (10" in r.json()["detail"], r.text
+    assert synced(gw) == 0 and lines(gw.get("/api/v1/sync/batches").content)[0]["seq"] == 1  # cursor unmoved
+    assert ack(gw, 10).json() == {"through": 10, "acknowledged": 10}
+    gw.stop()
+    gw.start()
+    assert ack(gw, 10).json() == {"through": 10, "acknowledged": 0}  # what was acknowledged stays acknowledgeable
+    assert ack(gw, 12).status_code == 409 and synced(gw) == 10  # a page fetched before the restart: fetch again
+    assert lines(gw.get("/api/v1/sync/batches", params={"limit": 2}).content)[-1]["seq"] == 12
+    assert ack(gw, 12).json() == {"through": 12, "acknowledged": 2}
+
+
+def test_the_reference_client_fetches_a_page_again_when_its_ack_is_refused(gw, tmp_path):
+    from sync.client import PullClient
+    from sync.pull import file_writer, pull_loop
+
+    to_file, spans = file_writer(tmp_path / "pulled"), []
+
+    def write(body: bytes, device: str, first: int, last: int) -> None:
+        to_file(body, device, first, last)
+        spans.append((first, last))
+        if len(spans) == 1:  # the gateway restarts between serving the first page and its acknowledgement
+            gw.stop()
+            gw.start()
+
+    client = PullClient(gw.url, gw.token)
+    try:
+        n = pull_loop(client, write, after=None, limit=10, follow=False, interval=0)
+    finally:
+        client.close()
+    assert spans[:2] == [(1, 10), (1, 10)]  # refused (409), fetched again, written again, acknowledged
+    got = [e["seq"] for f in sorted((tmp_path / "pulled").glob("*.ndjson")) for e in lines(f.read_bytes())]
+    assert got == list(range(1, n + 1)) and n >= 25
+    assert synced(gw) == n
