@@ -458,8 +458,23 @@ class EventStore(EventReader):
         return done
 
     def _expire(self, conn: sqlite3.Connection) -> int:
-        cutoff = rfc3339(self._clock.utcnow() - self.retention)
-        n = conn.execute("DELETE FROM events WHERE synced = 1 AND ts < ?", (cutoff,)).rowcount
+        """Age counts from when the gateway stored an event, not from its `ts`, which a client may give (years
+        ago, or in the future) and which an unset clock gets wrong. Rows keep no time of their own: each pass
+        records a mark (now, the highest seq issued), and synced events at or below the seq of the newest mark older
+        than the period go. Seqs only grow, so they were stored by then; they go at most a pass or a mark's step
+        late, never early. A file from before the marks keeps its events a period from the first pass."""
+        now = self._clock.utcnow()
+        now_text, cutoff = rfc3339(now), rfc3339(now - self.retention)
+        last = conn.execute("SELECT ts FROM stored_marks ORDER BY seq DESC LIMIT 1").fetchone()
+        # a mark every 1/1000 of the period at most (a pass a minute would hold 5 million for ten years); one ahead
+        # of now (the clock was set back) does not stop new ones
+        if last is None or not rfc3339(now - self.retention / 1000) <= last[0] <= now_text:
+            conn.execute("INSERT OR IGNORE INTO stored_marks (seq, ts) VALUES (?, ?)", (self.issued_through, now_text))
+        through = conn.execute("SELECT max(seq) FROM stored_marks WHERE ts < ?", (cutoff,)).fetchone()[0]
+        n = 0
+        if through is not None:
+            n = conn.execute("DELETE FROM events WHERE synced = 1 AND seq <= ?", (through,)).rowcount
+            conn.execute("DELETE FROM stored_marks WHERE seq < ?", (through,))  # still needed: its unsynced events
         conn.execute("DELETE FROM alerts WHERE state != 'open' AND updated_ts < ?", (cutoff,))
         return n
 
@@ -670,6 +685,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     )
     db["alerts"].create_index(["key", "state"], index_name="alerts_key", if_not_exists=True)
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    # retention's clock: every event with seq <= a mark's seq was stored by its ts (see EventStore._expire)
+    db["stored_marks"].create({"seq": int, "ts": str}, pk="seq", not_null={"ts"}, if_not_exists=True)
     # boot id and monotonic time per event let sync correct timestamps taken before the clock was set
     db["boots"].create({"id": int, "boot_id": str}, pk="id", if_not_exists=True)
     if conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() != (str(SCHEMA_VERSION),):

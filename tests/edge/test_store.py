@@ -273,10 +273,47 @@ def test_retention_removes_only_synced_events_older_than_the_period(tmp_path, cl
     s = open_store(tmp_path / "edge.db", clock, retention_days=7)
     s.append([ev() for _ in range(4)])
     s.mark_synced(through=2)
+    s.maintain()  # the gateway runs a pass every minute
     clock.advance(timedelta(days=8).total_seconds())
     s.append([ev()])
     assert s.maintain()["expired"] == 2
     assert [e.seq for e in s.events()] == [3, 4, 5]
+    s.close()
+
+
+def test_retention_counts_from_when_the_gateway_stored_an_event_not_from_its_ts(tmp_path, clock):
+    s = open_store(tmp_path / "edge.db", clock, retention_days=7)
+    now = clock.utcnow()
+    s.append([ev(source="a"), ev(source="b")])
+    s.append([NewEvent("bin.level", "years-ago", {}, ts=now - timedelta(days=3 * 365)),
+              NewEvent("bin.level", "future", {}, ts=now + timedelta(days=10 * 365))])
+    s.mark_synced(through=4)
+    assert s.maintain()["expired"] == 0  # stored just now, whatever their ts says
+    clock.advance(timedelta(days=1).total_seconds())
+    s.append([ev(source="later")])
+    s.mark_synced(through=5)
+    assert s.maintain()["expired"] == 0
+    clock.advance(timedelta(days=6, hours=1).total_seconds())
+    assert s.maintain()["expired"] == 4  # a week since they were stored, the future one too
+    assert [e.source for e in s.events()] == ["later"]
+    clock.advance(timedelta(days=1).total_seconds())
+    assert s.maintain()["expired"] == 1
+    s.close()
+
+
+def test_a_file_from_before_the_retention_marks_keeps_its_events_a_period_from_the_first_pass(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock, retention_days=7)
+    s.append([ev() for _ in range(3)])
+    s.mark_synced(through=3)
+    s.close()
+    with sqlite3.connect(path) as conn:  # as a file written by a gateway that had no stored_marks
+        conn.execute("DROP TABLE stored_marks")
+    clock.advance(timedelta(days=30).total_seconds())
+    s = open_store(path, clock, retention_days=7)
+    assert s.maintain()["expired"] == 0  # when they were stored is not known: no earlier than now
+    clock.advance(timedelta(days=7, minutes=1).total_seconds())
+    assert s.maintain()["expired"] == 3
     s.close()
 
 
