@@ -132,7 +132,7 @@ class GateSubsystem(CameraSubsystem[Lane, PlateReading]):
         """In a worker thread: the motion gate, then (if something moves) the plates in the lane's region."""
         lane.counts["looked"] += 1
         if not lane.motion.should_read(image, t):
-            return lane.tracker.tick(t)
+            return lane.tracker.tick(t, still=True)  # nothing moved: a car in view is still there
         region, (ox, oy) = lane.motion.roi.cut(image)
         lane.counts["read"] += 1
         try:
@@ -254,8 +254,10 @@ def passage_settings(cfg: GateConfig, camera: GateCameraConfig) -> PassageSettin
 def make_lane(cfg: GateConfig, camera: GateCameraConfig, clock: Clock) -> Lane:
     stream = CameraStream(camera.source, name=camera.name, loop=camera.loop, fps=camera.fps,
                           monotonic=clock.monotonic)
-    motion = MotionGate(Roi(*camera.roi), MotionSettings(min_share=cfg.motion_share, hold_s=cfg.motion_hold_s),
-                        enabled=cfg.motion)
+    # still frames do not end a passage (a waiting car has not gone): keep reading end_after_s after the last
+    # motion, or a car that has left would be found gone only when the next one comes
+    hold_s = max(cfg.motion_hold_s, cfg.end_after_s)
+    motion = MotionGate(Roi(*camera.roi), MotionSettings(min_share=cfg.motion_share, hold_s=hold_s), enabled=cfg.motion)
     return Lane(camera, stream, motion, PassageTracker(passage_settings(cfg, camera)), camera.relay or cfg.relay)
 
 

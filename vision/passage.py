@@ -6,10 +6,12 @@ or within one character when its box is near the track's last box, or two when i
 the poor first reads of a distant plate, do not start a second car). A track is *confirmed* (decided once: open the
 gate or log a visitor) as soon as it has `min_reads` reads and either its voted text is read at `sure_confidence`
 with a known direction, or it is `settle_s` old (a car standing at the barrier), or it ends (no read for
-`end_after_s`). After confirmation the track keeps absorbing reads until the car is gone; an *upgrade* is
-reported when its confidence only then crosses `notice_confidence` or `sure_confidence`, or when its voted text
-changes (a sure misread among the first reads is voted away later): the gate may open for a resident who was read
-poorly, or misread, at first. When it ends, the whole passage is reported once more as *ended*: the vote over all
+`end_after_s`, not counting still frames: a car that nothing has moved since its plate was read has not gone, so a
+car waiting at the barrier, unread because the motion gate sees nothing move, stays one passage however long).
+After confirmation the track keeps absorbing reads until the car is gone; an *upgrade* is reported when its
+confidence only then crosses `notice_confidence` or `sure_confidence`, or when its voted text changes (a sure
+misread among the first reads is voted away later): the gate may open for a resident who was read poorly, or
+misread, at first. When it ends, the whole passage is reported once more as *ended*: the vote over all
 its reads, its best crop, its final direction.
 
 A read that differs from a track's text but is read at `sure_confidence` joins it only when its box overlaps the
@@ -116,6 +118,7 @@ class _Track:
     reported: Passage | None = None  # the last stage reported (confirmed or upgraded)
     sure: bool = False  # reported at sure_confidence at some point
     suppressed: bool = False  # the same car as a recent passage: never reported
+    read_at: float = 0.0  # the tracker's `_live` clock at its last read
 
     @property
     def last(self) -> _Sighting:
@@ -207,36 +210,42 @@ def _gap(a: Box, b: Box) -> float:
 
 class PassageTracker:
     """Feed it each looked-at frame's reads with the frame's time (`observe`), and the time when no frame was
-    looked at (`tick`); each returns the passages decided at that moment."""
+    looked at (`tick`, `still=True` when that is because nothing moved); each returns the passages decided then."""
 
     def __init__(self, settings: PassageSettings | None = None) -> None:
         self.settings = settings or PassageSettings()
         self._tracks: list[_Track] = []
         self._recent: list[_Recent] = []
         self._ids = itertools.count(1)
+        self._now: float | None = None
+        self._live = 0.0  # seconds in which a car could have left: all but those of still frames
 
     @property
     def active(self) -> int:
         return len(self._tracks)
 
     def observe(self, reads: Sequence[Read], t: float) -> list[Passage]:
+        self._advance(t, still=False)
         taken: set[int] = set()
         for r in sorted(reads, key=lambda r: -r.confidence):
             x, y, w, h = (int(v) for v in r.box)
             s = _Sighting(r.text, r.color, float(r.confidence), (x, y, w, h), t)
             i = self._match(s)
             if i is None:
-                self._tracks.append(_Track(next(self._ids), [s]))
+                self._tracks.append(_Track(next(self._ids), [s], read_at=self._live))
                 taken.add(len(self._tracks) - 1)
             elif i not in taken:  # one read per track and frame: a second is the same plate detected twice
                 self._tracks[i].add(s)
+                self._tracks[i].read_at = self._live
                 taken.add(i)
         return self.tick(t)
 
-    def tick(self, t: float) -> list[Passage]:
+    def tick(self, t: float, *, still: bool = False) -> list[Passage]:
+        """`still`: nothing moved since the last frame, so no car can have left; that time does not end tracks."""
+        self._advance(t, still=still)
         out: list[Passage] = []
         for track in list(self._tracks):
-            ended = t - track.last.t >= self.settings.end_after_s
+            ended = self._live - track.read_at >= self.settings.end_after_s
             out += self._decide(track, t, ended)
             if ended:
                 self._tracks.remove(track)
@@ -244,6 +253,11 @@ class PassageTracker:
                     self._recent.append(_Recent(track.text, track.last.t, track.last.box, track.sure))
         self._recent = [r for r in self._recent if t - r.at < self.settings.same_plate_s]
         return out
+
+    def _advance(self, t: float, *, still: bool) -> None:
+        if self._now is not None and not still:
+            self._live += max(0.0, t - self._now)
+        self._now = t if self._now is None else max(self._now, t)
 
     def _match(self, s: _Sighting) -> int | None:
         """The track this read belongs to: the same text anywhere; one character off near the track's last box; two

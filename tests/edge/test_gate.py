@@ -261,6 +261,55 @@ def test_a_relay_that_cannot_pulse_raises_an_alert(pins, store, clock, tmp_path)
     assert kinds(store, "plate.read")[0][1]["decision"] == "not_opened"
 
 
+# ---- a car standing in view --------------------------------------------------------------------------------------
+
+class SeesCar:
+    """A recogniser that reads RESIDENT on the bright block (the car) wherever it is in the picture."""
+
+    def read(self, image: np.ndarray) -> list[PlateRead]:
+        ys, xs = np.nonzero(image[:, :, 0] > 200)
+        if not len(ys):
+            return []
+        x, y, w, h = int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+        return [PlateRead(RESIDENT, "blue", 0.95, (x + w // 4, y + h - 20, w // 2, 16))]
+
+
+def lane_frame(car_y: int | None) -> np.ndarray:
+    img = np.full((180, 320, 3), 90, np.uint8)
+    if car_y is not None and car_y < 180:
+        img[max(car_y, 0): car_y + 60, 100:220] = 230
+    return img
+
+
+async def film(gate: GateSubsystem, lane: Lane, car_ys: list[int | None], t0: float) -> float:
+    """Each position of the car is one looked-at frame, 0.2 s apart, through the lane's motion gate and tracker."""
+    t = t0
+    for y in car_ys:
+        await gate.handle(lane, gate._look(lane, lane_frame(y), t))
+        t += 0.2
+    return t
+
+
+@pytest.mark.parametrize("hold_s", [3.0, 0.0])  # 0: still read end_after_s after motion, or a car never leaves
+def test_a_car_waiting_in_view_without_reads_is_one_passage_and_a_later_visit_another(pins, store, clock, tmp_path,
+                                                                                      hold_s):
+    gpio = relay_gpio(pins, store, clock)
+    gate, lane = make_gate(store, clock, gpio, tmp_path, motion_hold_s=hold_s)
+    gate._model = SeesCar()
+
+    async def scenario() -> None:
+        t = await film(gate, lane, [None] * 5 + list(range(-40, 40, 8)), 0.0)  # comes in: let in
+        t = await film(gate, lane, [40] * 300, t)  # waits a minute, standing still: nothing moves, nothing read
+        t = await film(gate, lane, list(range(40, 200, 8)) + [None] * 150, t)  # drives on and away; 30 s empty
+        await film(gate, lane, list(range(-40, 40, 8)) + [40] * 10 + list(range(40, 200, 8)) + [None] * 50, t)
+
+    asyncio.run(scenario())
+    gpio.close()
+    events = kinds(store, "gate.opened", "plate.read")
+    assert [k for k, _ in events] == ["gate.opened", "plate.read", "gate.opened", "plate.read"]  # one opening a visit
+    assert events[1][1]["duration_s"] > 60  # the first visit is one passage, waiting included
+
+
 # ---- the frame loop ---------------------------------------------------------------------------------------------
 
 def write_clip(path: Path, n: int = 40, moving_from: int = 20) -> Path:

@@ -129,6 +129,19 @@ def test_the_same_car_lost_for_a_moment_is_still_one_passage_and_later_another()
     assert (len(first), len(again), len(later)) == (2, 0, 2)  # confirmed and ended; nothing; confirmed and ended
 
 
+def test_a_car_waiting_while_nothing_moves_is_one_passage_however_long():
+    tracker = PassageTracker(PassageSettings(same_plate_s=15.0, end_after_s=2.0))
+    decided = play(tracker, approaching("湘A12345"), tail_s=0.0)  # comes in and stops at the barrier
+    t = 2.0
+    while t < 62.0:  # a minute in which nothing moves: the motion gate reads no frame
+        decided += [(t, p) for p in tracker.tick(t, still=True)]
+        t += 0.2
+    assert tracker.active == 1  # not gone
+    decided += play(tracker, [[read("湘A12345", y=250 + i * 15)] for i in range(5)], t0=t)  # drives on
+    assert [p.stage for _, p in decided] == ["confirmed", "ended"]
+    assert decided[-1][1].duration_s > 60 and decided[-1][1].reads == 15
+
+
 def test_a_poor_first_read_is_confirmed_then_upgraded_once_when_the_car_comes_closer():
     tracker = PassageTracker(PassageSettings(sure_confidence=0.9, settle_s=1.0))
     frames = [[read("湘A12345", conf=0.6)] for _ in range(8)] + [[read("湘A12345", conf=0.95)] for _ in range(8)]
