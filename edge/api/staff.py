@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -32,6 +32,7 @@ CHARTS_EVERY_S = 60.0  # the charts span a day and a week
 BANDS_EVERY_S = 20.0  # "not heard for hours" does not need fresher figures, and the query reads many rows
 _NO_STORE = {**PAGE_HEADERS, "Cache-Control": "no-store"}
 STAFF_PAGES = ("/staff", "/staff/parking")  # where a login may lead back to
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class StaffAuth:
@@ -47,10 +48,15 @@ class StaffAuth:
 
     @auth_check
     def require(self, request: Request) -> str:
-        name = self.who(request)
+        if token_matches(bearer_token(request), self.token):
+            return "api"  # a script's request: no browser, no cookie for another page to ride on
+        name = check_session(self.token, request.cookies.get(COOKIE), now=self.clock.utcnow())
         if name is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in at /staff, or send the bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
+        # SameSite=Strict still sends the cookie from another port of the same host (same site, other origin)
+        if request.method not in SAFE_METHODS and not same_origin(request):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "a staff action must come from the gateway's own pages")
         return name
 
     def log_in(self, request: Request, name: str, next_page: str = "/staff") -> Response:
@@ -59,6 +65,15 @@ class StaffAuth:
                         max_age=int(self.ttl.total_seconds()), path="/staff", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
         return resp
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from a page of another origin (a cross-site request forgery)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("origin")  # older browsers; scripts and curl send neither
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 
 
 def login_page(files: Any, error: str | None = None, code: int = 200, *, next_page: str = "/staff") -> Response:

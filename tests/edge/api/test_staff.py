@@ -88,3 +88,21 @@ def test_staff_publish_and_remove_notices(gw):
     nid = r.json()["id"]
     assert nid in [n["id"] for n in s.get(gw.url + "/staff/api/overview", timeout=10).json()["notices"]]
     assert s.delete(f"{gw.url}/staff/api/notices/{nid}", timeout=5).status_code == 200
+
+
+def test_a_staff_action_from_another_origin_is_refused(gw):
+    s = requests.Session()
+    s.cookies.set("edge_staff", login(gw, gw.token).cookies["edge_staff"])
+    alert = next(a for a in gw.get("/api/v1/alerts").json() if a["source"] == "light-gate")
+    ack = f"{gw.url}/staff/api/alerts/{alert['id']}/ack"
+    for foreign in ({"Origin": "http://127.0.0.1:1"}, {"Origin": "null"}, {"Sec-Fetch-Site": "same-site"},
+                    {"Sec-Fetch-Site": "cross-site", "Origin": gw.url}):
+        r = s.post(ack, headers=foreign, timeout=5)
+        assert r.status_code == 403 and "own pages" in r.text, foreign
+        notice = s.post(gw.url + "/staff/api/notices", json={"zh": "假通知"}, headers=foreign, timeout=5)
+        assert notice.status_code == 403
+    assert next(a for a in gw.get("/api/v1/alerts").json() if a["id"] == alert["id"])["state"] == "open"
+    assert s.get(gw.url + "/staff/api/overview", headers={"Origin": "http://127.0.0.1:1"}, timeout=10).ok  # reads
+    # the bearer token is no cookie a page elsewhere could ride on
+    assert requests.post(ack, headers={**gw.auth, "Sec-Fetch-Site": "cross-site"}, timeout=5).status_code == 200
+    assert s.post(ack, headers={"Origin": gw.url}, timeout=5).status_code == 200  # the console's own page

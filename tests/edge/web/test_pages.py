@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -297,3 +299,57 @@ def stored_secrets(gw: Gateway) -> set[str]:
             found |= {v for k, v in event["data"].items() if k in ("flat", "band", "plate") and isinstance(v, str)}
     assert "3-201" in found and "粤B99999" in found  # the check sees what was posted
     return found
+
+
+@pytest.fixture
+def other_origin() -> Iterator[Callable[[str], str]]:
+    """Another web server on the same host (another port: the same site, so SameSite=Strict cookies still go out);
+    serve(html) puts up a page there and gives its URL."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = pages.get(self.path, b"")
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def serve(html: str) -> str:
+        pages[f"/{len(pages)}.html"] = html.encode()
+        return f"http://127.0.0.1:{server.server_port}/{len(pages) - 1}.html"
+
+    yield serve
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_page_of_another_origin_cannot_act_with_the_staff_session(building, open_page, other_origin):
+    alert = next(a for a in building.get("/api/v1/alerts").json() if a["source"] == "bin-3")
+    ack = f"{building.url}/staff/api/alerts/{alert['id']}/ack"
+    page = open_page(building.url + "/staff")
+    page.fill("#token", building.token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#alert-list li.alert")
+    # what a malicious page elsewhere on the host can do without CORS: a script's POST and a form's
+    attack = other_origin(f"""<!doctype html><form id="f" method="post" action="{ack}"></form><script>
+      fetch("{ack}", {{method: "POST", mode: "no-cors", credentials: "include"}})
+        .finally(() => {{ document.title = "sent"; }});
+    </script>""")
+    page.goto(attack)
+    page.wait_for_function("() => document.title === 'sent'")
+    with page.expect_navigation():
+        page.evaluate("() => document.getElementById('f').submit()")
+    assert "own pages" in page.content()  # refused
+    assert next(a for a in building.get("/api/v1/alerts").json() if a["id"] == alert["id"])["state"] == "open"
+    page.goto(building.url + "/staff")  # the console itself still acknowledges with the same session
+    page.click(f"button[data-ack='{alert['id']}']")
+    page.wait_for_function(f"() => !document.querySelector('#alert-list li[data-alert=\"{alert['id']}\"]')")
+    assert next(a for a in building.get("/api/v1/alerts", params={"state": "acked"}).json()
+                if a["id"] == alert["id"])["acked_by"] == "staff"
