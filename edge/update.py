@@ -113,6 +113,9 @@ def update(layout: Layout, wheel: Path, *, restart: Callable[[], None], probe: P
         raise UpdateError(f"{version} is already the current release (--force to install it again)")
     with _locked(layout):
         before = probe()
+        # first, so the build has the room they took on a small SD card
+        for leftover in remove_unfinished(layout, protect={previous}):
+            log.info("removed the unfinished build releases/%s", leftover)
         # never into the running release's folder: it stays whole until the new one is healthy
         name = (build or build_release)(layout, wheel, version).name
         switch(layout, name)
@@ -217,6 +220,19 @@ def switch(layout: Layout, version: str) -> None:
     fsync_dir(layout.root)  # and the switch itself survives one
 
 
+def remove_unfinished(layout: Layout, *, protect: set[str | None]) -> list[str]:
+    """Remove the builds nothing will finish: releases/<version>.partial of older versions (built beside, then
+    renamed) and releases without their marker (cut short by a power cut or a full disk), never a protected one."""
+    removed = []
+    for path in sorted(layout.releases.iterdir()):
+        if path.name in protect or path.is_symlink() or not path.is_dir():
+            continue
+        if path.name.endswith(".partial") or _built_from(path) is None:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
 def prune(layout: Layout, *, keep: int, protect: set[str | None]) -> list[str]:
     """Remove the oldest releases beyond `keep` (never the current one or the one to roll back to)."""
     releases = sorted((p for p in layout.releases.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
@@ -266,7 +282,7 @@ def systemctl_restart(unit: str = "edge-gateway.service") -> Callable[[], None]:
 
 @contextlib.contextmanager
 def _locked(layout: Layout) -> Iterator[None]:
-    """One update at a time."""
+    """One update at a time (systemd/install.sh takes the same lock)."""
     try:
         layout.releases.mkdir(parents=True, exist_ok=True)
         fd = open(layout.root / ".update.lock", "w")  # noqa: SIM115 - held for the whole update
@@ -276,7 +292,7 @@ def _locked(layout: Layout) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UpdateError("another `edge update` is running") from None
+            raise UpdateError("another `edge update` (or systemd/install.sh) is running") from None
         yield
 
 

@@ -112,6 +112,18 @@ build_release() {
   changed=1
 }
 
+# Builds nothing will finish, which take room on a small SD card: <version>.partial folders of older versions (built
+# beside, then renamed) and releases without their marker (cut short). Never the running release.
+remove_unfinished() {
+  running=$(readlink "$DESTDIR$PREFIX/current" 2>/dev/null || true)
+  for rel in "$DESTDIR$PREFIX"/releases/*; do
+    if [ -L "$rel" ] || [ ! -d "$rel" ] || [ "releases/${rel##*/}" = "$running" ]; then continue; fi
+    case $rel in *.partial) ;; *) [ -f "$rel/.edge-release" ] && continue ;; esac
+    say "removing the unfinished build $PREFIX/releases/${rel##*/}"
+    rm -rf "$rel"
+  done
+}
+
 # a symlink replaced atomically, and only when it points elsewhere
 link() {
   if [ "$(readlink "$2" 2>/dev/null || true)" != "$1" ]; then
@@ -180,6 +192,14 @@ if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
   exit 2
 fi
 debian_packages
+# one at a time with `edge update` (the same lock): neither removes the other's unfinished build
+mkdir -p "$DESTDIR$PREFIX/releases"
+exec 9>>"$DESTDIR$PREFIX/.update.lock"
+if ! flock -n 9; then
+  echo "install: edge update or another install.sh is running; try again when it is done" >&2
+  exit 1
+fi
+remove_unfinished
 build_release
 install_files
 accounts

@@ -104,6 +104,11 @@ def router(svc: Services) -> APIRouter:
             raise HTTPException(404, f"no file {name!r}")
         return page(name, request)
 
+    # HEAD as for any file (link checkers, a start script waiting for the page); uvicorn sends no body. Kept out of
+    # OpenAPI, where a second operation of the same function would repeat its operationId.
+    for path, endpoint in (("/", kiosk), ("/static/{name}", static)):
+        r.add_api_route(path, endpoint, methods=["HEAD"], response_class=Response, include_in_schema=False)
+
     @r.get("/api/v1/kiosk", summary="What the kiosk shows, as JSON (public)")
     def kiosk_state() -> dict[str, Any]:
         return state()

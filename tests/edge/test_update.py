@@ -284,3 +284,25 @@ def test_healthz_url() -> None:
     assert healthz_url("0.0.0.0", 8080) == "http://127.0.0.1:8080/healthz"
     assert healthz_url("192.168.1.5", 80) == "http://192.168.1.5:80/healthz"
     assert healthz_url("fe80::1%eth0", 8080) == "http://[fe80::1%25eth0]:8080/healthz"
+
+
+def test_unfinished_builds_are_removed_before_the_build_but_never_the_running_release(tmp_path: Path) -> None:
+    """<v>.partial folders of older versions and releases without their marker (a build cut short) take room on
+    a small SD card: they go before the new release is built. The running release goes nowhere, marker or not."""
+    layout = Layout(tmp_path / "opt")
+    old_release(layout, "0.0.9")  # running, and made without a marker (by hand, say)
+    for name in ("0.0.7.partial", "0.0.8.partial", "0.0.6", "0.0.5"):
+        (layout.releases / name / "bin").mkdir(parents=True)
+    (layout.releases / "0.0.8.partial" / MARKER).write_text("sha256:ab\n")  # cut short between marker and rename
+    (layout.releases / "0.0.5" / MARKER).write_text("sha256:cd\n")  # complete: a release to keep
+    seen: list[list[str]] = []
+
+    def build(layout: Layout, wheel: Path, version: str) -> Path:
+        seen.append(sorted(p.name for p in layout.releases.iterdir()))
+        return fake_build(layout, wheel, version)
+
+    service = Service(layout, healthy={"0.0.9"})  # the new one fails: rolled back, and still cleaned
+    result = run_update(layout, wheel_named(tmp_path, "0.1.0"), service, build=build)
+    assert result.rolled_back
+    assert seen == [["0.0.5", "0.0.9"]]
+    assert sorted(p.name for p in layout.releases.iterdir()) == ["0.0.5", "0.0.9", "0.1.0"]

@@ -171,3 +171,38 @@ def test_a_changed_install_restarts_after_reset_failed(tmp_path: Path, installed
     proc = run_install(destdir, edge_wheel, SYSTEMCTL=str(systemctl))
     assert proc.returncode == 0, proc.stderr
     assert log.read_text().splitlines()[-2:] == ["reset-failed edge-gateway.service", "restart edge-gateway.service"]
+
+
+def test_unfinished_builds_are_removed_but_never_the_running_release(tmp_path: Path, installed: Path,
+                                                                     edge_wheel: Path) -> None:
+    """<v>.partial folders of older versions and releases without their marker go; the running release stays
+    even without its marker (it is then built again beside it)."""
+    destdir = tmp_path / "root"
+    shutil.copytree(installed, destdir, symlinks=True)
+    releases = destdir / "opt/edge-gateway/releases"
+    for name in ("0.0.8.partial", "0.0.7", "0.0.6"):
+        (releases / name / "bin").mkdir(parents=True)
+    (releases / "0.0.8.partial/.edge-release").write_text("sha256:ab\n")  # cut short between marker and rename
+    (releases / "0.0.6/.edge-release").write_text("sha256:cd\n")  # complete: kept
+    (releases / __version__ / ".edge-release").unlink()
+    proc = run_install(destdir, edge_wheel, SYSTEMCTL=":")
+    assert proc.returncode == 0, proc.stderr
+    assert "removing the unfinished build /opt/edge-gateway/releases/0.0.7" in proc.stdout
+    beside = os.readlink(destdir / "opt/edge-gateway/current").removeprefix("releases/")
+    assert beside.startswith(f"{__version__}-")
+    assert sorted(p.name for p in releases.iterdir()) == sorted(["0.0.6", __version__, beside])
+    assert run_edge(releases / __version__, "--version").returncode == 0
+
+
+def test_install_refuses_while_edge_update_runs(tmp_path: Path, edge_wheel: Path) -> None:
+    """edge update holds /opt/edge-gateway/.update.lock: install.sh refuses rather than build beside it."""
+    import fcntl
+
+    opt = tmp_path / "root/opt/edge-gateway"
+    opt.mkdir(parents=True)
+    with open(opt / ".update.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = run_install(tmp_path / "root", edge_wheel, SYSTEMCTL=":")
+    assert proc.returncode == 1
+    assert "edge update or another install.sh is running" in proc.stderr
+    assert not (opt / "releases" / __version__).exists()

@@ -117,6 +117,12 @@ def test_the_page_and_its_files_come_from_the_gateway(gw):
                 again = requests.get(gw.url + src, headers={"If-None-Match": header}, timeout=5)
                 assert again.status_code == 304, header
             assert requests.get(gw.url + src, headers={"If-None-Match": '"other"'}, timeout=5).status_code == 200
+    for path in ("/", "/static/kiosk.js", "/static/kiosk.css"):  # HEAD answers as GET does, without the body
+        got, head = requests.get(gw.url + path, timeout=5), requests.head(gw.url + path, timeout=5)
+        assert head.status_code == 200 and head.content == b"", path
+        assert {k: head.headers[k] for k in ("etag", "content-type", "content-length")} == {
+            k: got.headers[k] for k in ("etag", "content-type", "content-length")}, path
+    assert requests.head(gw.url + "/static/nothing.js", timeout=5).status_code == 404
     assert requests.get(gw.url + "/static/kiosk.js", timeout=5).headers["content-type"].startswith("text/javascript")
     for wrong in ("/static/nothing.js", "/static/..%2Fassets.py", "/static/%2E%2E/feed.py"):
         assert requests.get(gw.url + wrong, timeout=5).status_code == 404
