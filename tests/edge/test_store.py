@@ -8,7 +8,7 @@ import pytest
 from edge.errors import EventError, StoreError, StoreFullError
 from edge.events import NewEvent, Priority
 from edge.reader import EventReader
-from edge.store import EventStore
+from edge.store import EVICT_TO, EventStore, _used_bytes
 
 
 def ev(kind="bin.level", source="bin-1", priority=Priority.NORMAL, **data):
@@ -54,14 +54,21 @@ def test_seq_is_never_reused_across_restarts_even_when_newest_rows_are_gone(tmp_
 def test_seq_goes_on_after_the_writer_itself_evicted_the_newest_events(tmp_path, clock):
     path = tmp_path / "edge.db"
     s = open_store(path, clock, max_mb=1)
-    s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob="s" * 4000) for i in range(235)])
+    # critical events past the 90 % that eviction goes down to, but under the bound, so the normal events below are
+    # taken and then all evicted (fixed at 235 they alone could be over the bound, and whether the normal ones were
+    # refused depended on when the writer had checked)
+    crit = 0
+    while s.write(_used_bytes) <= EVICT_TO * s.max_bytes:
+        s.append([ev("wristband.sos", f"band-{crit + i}", Priority.CRITICAL, blob="s" * 4000) for i in range(5)])
+        crit += 5
+    assert s.write(_used_bytes) < s.max_bytes
     # past 1 MB appended the writer checks the bound on its own; only these normal events can go, newest included
     newest = s.append([ev(blob="n" * 4000) for _ in range(30)])
     for _ in range(500):
         if s.stats().evicted >= 30:
             break
         threading.Event().wait(0.01)
-    assert s.stats().by_priority == {"critical": 235}
+    assert s.stats().by_priority == {"critical": crit}
     s.close()
     s = open_store(path, clock, max_mb=1)
     assert s.append([ev("wristband.sos", "band-x", Priority.CRITICAL)])[0].seq == newest[-1].seq + 1
