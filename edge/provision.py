@@ -33,6 +33,7 @@ ERROR_FILE = "edge-gateway-error.txt"  # beside a refused boot file: the reasons
 DONE_FILE = "edge-gateway-provisioned.txt"  # replaces the boot file: what was done, without the token
 LAST_ERROR = "provision-error.txt"  # in /etc/edge-gateway: the "not provisioned" screen shows it
 SERVICE_GROUP = "edge"
+MAX_REQUEST_BYTES = 64 * 1024  # a provisioning file is four lines
 
 
 class Provisioning(StrictModel):
@@ -110,18 +111,23 @@ def provision_from_file(path: Path, config_path: Path, *, now: datetime,
     A refused file stays where it is, with the reasons written beside it and the old configuration untouched."""
     try:
         try:
-            text = path.read_text(encoding="utf-8-sig")  # a laptop's editor may add a byte-order mark
-        except (OSError, UnicodeDecodeError) as e:
-            raise ProvisionError([f"{path}: cannot read: {e}"]) from None
-        try:
-            raw = parse_toml(text, str(path))
+            raw = parse_toml(_read_request(path), str(path))
         except ConfigError as e:
             raise ProvisionError(e.problems) from None
+        old = _read_existing(config_path)
         outcome = provision(parse_request(raw, str(path)), config_path, now=now, environ=environ)
+        try:
+            path.unlink()
+        except OSError as e:
+            # left on the card, its token stays readable and it is applied again at every boot (over a later
+            # `edge provision`): not applied at all, rather than half
+            _put_back(config_path, old)
+            raise ProvisionError([f"{path}: cannot take it off the card ({e.strerror or e}), so it was not "
+                                  "applied; repair the card's boot partition on a computer, or remove the file "
+                                  "and provision over SSH: sudo edge provision --device-id ..."]) from None
     except ProvisionError as e:
         _note_refusal(path, config_path, e.problems, now)
         raise
-    path.unlink()
     fsync_dir(path.parent)
     (path.parent / ERROR_FILE).unlink(missing_ok=True)
     (path.parent / DONE_FILE).write_text(
@@ -129,6 +135,35 @@ def provision_from_file(path: Path, config_path: Path, *, now: datetime,
         f"The enrolment token has been removed from this card; the configuration is in {config_path}.\n"
     )
     return outcome
+
+
+def _read_request(path: Path) -> str:
+    """The text of a provisioning file: four lines, so a large one is the wrong file (and is not read whole)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_REQUEST_BYTES + 1)
+    except OSError as e:
+        sudo = " (run it as root: sudo edge provision ...)" if isinstance(e, PermissionError) else ""
+        raise ProvisionError([f"{path}: cannot read: {e.strerror or e}{sudo}"]) from None
+    if len(data) > MAX_REQUEST_BYTES:
+        raise ProvisionError([f"{path}: larger than {MAX_REQUEST_BYTES // 1024} KB: not a provisioning file (four "
+                              "lines: device_id, building_id, server, token)"])
+    try:
+        return data.decode("utf-8-sig")  # a laptop's editor may add a byte-order mark
+    except UnicodeDecodeError as e:
+        raise ProvisionError([f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at position {e.start}); save "
+                              "it as UTF-8 (in Notepad: Save as, Encoding UTF-8)"]) from None
+
+
+def _put_back(config_path: Path, old: str | None) -> None:
+    """Undo a provisioning: the configuration as it was (none, or the old text)."""
+    try:
+        if old is None:
+            config_path.unlink(missing_ok=True)
+        else:
+            _write_atomically(config_path, old, previous=None)
+    except (OSError, ProvisionError):
+        pass  # the refusal is still reported; a configuration that stayed is a whole one
 
 
 def merged_config(old: str | None, req: Provisioning, *, now: datetime) -> str:

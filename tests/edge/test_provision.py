@@ -215,3 +215,38 @@ def test_an_unreadable_config_asks_for_sudo(etc: Path, monkeypatch: pytest.Monke
     with pytest.raises(ProvisionError) as refused:
         provision(req, etc, now=NOW, environ={})
     assert "permission denied (run it as root: sudo edge provision ...)" in refused.value.problems[0]
+
+
+def test_a_card_file_that_cannot_be_removed_is_not_applied(small_disk: Path, etc: Path) -> None:
+    """A boot partition remounted read-only (vfat's errors=remount-ro): the file and its token would stay on the
+    card and be applied again at every boot, so it is not applied at all: the old configuration stays."""
+    import subprocess
+
+    etc.parent.mkdir(parents=True)
+    etc.write_text('device_id = "old-gw"\nbuilding_id = "b01"\n\n[api]\ntoken = "kept-api-token-0123456789"\n')
+    before = etc.read_bytes()
+    (small_disk / BOOT_FILE).write_text(GOOD)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(ProvisionError) as refused:
+        provision_from_file(small_disk / BOOT_FILE, etc, now=NOW, environ={})
+    assert "cannot take it off the card (Read-only file system), so it was not applied" in refused.value.problems[0]
+    assert etc.read_bytes() == before
+    assert "Read-only file system" in (etc.parent / LAST_ERROR).read_text()  # for the "not provisioned" screen
+    etc.unlink()  # and with no configuration before, none after
+    with pytest.raises(ProvisionError):
+        provision_from_file(small_disk / BOOT_FILE, etc, now=NOW, environ={})
+    assert not etc.exists()
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (GOOD.encode("utf-16"), "not UTF-8 text (byte 0xff at position 0); save it as UTF-8"),  # Notepad's "Unicode"
+    (GOOD.encode() + b"#" * (1 << 20), "larger than 64 KB: not a provisioning file"),
+])
+def test_a_card_file_that_is_not_a_provisioning_file_says_why(boot: Path, etc: Path, content: bytes,
+                                                              says: str) -> None:
+    (boot / BOOT_FILE).write_bytes(content)
+    with pytest.raises(ProvisionError) as refused:
+        provision_from_file(boot / BOOT_FILE, etc, now=NOW, environ={})
+    (problem,) = refused.value.problems
+    assert problem.startswith(f"{boot / BOOT_FILE}: {says}"), problem
+    assert not etc.exists() and (boot / BOOT_FILE).exists()
