@@ -142,6 +142,7 @@ class WristbandRules:
     settings: Settings
     started: float  # monotonic time the rules started: a band never seen is missing from here on
     states: dict[str, BandState] = field(default_factory=dict)
+    watching: set[str] | None = None  # the bands registered at the last missing check; None before the first
 
     def heart_rate(self, band: Band, bpm: int, now: float) -> list[NewEvent]:
         """A heart rate read over GATT (bands that need a connection)."""
@@ -179,14 +180,21 @@ class WristbandRules:
 
     def check_missing(self, bands: Iterable[Band], now: float) -> list[NewEvent]:
         """wristband.missing once per absence for every registered band silent for missing_after_s."""
-        events = []
+        events, first, watching = [], self.watching is None, set()
         for band in bands:
+            watching.add(band.band_id)
+            # a band is listened for from the start, or from when it was registered (pushed settings), not
+            # for the gateway's whole uptime: a band added later was otherwise missing at the next check
+            since = self.started if first else now
             st = self.states.get(band.band_id)
             if st is None:
-                st = self.states[band.band_id] = BandState(last_seen=self.started)
+                st = self.states[band.band_id] = BandState(last_seen=since)
+            elif not first and band.band_id not in self.watching:  # registered again (e.g. a new resident)
+                st.last_seen = max(st.last_seen, since)
             silent = now - st.last_seen
             if not st.missing and silent >= self.settings.missing_after_s:
                 st.missing = True
                 events.append(_event("wristband.missing", band, Priority.HIGH,
                                      silent_hours=round(silent / 3600, 2)))
+        self.watching = watching
         return events

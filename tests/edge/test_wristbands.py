@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from edge.config import WristbandConfig
 from edge.events import Priority
 from edge.wristbands import Band, Registry, Settings, WristbandRules
@@ -115,3 +117,29 @@ def test_an_unregistered_band_is_remembered_only_once_it_calls():
     assert sos.kind == "wristband.sos" and sos.data["flat"] is None
     assert rules.unregistered_sos(adv(sos=False, counter=3), 3.0, -70) == []
     assert kinds(rules.unregistered_sos(adv(sos=True, counter=3), 4.0, -70)) == ["wristband.sos"]  # cleared between
+
+
+def test_a_band_registered_while_running_is_missing_only_after_its_own_silence():
+    """A band added to the registry (PUT settings, downlink) has been listened for since then, not since the
+    gateway started: it was raised as missing at the next check, with the gateway's uptime as its silence."""
+    rules = WristbandRules(SETTINGS, started=0)
+    hour = 3600.0
+    new = Band("0c0ffee0", "5-501")
+    rules.evaluate(adv(), BAND, 19 * hour, -60)
+    assert rules.check_missing([BAND], 19 * hour + 60) == []
+    assert rules.check_missing([BAND, new], 20 * hour) == []  # registered a minute ago
+    assert rules.check_missing([BAND, new], 30 * hour) == []
+    [missing] = [e for e in rules.check_missing([BAND, new], 32 * hour + 60) if e.source == new.source]
+    assert missing.data["silent_hours"] == pytest.approx(12, abs=0.1)
+
+
+def test_a_band_registered_again_counts_its_silence_from_then():
+    rules = WristbandRules(SETTINGS, started=0)
+    hour = 3600.0
+    other = Band("00000002", "1-101")
+    rules.evaluate(adv(), BAND, 10.0, -60)
+    rules.evaluate(adv(), BAND, 11 * hour, -60)  # then the resident moves out and the band is unregistered
+    rules.check_missing([BAND, other], 11 * hour + 60)
+    rules.check_missing([other], 12 * hour)
+    assert rules.check_missing([BAND, other], 40 * hour) == []  # registered again for a new resident
+    assert [e.source for e in rules.check_missing([BAND, other], 52 * hour)] == [BAND.source]
