@@ -54,6 +54,7 @@ class BandState:
     sos_counter: int | None = None  # counter of the last incident alerted
     sos_cleared: bool = False  # SOS flag seen clear since that alert
     hr_out_since: float | None = None
+    hr_in_since: float | None = None  # back in range since, while alerting
     hr_alerting: bool = False
     battery_low: bool = False
     missing: bool = False
@@ -101,8 +102,8 @@ def _sos(reading: WristbandState, band: Band, st: BandState, rssi: int) -> list[
 def _heart_rate(reading: WristbandState, band: Band, st: BandState, now: float, s: Settings) -> list[NewEvent]:
     bpm = reading.heart_rate_bpm
     out: list[NewEvent] = []
-    if bpm is None:  # not worn or no reading: an out-of-range spell needs readings to go on
-        st.hr_out_since = None
+    if bpm is None:  # not worn or no reading: a spell out of (or back in) range needs readings to go on
+        st.hr_out_since = st.hr_in_since = None
         return out
     if st.hr_emitted is None or now - st.hr_emitted >= s.heart_rate_every_s:
         st.hr_emitted = now
@@ -110,9 +111,14 @@ def _heart_rate(reading: WristbandState, band: Band, st: BandState, now: float, 
     if band.hr_min <= bpm <= band.hr_max:
         st.hr_out_since = None
         if st.hr_alerting:
-            st.hr_alerting = False
-            out.append(_event("wristband.heart_rate_normal", band, bpm=bpm))
+            # closed only once back in range as long as it took to raise: one reading in range amid a rate that
+            # stays out (a noisy optical sensor) would close the alert and open a new one minutes later
+            st.hr_in_since = now if st.hr_in_since is None else st.hr_in_since
+            if now - st.hr_in_since >= s.heart_rate_sustained_s:
+                st.hr_alerting, st.hr_in_since = False, None
+                out.append(_event("wristband.heart_rate_normal", band, bpm=bpm))
         return out
+    st.hr_in_since = None
     if st.hr_out_since is None:
         st.hr_out_since = now
     if not st.hr_alerting and now - st.hr_out_since >= s.heart_rate_sustained_s:

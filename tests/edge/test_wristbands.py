@@ -64,7 +64,8 @@ def test_sustained_out_of_range_heart_rate():
         alerts += [e for e in rules.evaluate(adv(bpm=140), BAND, float(t), -60) if e.priority is Priority.HIGH]
     assert len(alerts) == 1 and alerts[0].kind == "wristband.heart_rate_alert"
     assert alerts[0].data["for_s"] == 120 and alerts[0].data["bpm"] == 140
-    assert "wristband.heart_rate_normal" in kinds(rules.evaluate(adv(bpm=80), BAND, 201.0, -60))
+    back = [kinds(rules.evaluate(adv(bpm=80), BAND, float(t), -60)) for t in range(200, 330)]
+    assert [t for t, k in enumerate(back, 200) if "wristband.heart_rate_normal" in k] == [320]  # in range 120 s
 
 
 def test_a_short_spike_is_not_an_alert():
@@ -143,3 +144,17 @@ def test_a_band_registered_again_counts_its_silence_from_then():
     rules.check_missing([other], 12 * hour)
     assert rules.check_missing([BAND, other], 40 * hour) == []  # registered again for a new resident
     assert [e.source for e in rules.check_missing([BAND, other], 52 * hour)] == [BAND.source]
+
+
+def test_one_reading_in_range_does_not_close_a_sustained_heart_rate_alert():
+    """An optical sensor is noisy: a reading inside the range now and then, amid a rate that stays too high,
+    closed the alert and opened a new one two minutes later, over and over."""
+    rules = WristbandRules(SETTINGS, started=0)
+    events = [e for t in range(0, 2000) for e in rules.evaluate(adv(bpm=100 if t % 150 == 0 else 140), BAND,
+                                                                  float(t), -60)]
+    assert kinds(events).count("wristband.heart_rate_alert") == 1
+    assert "wristband.heart_rate_normal" not in kinds(events)
+    back = [e for t in range(2000, 2200) for e in rules.evaluate(adv(bpm=80), BAND, float(t), -60)]
+    [normal] = [e for e in back if e.kind == "wristband.heart_rate_normal"]
+    assert normal.data["bpm"] == 80
+    assert "wristband.heart_rate_alert" not in kinds(back)
