@@ -11,6 +11,7 @@
       normal: "正常", nearly_full: "将满", emptying: "清运中", reported: "已报修", repairing: "维修中",
       lightsOk: "照明一切正常", noBins: "暂无数据", noNotices: "暂无通知", noParking: "暂无停车数据",
       moreFaults: (n) => `另有 ${n} 处`, moreBins: (n) => `另有 ${n} 个`, live: "实时更新", down: "正在重新连接…", connecting: "正在连接…",
+      part: (i, n) => `第 ${i}/${n} 段`,
       switchTo: "English", title: "社区信息屏",
       ago: (s) => s < 90 ? "刚刚" : s < 3600 ? `${Math.round(s / 60)} 分钟前`
         : s < 86400 ? `${Math.round(s / 3600)} 小时前` : `${Math.round(s / 86400)} 天前`,
@@ -24,6 +25,7 @@
       normal: "OK", nearly_full: "Nearly full", emptying: "Emptying", reported: "Reported",
       repairing: "Repairing", lightsOk: "All lights working", noBins: "No data yet", noNotices: "No notices",
       noParking: "No parking data yet", moreFaults: (n) => `${n} more`, moreBins: (n) => `${n} more`, live: "Live",
+      part: (i, n) => `part ${i} of ${n}`,
       down: "Reconnecting…", connecting: "Connecting…", switchTo: "中文", title: "Community screen",
       ago: (s) => s < 90 ? "just now" : s < 3600 ? `${Math.round(s / 60)} min ago`
         : s < 86400 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} days ago`,
@@ -51,6 +53,8 @@
   let connected = false;
   let noticeStart = 0;
   let noticeShown = 0;
+  let noticePart = 0; // a notice too long for the card is shown a part at a time
+  let noticeParts = 1;
 
   const $ = (id) => document.getElementById(id);
   const w = (key, ...args) => { const v = WORDS[lang][key]; return typeof v === "function" ? v(...args) : v; };
@@ -172,30 +176,42 @@
     }
   }
 
-  // As many notices as fit without scrolling; when there are more, the next ones follow every few seconds.
+  // As many notices as fit without scrolling; when there are more, the next ones follow every few seconds. A notice
+  // cut short (too long for the card, or for its four lines beside others) is shown alone, a part at a time, so
+  // that its end is read too.
   function renderNotices() {
     const ul = $("notices");
     const list = state ? state.notices : [];
     ul.replaceChildren();
     $("pager").textContent = "";
+    noticeParts = 1;
     if (!list.length) { ul.append(el("li", "none", w("noNotices"))); return; }
     const start = noticeStart % list.length;
     noticeShown = 0;
     while (noticeShown < list.length) {
       const li = el("li", null, label(list[(start + noticeShown) % list.length]));
       ul.append(li);
-      if (noticeShown > 0 && ul.scrollHeight > ul.clientHeight + 1) { li.remove(); break; }
+      const cut = li.scrollHeight > li.clientHeight + 1 || ul.scrollHeight > ul.clientHeight + 1;
+      if (cut && noticeShown > 0) { li.remove(); break; }
       noticeShown += 1;
+      if (cut) { showInParts(ul, li); break; }
     }
-    const only = ul.firstElementChild;
-    if (noticeShown === 1 && ul.scrollHeight > ul.clientHeight + 1) { // one long notice in a small space: fewer lines
-      const lineHeight = parseFloat(getComputedStyle(only).lineHeight);
-      only.style.webkitLineClamp = String(Math.max(1, Math.floor(ul.clientHeight / lineHeight)));
-    }
+    const pager = [];
     if (noticeShown < list.length) {
-      const page = Math.floor(start / Math.max(1, noticeShown)) + 1;
-      $("pager").textContent = `${page} / ${Math.ceil(list.length / noticeShown)}`;
+      pager.push(`${Math.floor(start / noticeShown) + 1} / ${Math.ceil(list.length / noticeShown)}`);
     }
+    if (noticeParts > 1) pager.push(w("part", noticePart % noticeParts + 1, noticeParts));
+    $("pager").textContent = pager.join(" · ");
+  }
+
+  // The notice as whole lines filling the card, scrolled to part noticePart (the last part shows the last lines).
+  function showInParts(ul, li) {
+    li.classList.add("parts");
+    const lineHeight = parseFloat(getComputedStyle(li).lineHeight);
+    const lines = Math.max(1, Math.floor(ul.clientHeight / lineHeight));
+    li.style.height = `${lines * lineHeight}px`;
+    noticeParts = Math.max(1, Math.ceil(Math.round(li.scrollHeight / lineHeight) / lines));
+    li.scrollTop = (noticePart % noticeParts) * lines * lineHeight;
   }
 
   function renderPhones(phones) {
@@ -273,7 +289,12 @@
     if (Date.now() - lastMessage > SILENCE_MS) { connected = false; renderStatus(); lastMessage = Date.now(); connect(); }
   }, 5000);
   setInterval(() => {
-    noticeStart = state && noticeShown < state.notices.length ? noticeStart + Math.max(1, noticeShown) : 0;
+    if (noticePart + 1 < noticeParts) {
+      noticePart += 1;
+    } else {
+      noticePart = 0;
+      noticeStart = state && noticeShown < state.notices.length ? noticeStart + Math.max(1, noticeShown) : 0;
+    }
     renderNotices();
   }, NOTICE_EVERY_MS);
   render();

@@ -16,7 +16,7 @@ import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import REPO, Gateway
-from tests.edge.web.building import BUSY, KIOSK, PRIVATE, SCENE, gateway, history, parking
+from tests.edge.web.building import BUSY, DRILL, KIOSK, PRIVATE, SCENE, gateway, history, parking
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -353,3 +353,42 @@ def test_a_page_of_another_origin_cannot_act_with_the_staff_session(building, op
     page.wait_for_function(f"() => !document.querySelector('#alert-list li[data-alert=\"{alert['id']}\"]')")
     assert next(a for a in building.get("/api/v1/alerts", params={"state": "acked"}).json()
                 if a["id"] == alert["id"])["acked_by"] == "staff"
+
+
+# Whether the last character of the notice ending in `marker` is inside its box (not cut off, clamped or scrolled)
+END_SHOWN_JS = """(marker) => {
+  const li = [...document.querySelectorAll('#notices li')].find(e => e.textContent.endsWith(marker));
+  if (!li) return null;
+  const text = li.firstChild, range = document.createRange();
+  range.setStart(text, text.length - 1);
+  range.setEnd(text, text.length);
+  const a = range.getBoundingClientRect(), b = li.getBoundingClientRect();
+  return a.top >= b.top - 1 && a.bottom <= b.bottom + 1 && a.left >= b.left - 1 && a.right <= b.right + 1;
+}"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_notice_too_long_for_the_card_is_shown_to_its_end_part_by_part(make_gateway, open_page, lang):
+    gw = make_gateway(kiosk=KIOSK).start()
+    end = {"zh": "截止到十二月三十一日。", "en": "/until-31-december"}[lang]
+    water = "本小区将于下周一至周五进行供水管道改造施工，期间每天上午八点至下午五点停水，请提前储水。" * 5
+    zh = water[:200 - len(end)] + (end if lang == "zh" else "")  # 200 characters: the most a notice takes
+    en = "Water off: https://example.com/" + "x" * 200 + end  # a web address: no place to break a line
+    assert gw.post([parking(12), {"kind": "kiosk.notice", "source": "api",
+                                  "data": {"id": "long", "zh": zh, "en": en}}]).status_code == 201
+    assert gw.post([{"kind": "kiosk.notice", "source": "api",
+                     "data": {"id": "drill", "zh": DRILL, "en": "Fire drill"}}]).status_code == 201
+    page = open_page(f"{gw.url}/?lang={lang}", "landscape")
+    page.clock.install()
+    page.reload()  # its timers made by the fake clock
+    page.wait_for_function("() => document.querySelectorAll('#notices li').length > 0", timeout=10_000)
+    shown, drill = [], 0
+    for _ in range(12):  # each turn 12 s
+        shown.append(page.evaluate(END_SHOWN_JS, end))
+        drill += {"zh": DRILL, "en": "Fire drill"}[lang] in page.inner_text("#notices")
+        assert page.evaluate(LAYOUT_JS)["clipped"] == []
+        page.clock.fast_forward(12_100)
+    on_screen = [s for s in shown if s is not None]
+    assert on_screen[0] is False  # too long for the card: its end is not on screen at first...
+    assert True in on_screen  # ...but in a later turn, however long the notice
+    assert drill  # and the other notice still gets its turns
