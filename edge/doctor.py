@@ -102,6 +102,7 @@ class DoctorContext:
     timeout: float = 5.0
     clock: Clock = field(default_factory=Clock)
     clock_state: Callable[[], ClockState] = field(default_factory=lambda: kernel_clock_state)
+    unreadable: str | None = None  # a path the configuration names that this account may not look at
 
     @classmethod
     def load(cls, config_path: Path, **kw: Any) -> DoctorContext:
@@ -109,6 +110,8 @@ class DoctorContext:
             return cls(config_path, load_config(config_path), [], **kw)
         except ConfigError as e:
             return cls(config_path, None, e.problems, **kw)
+        except PermissionError as e:  # e.g. storage.path in /var/lib/edge-gateway (0750 edge), checked as another
+            return cls(config_path, None, [], unreadable=str(e.filename), **kw)
 
     @cached_property
     def live(self) -> LiveHealth:
@@ -117,9 +120,15 @@ class DoctorContext:
         url = healthz_url(self.config.api.host, self.config.api.port)
         try:
             r = self.http.get(url, timeout=self.timeout)
-            return LiveHealth(url, r.status_code, r.json())
-        except (requests.RequestException, ValueError) as e:
+        except requests.RequestException as e:
             return LiveHealth(url, error=_reason(e))
+        try:
+            report = r.json()
+        except ValueError:
+            report = None
+        if not isinstance(report, dict) or "status" not in report:  # another program on the gateway's port
+            return LiveHealth(url, r.status_code, error=f"HTTP {r.status_code}, not the gateway's report")
+        return LiveHealth(url, r.status_code, report)
 
     def subsystem(self, name: str) -> dict[str, Any] | None:
         """One subsystem's section of the live /healthz, for the hardware checks."""
@@ -149,6 +158,10 @@ def check_config(ctx: DoctorContext) -> list[CheckResult]:
                                 "root's and the edge group's)", "run it with sudo: sudo edge doctor")]
         except OSError:
             pass  # said by the problems below
+        if ctx.unreadable:
+            return [CheckResult("config", Status.FAIL, f"{ctx.unreadable} (named in {ctx.config_path}): not "
+                                "readable by this account, so the configuration cannot be checked",
+                                "run it with sudo: sudo edge doctor")]
         return [CheckResult("config", Status.FAIL, p, "fix it, then: edge config check") for p in ctx.config_problems]
     c = ctx.config
     return [CheckResult("config", Status.PASS, f"{ctx.config_path} is valid: device {c.device_id}, building "
@@ -216,7 +229,12 @@ def _examine_database(config: Config, who: Account, note: str, fix: str) -> Chec
                                f"writable for it{note}", fix)
         return CheckResult("database", Status.WARN, f"no database yet at {path}{note}",
                            "it is created when the gateway first runs: sudo systemctl start edge-gateway")
-    problem = _probe_sqlite(path) or _unwritable_beside(path)
+    problem, damaged = _probe_sqlite(path)
+    if damaged:  # no owner to change: the gateway's own recovery is the fix
+        return CheckResult("database", Status.FAIL, f"{path} is damaged: {problem}",
+                           "restart the gateway: it moves a damaged database aside (kept as "
+                           f"{path.name}.corrupt-<time>) and starts a new one: sudo systemctl restart {SERVICE}")
+    problem = problem or _unwritable_beside(path)
     if problem:
         return CheckResult("database", Status.FAIL, f"{who.name} cannot use {path}: {problem}{note}", fix)
     try:
@@ -236,23 +254,25 @@ def _examine_database(config: Config, who: Account, note: str, fix: str) -> Chec
     return CheckResult("database", Status.PASS, detail)
 
 
-def _probe_sqlite(path: Path) -> str | None:
-    """Open read-write, check integrity, take the write lock and let it go: nothing is changed."""
+def _probe_sqlite(path: Path) -> tuple[str | None, bool]:
+    """Open read-write, check integrity, take the write lock and let it go: nothing is changed. What is wrong, if
+    anything, and whether that is damage (or not a database at all) rather than a lock or a permission."""
     try:
         conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=5, isolation_level=None)
     except sqlite3.Error as e:
-        return str(e)
+        return str(e), False
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
         if rows != [("ok",)]:
-            return "damaged: " + "; ".join(str(r[0]) for r in rows[:3])
+            return "; ".join(str(r[0]) for r in rows[:3]), True
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("ROLLBACK")
     except sqlite3.Error as e:
-        return str(e)
+        code = getattr(e, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+        return str(e), code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
     finally:
         conn.close()
-    return None
+    return None, False
 
 
 def _unwritable_beside(path: Path) -> str | None:
@@ -272,6 +292,11 @@ def check_gateway(ctx: DoctorContext) -> list[CheckResult]:
     if ctx.config is None:
         return []
     live = ctx.live
+    if live.report is None and live.status_code is not None:
+        port = ctx.config.api.port
+        return [CheckResult("gateway", Status.FAIL, f"another program answers at {live.url} ({live.error})",
+                            f"find it: sudo ss -ltnp 'sport = :{port}'; stop it, or give the gateway another "
+                            "api.port")]
     if live.report is None:
         return [CheckResult("gateway", Status.FAIL, f"not answering at {live.url} ({live.error})",
                             f"start it: sudo systemctl start {SERVICE}; why it stopped: "

@@ -26,6 +26,7 @@ from edge.doctor import (
     LiveHealth,
     Status,
     check_ble,
+    check_database,
     check_disk,
     check_gateway,
     clock_result,
@@ -36,7 +37,7 @@ from edge.doctor import (
     upstream_result,
 )
 from edge.events import NewEvent
-from tests.conftest import REPO, Gateway, base_config, to_toml
+from tests.conftest import REPO, Gateway, base_config, need_tool, to_toml
 
 UPSTREAM_TOKEN = "central-issued-token-0123456789"
 
@@ -267,3 +268,61 @@ def test_the_gateway_is_asked_on_an_ipv6_api_host(tmp_path: Path, host: str, gat
     config.write_text(to_toml(base_config(tmp_path, api={"host": host, "port": port})))
     live = DoctorContext.load(config, account=Account.default(), timeout=5).live
     assert (live.url, live.status_code) == (f"http://[::1]:{port}/healthz", 200), live.error
+
+
+def test_a_damaged_database_is_not_a_matter_of_owners(tmp_path: Path) -> None:
+    """Not a database at all (or damaged): the gateway moves it aside when it starts; chown would not help."""
+    ctx = ctx_for(tmp_path)
+    ctx.config.storage.path.write_bytes(b"not a database, but the size of a page header" * 100)  # type: ignore[union-attr]
+    (result,) = check_database(ctx)
+    assert result.status is Status.FAIL and "edge.db is damaged: file is not a database" in result.detail
+    assert result.action.startswith("restart the gateway: it moves a damaged database aside (kept as edge.db.corrupt-")
+    assert "chown" not in result.action
+
+
+def test_another_program_on_the_gateways_port_is_named(tmp_path: Path) -> None:
+    """Something else answers on api.port (a web server on 8080): `systemctl start` would not help."""
+    from http.server import SimpleHTTPRequestHandler
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ctx = ctx_for(tmp_path, api={"port": server.server_port})
+        (result,) = check_gateway(ctx)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.status is Status.FAIL and result.detail.startswith("another program answers at http://127.0.0.1:")
+    assert "(HTTP 404, not the gateway's report)" in result.detail
+    assert result.action.startswith(f"find it: sudo ss -ltnp 'sport = :{server.server_port}'")
+
+
+def test_a_database_folder_closed_to_this_account_asks_for_sudo(tmp_path: Path) -> None:
+    """edge.toml readable (made by hand, 0644) but /var/lib/edge-gateway 0750 edge: run as another account, the
+    doctor says to use sudo, not a traceback."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # outside pytest's 0700 folders, for the other account
+        root = Path(folder)
+        root.chmod(0o755)
+        data = root / "data"
+        data.mkdir(mode=0o700)
+        config = root / "edge.toml"
+        config.write_text(to_toml(base_config(data)))
+        config.chmod(0o644)
+        if os.geteuid() == 0:
+            cmd = [need_tool("setpriv", "util-linux"), "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        else:
+            data.chmod(0)
+            cmd = []
+        proc = subprocess.run([*cmd, sys.executable, "-m", "edge", "doctor", "--config", str(config), "--json"],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+        data.chmod(0o700)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    (result,) = [json.loads(ln) for ln in proc.stdout.splitlines() if json.loads(ln)["check"] == "config"]
+    assert result["status"] == "fail" and "not readable by this account" in result["detail"]
+    assert result["action"] == "run it with sudo: sudo edge doctor"
