@@ -41,6 +41,7 @@ class ClockWatch:
             store, state, clock, probe, emit, every)
         self.synced: bool | None = None  # None until the first probe
         self._unsynced_offset: float | None = None
+        self._unreadable = False  # the probe failed last time (said once, not every `every` seconds)
 
     async def run(self) -> None:
         """Probe until the clock is synchronised, then stop: one anchor per boot."""
@@ -55,8 +56,11 @@ class ClockWatch:
         try:
             synced = await asyncio.to_thread(self.probe)
         except OSError as e:
-            log.warning("cannot tell whether the clock is synchronised (%s); timestamps stay flagged", e)
-            synced = False
+            if not self._unreadable:
+                log.warning("cannot tell whether the clock is synchronised (%s); timestamps stay flagged", e)
+            self._unreadable, synced = True, False
+        else:
+            self._unreadable = False
         mono = self.clock.monotonic()
         offset = self.clock.utcnow().timestamp() - mono
         if not synced:
