@@ -252,9 +252,28 @@
     renderPhones(state.phones);
     // Everything is drawn in full first, so the layout knows what each card wants; then the cards that give way
     // drop rows, and the notices take the room that is left.
+    fitRows();
+    // Many zones with long names can still crowd the screen (a card cut off, the notices pushed over the emergency
+    // numbers): then the greeting, and the guide's second line, make room too.
+    const spare = [$("entry"), $("guide").children[1]].filter((e) => e && !e.hidden);
+    while (spare.length && crowded()) {
+      spare.shift().hidden = true;
+      renderBins(state.bins);
+      renderLights(state.lights);
+      fitRows();
+    }
+    renderNotices();
+  }
+
+  function fitRows() {
     fit($("bins"), state.bins.length, (n) => w("moreBins", n));
     fit($("lights"), state.lights.length, (n) => w("moreFaults", n));
-    renderNotices();
+  }
+
+  function crowded() {
+    const phones = document.querySelector(".phones").getBoundingClientRect().top;
+    return [...document.querySelectorAll(".card")].some((c) => c.scrollHeight > c.clientHeight + 1
+      || c.getBoundingClientRect().bottom > phones + 1);
   }
 
   function onState(message) {

@@ -392,3 +392,24 @@ def test_a_notice_too_long_for_the_card_is_shown_to_its_end_part_by_part(make_ga
     assert on_screen[0] is False  # too long for the card: its end is not on screen at first...
     assert True in on_screen  # ...but in a later turn, however long the notice
     assert drill  # and the other notice still gets its turns
+
+
+@pytest.mark.parametrize("size", ["portrait", "landscape"])
+def test_many_zones_with_long_names_leave_the_notices_and_emergency_numbers_their_room(make_gateway, open_page, size):
+    places = {**KIOSK["places"], "A": {"zh": "地面停车场 A 区", "arrow": "left"}, "B": {"zh": "地下停车场 B 区"},
+              "C": {"zh": "东侧临时停车区", "arrow": "right"}, "D": {"zh": "西侧访客停车区", "arrow": "ahead"},
+              "north": {"zh": "小区北门（幼儿园旁）"}, "south": {"zh": "小区南门（菜市场对面）"}}
+    gw = make_gateway(kiosk={**KIOSK, "places": places}).start()
+    summary = {"kind": "parking.summary", "source": "cam-1", "data": {
+        "zones": [{"zone": z, "free": f, "total": 130} for z, f in (("A", 3), ("B", 0), ("C", 17), ("D", 109))],
+        "nearest": [{"entrance": "north", "space": "C-112", "zone": "C", "distance_m": 180},
+                    {"entrance": "south", "space": "A-102", "zone": "A", "distance_m": 120}]}}
+    assert gw.post([summary, *BUSY[1:], *SCENE[7:8]]).status_code == 201  # bins, faults, notices, a car in
+    page = open_page(gw.url + "/", size)
+    page.wait_for_function("() => document.querySelectorAll('#zones li').length === 4"
+                           " && document.querySelectorAll('#notices li').length > 0", timeout=10_000)
+    layout = page.evaluate(LAYOUT_JS)
+    assert layout["clipped"] == [] and layout["outside"] == [] and layout["overlapping"] == []
+    assert [free_of(page, z) for z in "ABCD"] == ["3", "已满", "17", "109"]  # parking itself never gives way
+    assert "C-112" in page.inner_text("#guide")  # nor its first guide
+    assert page.locator("#notices li").first.is_visible() and page.locator(".phones").is_visible()
