@@ -34,6 +34,9 @@ from typing import Any
 from vision.errors import ImageSizeError, VisionError
 
 MAX_POINTS = 32
+MAX_SPACES = 500  # one camera's: each is classified at every check (40 take 20 ms on one x86 core)
+MAX_ZONES = 50  # as many as the kiosk shows (edge/web/projection.py)
+MAX_ENTRANCES = 20
 MAX_SIDE_PX = 16384  # no camera's frame is larger: bounds a map that does not give its `image` size
 MIN_AREA_PX = 16.0  # smaller than 4x4 pixels cannot be classified
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")
@@ -194,6 +197,9 @@ def _spaces(v: object, image: tuple[int, int] | None, problems: list[str]) -> li
     if not isinstance(v, list) or not v:
         problems.append("spaces: missing or empty; it must be a list of {\"id\", \"zone\", \"polygon\"}")
         return []
+    if len(v) > MAX_SPACES:  # said at once: checking 100 000 polygons held the gateway's CPU for seconds
+        problems.append(f"spaces: {len(v)} spaces; at most {MAX_SPACES} for one camera")
+        return []
     out, seen = [], set()
     for i, s in enumerate(v):
         where = f"spaces[{i}]" + (f" (id {_shown(s.get('id'))})" if isinstance(s, dict) and "id" in s else "")
@@ -216,6 +222,9 @@ def _spaces(v: object, image: tuple[int, int] | None, problems: list[str]) -> li
         polygon = _polygon(s.get("polygon"), image, where, problems)
         if polygon and isinstance(sid, str) and isinstance(zone, str):
             out.append(Space(sid, zone, polygon))
+    zones = {s.zone for s in out}
+    if len(zones) > MAX_ZONES:
+        problems.append(f"spaces: {len(zones)} zones; at most {MAX_ZONES}")
     return out
 
 
@@ -287,6 +296,9 @@ def _intersect(a: Point, b: Point, c: Point, d: Point) -> bool:
 def _entrances(v: object, image: tuple[int, int] | None, problems: list[str]) -> list[Entrance]:
     if not isinstance(v, list):
         problems.append("entrances: must be a list of {\"id\", \"point\"?}")
+        return []
+    if len(v) > MAX_ENTRANCES:
+        problems.append(f"entrances: {len(v)} entrances; at most {MAX_ENTRANCES}")
         return []
     out: list[Entrance] = []
     for i, e in enumerate(v):

@@ -83,6 +83,10 @@ def router(svc: Services) -> APIRouter:
             space_map = parse_space_map(body)
         except SpaceMapError as e:
             raise HTTPException(422, {"problems": e.problems}) from None
+        if size and space_map.image and space_map.image != size:  # every frame would be refused: say it now
+            raise HTTPException(422, {"problems": [
+                f"image: the map was drawn on {space_map.image[0]}x{space_map.image[1]} pixels, but camera {name!r} "
+                f"sends {size[0]}x{size[1]} frames"]})
         try:
             parking().save_map(name, space_map)
         except OSError as e:

@@ -77,6 +77,16 @@ def test_a_photo_that_does_not_fit_the_map_is_an_error_line_not_all_free(tmp_pat
                                                     "1280x720 image"}
 
 
+def test_a_blank_photo_is_an_error_line_not_all_free(tmp_path: Path, spaces: Path) -> None:
+    # a photo from a covered or dark camera used to read as all 40 spaces free, 12 of them taken
+    dark = tmp_path / "dark.png"
+    cv2.imwrite(str(dark), np.full((720, 1280, 3), 3, np.uint8))
+    status, lines = _run(["parking", "detect", "--spaces", str(spaces), "--no-adapt", str(dark), str(FRAME)])
+    blank, right = (json.loads(line) for line in lines)
+    assert status == 1 and set(blank) == {"image", "error"} and "blank" in blank["error"]
+    assert len(right["spaces"]) == 40
+
+
 def test_a_space_outside_the_photo_is_an_error_line_naming_it(tmp_path: Path) -> None:
     far = tmp_path / "FAR.json"  # no `image` size: only the points' own bound (16384 px)
     far.write_text(json.dumps({"spaces": [

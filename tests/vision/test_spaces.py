@@ -148,3 +148,19 @@ def test_a_value_quoted_in_a_problem_is_short_however_deep_or_long_it_is() -> No
                          "image": deep, "metres_per_pixel": 10**4000})
     assert len(e.value.problems) == 4 and all(len(line) < 300 for line in e.value.problems)
     assert e.value.problems[0] == "image: found [[[[...]]]]; allowed: {\"width\": pixels, \"height\": pixels}"
+
+
+def test_thousands_of_spaces_zones_or_entrances_are_one_clear_problem_each() -> None:
+    # 100 000 spaces fit the API's 8 MB body and held the gateway's CPU checking every polygon; one camera's map
+    # of more than 500 would not be classified at every check, nor fit a summary event
+    many = [{"id": f"A-{i}", "zone": "A", "polygon": SQUARE} for i in range(100_000)]
+    with pytest.raises(SpaceMapError) as e:
+        parse_space_map(doc(*many))
+    assert e.value.problems == ["spaces: 100000 spaces; at most 500 for one camera"]
+    zones = [{"id": f"S-{i}", "zone": f"Z{i}", "polygon": [[x + 10 * i for x in p[:1]] + p[1:] for p in
+                                                            [[0, 10], [8, 10], [8, 90], [0, 90]]]} for i in range(60)]
+    entrances = [{"id": f"gate-{i}"} for i in range(25)]
+    with pytest.raises(SpaceMapError) as e:
+        parse_space_map(doc(*zones, entrances=entrances))
+    assert e.value.problems == ["spaces: 60 zones; at most 50", "entrances: 25 entrances; at most 20"]
+    assert len(parse_space_map(doc(*many[:500])).spaces) == 500

@@ -5,12 +5,12 @@ sign, the summary events, /healthz; the calibration endpoints behind the token: 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 import requests
 
@@ -24,8 +24,9 @@ FRAME = next(FIXTURES.glob("*.jpg"))
 def parking_gateway(folder: Path, make: Callable[..., Gateway]) -> tuple[Gateway, Path]:
     frames = folder / "frames"
     frames.mkdir()
-    for i in range(3):
-        shutil.copy(FRAME, frames / f"{i:04d}.jpg")
+    image = cv2.imread(str(FRAME), cv2.IMREAD_COLOR)
+    for i in range(3):  # three encodings: a live camera never sends one picture twice (the same one is frozen)
+        cv2.imwrite(str(frames / f"{i:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90 - 2 * i])
     spaces = folder / "SPACES.json"
     spaces.write_text(dumps(from_pklot_xml(FRAME.with_suffix(".xml"))))
     gw = make(parking={"cameras": [{"name": "lot", "source": str(frames / "%04d.jpg"), "spaces": str(spaces),
@@ -108,6 +109,11 @@ def test_snapshot_a_bad_map_refused_and_a_good_one_saved_and_used(lot: tuple[Gat
     assert spaces.read_text() == before
     r = requests.put(gw.url + "/staff/api/parking/cameras/nope/spaces", json=doc, headers=gw.auth, timeout=5)
     assert r.status_code == 404
+    other = {**doc, "image": {"width": 1920, "height": 1080}}  # drawn on another camera's picture
+    r = requests.put(gw.url + "/staff/api/parking/cameras/lot/spaces", json=other, headers=gw.auth, timeout=5)
+    assert r.status_code == 422 and r.json()["detail"]["problems"] == [
+        "image: the map was drawn on 1920x1080 pixels, but camera 'lot' sends 1280x720 frames"]
+    assert spaces.read_text() == before
     good = {"spaces": [{**s, "zone": "B"} for s in doc["spaces"][:5]], "image": {"width": 1280, "height": 720},
             "entrances": [{"id": "north", "point": [640, 0]}], "metres_per_pixel": 0.05}
     r = requests.put(gw.url + "/staff/api/parking/cameras/lot/spaces", json=good, headers=gw.auth, timeout=5)
