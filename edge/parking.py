@@ -11,14 +11,22 @@ Events (source: the camera's name):
   [{entrance, space, zone, distance_m?}], `spaces` [{space, zone, occupied, confidence}], `camera`;
 - `parking.camera_fault` (high) when a camera gives no frame for a minute (edge/cameras.py), `parking.camera_ok` when it
   is back (closes that alert).
+
+A camera whose spaces have not been read for a minute (no picture, a blank one, the same picture again and again, or
+a camera turned since its map was drawn) is blind: its spaces are forgotten (not known: not free, so no driver is
+sent to them), and its summary says why in `error` at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import logging
+import math
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +40,12 @@ from prometheus_client.registry import Collector
 from edge.cameras import WAIT_S, CameraSubsystem, parking_config
 from edge.clock import Clock, rfc3339
 from edge.config import Config, ParkingCameraConfig, ParkingConfig
-from edge.events import EventSink, NewEvent
+from edge.events import MAX_DATA_BYTES, EventSink, NewEvent
 from edge.files import write_atomic
 from vision.camera import CameraStream
 from vision.errors import VisionError
+from vision.motion import camera_shift, scene
+from vision.occupancy import blank_problem
 from vision.smoothing import Smoother, SpaceState
 from vision.spaces import SpaceMap, SpaceMapError, dumps, load_space_map
 from vision.threshold import AdaptiveThreshold
@@ -43,6 +53,9 @@ from vision.threshold import AdaptiveThreshold
 log = logging.getLogger(__name__)
 
 CHANGE_SUMMARY_S = 3.0  # a summary this soon after a change (not at every change: several cars come at once)
+BLIND_S = 60.0  # no space read this long (and at least 3 checks): the camera's spaces are not known any more
+MOVED_SHARE = 0.3  # the picture moved by this share of a space's width: the map no longer fits ...
+MOVED_MIN_PX = 8.0  # ... and by at least this (days of a fixed camera moved it by at most 4 px: vision/motion.py)
 
 
 class Classifying(Protocol):
@@ -84,10 +97,21 @@ def nearest_free(space_map: SpaceMap, states: dict[str, SpaceState]) -> list[dic
 
 
 def sign_text(zones: Iterable[dict[str, Any]]) -> str:
-    """For an entrance sign: one `ZONE FREE/TOTAL` line per zone, then `FREE n`."""
-    zones = list(zones)
-    lines = [f"{z['zone']} {z['free']}/{z['total']}" for z in zones]
-    return "\n".join([*lines, f"FREE {sum(z['free'] for z in zones)}"]) + "\n"
+    """For an entrance sign: one `ZONE FREE/TOTAL` line per zone (a zone seen by several cameras once, their sum),
+    then `FREE n`."""
+    counts: dict[str, list[int]] = {}
+    for z in zones:
+        c = counts.setdefault(z["zone"], [0, 0])
+        c[0], c[1] = c[0] + z["free"], c[1] + z["total"]
+    lines = [f"{zone} {free}/{total}" for zone, (free, total) in counts.items()]
+    return "\n".join([*lines, f"FREE {sum(free for free, _ in counts.values())}"]) + "\n"
+
+
+def move_tolerance(space_map: SpaceMap) -> float:
+    """How far (pixels) the picture may move before the spaces are read from the wrong places: MOVED_SHARE of the
+    median space's width (at a 20 px move the UFPR05 frame still reads 39 of 40 spaces right, at 50 px 36)."""
+    widths = [min(cv2.minAreaRect(np.asarray(s.polygon, np.float32))[1]) for s in space_map.spaces]
+    return max(MOVED_MIN_PX, MOVED_SHARE * float(np.median(widths)))
 
 
 # ---- the cameras ------------------------------------------------------------------------------------------------
@@ -103,6 +127,14 @@ class ParkingLane:
     cut_file: Path | None = None  # the learnt cut kept across restarts, with the polygons it was learnt on
     polygons: str | None = None  # digest of the map's spaces: a map saved with new polygons starts learning again
     saved_cut: float | None = None
+    scene_file: Path | None = None  # the picture the map fits, kept across restarts with the polygons
+    reference: np.ndarray | None = None  # that picture (vision.motion.scene): None until a frame is read
+    tolerance: float = MOVED_MIN_PX  # how far the picture may move (move_tolerance)
+    picture: int | None = None  # checksum of the newest frame: a camera that repeats one picture is frozen
+    scene: np.ndarray | None = None  # the newest frame's
+    last_read: float | None = None  # monotonic time of the last frame whose spaces were read
+    problem: str | None = None  # why the newest frame's spaces were not read
+    blind: str | None = None  # why the camera's spaces are not known now (none read for BLIND_S)
     space_map: SpaceMap | None = None
     map_error: str | None = None
     states: dict[str, SpaceState] = field(default_factory=dict)
@@ -135,7 +167,47 @@ class ParkingLane:
             if (cut := self._saved(polygons)) is not None:
                 self.threshold.restore(cut)
                 self.saved_cut = cut
+        if polygons != self.polygons:  # new polygons fit the picture of the next frame read
+            self.reference, self.tolerance = self._saved_scene(polygons), move_tolerance(space_map)
         self.polygons = polygons
+
+    def picture_problem(self, image: np.ndarray) -> str | None:
+        """Why this frame's spaces are not to be read, or None: it is the picture before it again (a frozen camera
+        repeats one; a live one never gives two alike), or the camera has turned since its map was drawn."""
+        checksum = zlib.crc32(np.ascontiguousarray(image))
+        if checksum == self.picture:
+            return "the camera sends the same picture again and again (frozen)"
+        self.picture, self.scene = checksum, scene(image)
+        if self.reference is None:
+            return None
+        dx, dy = camera_shift(self.reference, self.scene, image.shape[1])
+        if math.hypot(dx, dy) <= self.tolerance:
+            return None
+        return (f"the camera has moved by [{round(dx)}, {round(dy)}] px since its space map was drawn: turn it back, "
+                "or draw the map again at /staff/parking")
+
+    def _saved_scene(self, polygons: str) -> np.ndarray | None:
+        """The picture these polygons were read on by an earlier run, if any (a bad file is taken again)."""
+        if self.scene_file is None or not self.scene_file.exists():
+            return None
+        try:
+            with np.load(io.BytesIO(self.scene_file.read_bytes()), allow_pickle=False) as kept:
+                return kept["scene"] if str(kept["polygons"]) == polygons else None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            log.warning("parking %s: %s unreadable; taken again", self.cfg.name, self.scene_file)
+            return None
+
+    def keep_scene(self) -> None:
+        """The newest frame, just read, is the picture the map fits: a camera turned later is told by it."""
+        self.reference = self.scene
+        if self.scene_file is None or self.reference is None or self.polygons is None:
+            return
+        buf = io.BytesIO()
+        np.savez_compressed(buf, scene=self.reference, polygons=np.str_(self.polygons))
+        try:
+            write_atomic(self.scene_file, buf.getvalue())
+        except OSError as e:
+            log.warning("parking %s: cannot keep the picture in %s: %s", self.cfg.name, self.scene_file, e)
 
     def _saved(self, polygons: str) -> float | None:
         """The cut saved for these polygons by an earlier run, if any (a bad file is ignored: it is learnt again)."""
@@ -193,26 +265,39 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
             frame = await asyncio.to_thread(lane.stream.wait, seq, WAIT_S)
             now = self.clock.monotonic()
             await self._camera_state(lane, now)
-            if frame is None:
-                continue
-            seq, lane.last_frame = frame.seq, frame.t
+            changed: list[SpaceState] = []
+            if frame is not None:
+                seq, lane.last_frame = frame.seq, frame.t
+                if lane.space_map is not None:
+                    changed = await asyncio.to_thread(self._look, lane, frame.image, now)
             if lane.space_map is not None:
-                changed = await asyncio.to_thread(self._look, lane, frame.image)
-                await self.publish(lane, changed, now)
-            await asyncio.sleep(max(0.0, frame.t + self.cfg.check_s - self.clock.monotonic()))
+                self.judge(lane, now)
+                if frame is not None or lane.blind is not None:  # a blind camera's summaries go on
+                    await self.publish(lane, changed, now)
+            if frame is not None:
+                await asyncio.sleep(max(0.0, frame.t + self.cfg.check_s - self.clock.monotonic()))
 
-    def _look(self, lane: ParkingLane, image: np.ndarray) -> list[SpaceState]:
+    def _look(self, lane: ParkingLane, image: np.ndarray, now: float) -> list[SpaceState]:
         """In a worker thread: classify every space, smooth; the states that changed."""
         space_map = lane.space_map
         assert space_map is not None and self._model is not None
         t0 = self.clock.monotonic()
         try:
             space_map.check_frame(image.shape[1], image.shape[0])  # a camera of another size: its map is wrong
-            result = self._model.classify(image, space_map.spaces)
+            problem = blank_problem(image) or lane.picture_problem(image)
+            result = [] if problem else self._model.classify(image, space_map.spaces)
         except (VisionError, cv2.error) as e:
+            problem = str(e)
+        if problem:
             lane.counts["errors"] += 1
-            log.warning("parking %s: frame not classified: %s", lane.cfg.name, e)
+            if problem != lane.problem:  # once, not every check_s
+                log.warning("parking %s: frame not classified: %s", lane.cfg.name, problem)
+            lane.problem = problem
             return []
+        lane.problem, lane.last_read = None, now
+        if lane.reference is None:
+            lane.keep_scene()
+        self.updated = rfc3339(self.clock.utcnow())
         lane.last_ms = round((self.clock.monotonic() - t0) * 1000, 1)
         lane.counts["classified"] += 1
         p = [r.p_occupied for r in result]
@@ -229,6 +314,27 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
                 changed.append(st)
         return changed
 
+    def judge(self, lane: ParkingLane, now: float) -> None:
+        """A camera with no space read for BLIND_S (or 3 checks) is blind: its spaces are forgotten, so that they
+        count as not free and no driver is sent to them, and a summary says why at once; the first frame read
+        again sets them anew (without parking.space events: nothing is known of what changed meanwhile)."""
+        limit = max(BLIND_S, 3 * self.cfg.check_s)
+        since = lane.last_read if lane.last_read is not None else self._started
+        why = None
+        if now - since >= limit:
+            seen = lane.last_frame is not None and now - lane.last_frame < limit
+            why = f"no space read for {now - since:.0f} s: " + (lane.problem if seen and lane.problem
+                                                                else "no picture from the camera")
+        if (why is None) != (lane.blind is None):
+            lane.summary_due = 0.0
+            if why:
+                lane.states.clear()
+                lane.smoother.forget(set())
+                log.warning("parking %s: blind, its spaces are not known: %s", lane.cfg.name, why)
+            else:
+                log.info("parking %s: spaces read again", lane.cfg.name)
+        lane.blind = why
+
     async def publish(self, lane: ParkingLane, changed: list[SpaceState], now: float) -> None:
         """parking.space for each change; parking.summary when due (and soon after changes)."""
         assert lane.space_map is not None
@@ -242,11 +348,14 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
             lane.summary_due = min(lane.summary_due, now + CHANGE_SUMMARY_S)
         if now >= lane.summary_due:
             lane.summary_due = now + self.cfg.summary_s
-            await self._emit(NewEvent("parking.summary", lane.cfg.name, {**self.summary(lane),
-                                                                        "camera": lane.cfg.name}))
-        self.updated = rfc3339(self.clock.utcnow())
+            data = {**self.summary(lane), "camera": lane.cfg.name}
+            if len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_DATA_BYTES:
+                del data["spaces"]  # many spaces with long ids: the counts and guidance still go, the store's bound
+            await self._emit(NewEvent("parking.summary", lane.cfg.name, data))
 
     def summary(self, lane: ParkingLane) -> dict[str, Any]:
+        """Free and total per zone, the nearest free space per entrance, every known space; `error` says why none
+        is known when the camera is blind."""
         if lane.space_map is None:
             return {"zones": [], "nearest": [], "spaces": []}
         return {
@@ -255,6 +364,7 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
             "spaces": [{"space": s.id, "zone": s.zone, "occupied": lane.states[s.id].occupied,
                         "confidence": lane.states[s.id].confidence}
                        for s in lane.space_map.spaces if s.id in lane.states],
+            **({"error": lane.blind} if lane.blind else {}),
         }
 
     def view(self) -> dict[str, Any]:
@@ -265,7 +375,8 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
         spaces: list[dict[str, Any]] = []
         for lane in self.lanes:
             s = self.summary(lane)
-            zones += [{**z, "camera": lane.cfg.name} for z in s["zones"]]
+            zones += [{**z, "camera": lane.cfg.name, **({"error": s["error"]} if "error" in s else {})}
+                      for z in s["zones"]]
             spaces += [{**sp, "camera": lane.cfg.name} for sp in s["spaces"]]
             for n in s["nearest"]:
                 old = nearest.get(n["entrance"])
@@ -297,12 +408,14 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
         return jpeg.tobytes() if ok else None
 
     def health(self) -> dict[str, Any]:
-        """ok while the model is loaded and every camera has a map and gave a frame in the last stale_s."""
+        """ok while the model is loaded and every camera has a map, gave a frame in the last stale_s and is not
+        blind."""
         cameras = {lane.cfg.name: {**lane.stream.stats(), **lane.counts, "map": str(lane.cfg.spaces),
                                    "spaces": len(lane.space_map.spaces) if lane.space_map else 0,
-                                   "map_error": lane.map_error, "ms": lane.last_ms,
+                                   "map_error": lane.map_error, "ms": lane.last_ms, "blind": lane.blind,
                                    "cut": _cut(lane.threshold)} for lane in self.lanes}
-        ok = self.model_error is None and all(self.fresh(c) and c["map_error"] is None for c in cameras.values())
+        ok = self.model_error is None and all(self.fresh(c) and c["map_error"] is None and c["blind"] is None
+                                              for c in cameras.values())
         return {"ok": ok, "cameras": cameras, "classifier_error": self.model_error}
 
 
@@ -344,7 +457,8 @@ def make_lane(cfg: ParkingConfig, camera: ParkingCameraConfig, clock: Clock, sta
                           monotonic=clock.monotonic)
     return ParkingLane(camera, stream, Smoother(cfg.frames, cfg.min_confidence),
                        AdaptiveThreshold() if cfg.adapt else None,
-                       state / f"parking-{camera.name}.cut.json" if state and cfg.adapt else None)
+                       state / f"parking-{camera.name}.cut.json" if state and cfg.adapt else None,
+                       scene_file=state / f"parking-{camera.name}.scene.npz" if state else None)
 
 
 def default_classifier() -> Classifying:

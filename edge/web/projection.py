@@ -12,7 +12,7 @@ wrong type changes nothing. Bins and lights are keyed by the event's source, as 
 | `alert.acked` | `kind`, `alert_source` | staff took a `bin.full` (being emptied) or a `light.fault` (being repaired) |
 | `light.fault` | - | a light fault, shown from the event's time |
 | `light.restored` | - | the fault is gone |
-| `parking.summary` | `zones`, `nearest`, `spaces`? | free and total per zone, the nearest free space per entrance (*) |
+| `parking.summary` | `zones`, `nearest`, `spaces`?, `error`? | free/total per zone, the nearest free space (*) |
 | `parking.space` | `space`, `zone`, `occupied` | its zone's free count, until the next summary |
 | `gate.opened` | `plate`, `direction`? | a resident's car came in: kept only masked, e.g. 湘A·***45 |
 | `kiosk.notice` | `id`, `zh`, `en`?, `until`? | a community notice |
@@ -20,8 +20,10 @@ wrong type changes nothing. Bins and lights are keyed by the event's source, as 
 
 Every other kind (wristbands, heart rates, visitors' plates, ...) is ignored: it never reaches the public page.
 
-(*) Each source (camera) reports its own zones: a summary replaces what its source said before, and the nearest
-free space from an entrance is the closest that any source offers.
+(*) Each source (camera) reports its own zones: a summary replaces what its source said before, a zone that several
+sources see shows their sum, and the nearest free space from an entrance is the closest that any source offers. A
+summary with an `error` (a blind camera: nothing known of its spaces) takes its source's zones and guidance off the
+screen: not known is not "full".
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class Notice:
 @dataclass
 class Parking:
     zones: dict[str, list[int]] = field(default_factory=dict)  # zone -> [free, total], in order of appearance
-    owner: dict[str, str] = field(default_factory=dict)  # zone -> the source whose summary counted it
+    counts: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (source, zone) -> its summary's
     guidance: dict[tuple[str, str], Nearest] = field(default_factory=dict)  # (source, entrance) -> its nearest
     spaces: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # space -> (zone, occupied)
     from_summary: bool = False
@@ -233,18 +235,30 @@ def _summary(state: KioskState, e: Event) -> bool:
     zones = parse_zones(e.data.get("zones"))
     if zones is None:
         return False
+    blind = _text(e.data, "error") is not None  # the camera sees nothing: its zones are unknown, and guide nobody
+    if blind:
+        zones = {}
     p = state.parking
-    if not p.from_summary:
-        p.zones.clear()  # counted from space events until now
-    for gone in [z for z, src in p.owner.items() if src == e.source and z not in zones]:
-        del p.zones[gone], p.owner[gone]
-    for z, counts in zones.items():
-        p.zones[z], p.owner[z] = counts, e.source
+    for gone in [k for k in p.counts if k[0] == e.source and k[1] not in zones]:
+        del p.counts[gone]
+    for z, counts in zones.items():  # a zone already counted keeps its place on the screen
+        p.counts[(e.source, z)] = counts
+    p.zones = _sum_zones(p.counts)  # before any summary they were counted from space events
     p.guidance = {k: n for k, n in p.guidance.items() if k[0] != e.source}
-    p.guidance.update({(e.source, n.entrance): n for n in _parse_nearest(e.data.get("nearest"))})
+    if not blind:
+        p.guidance.update({(e.source, n.entrance): n for n in _parse_nearest(e.data.get("nearest"))})
     p.spaces.update(_parse_spaces(e.data.get("spaces")))
     p.from_summary, p.ts = True, e.ts
     return True
+
+
+def _sum_zones(counts: Mapping[tuple[str, str], list[int]]) -> dict[str, list[int]]:
+    """zone -> [free, total] over every source that counts it."""
+    zones: dict[str, list[int]] = {}
+    for (_, zone), (free, total) in counts.items():
+        z = zones.setdefault(zone, [0, 0])
+        z[0], z[1] = z[0] + free, z[1] + total
+    return zones
 
 
 def nearest(p: Parking) -> list[Nearest]:
@@ -276,9 +290,11 @@ def _space(state: KioskState, e: Event) -> bool:
     if not p.from_summary:  # no summary yet: count what the space events have told
         p.zones = _zones_from_spaces(p.spaces)
         return True
-    if before is not None and before[1] != occupied and zone in p.zones:
-        free, total = p.zones[zone]
-        p.zones[zone] = [min(total, max(0, free + (-1 if occupied else 1))), total]
+    counted = p.counts.get((e.source, zone or ""))
+    if before is not None and before[1] != occupied and counted is not None:
+        free, total = counted
+        counted[0] = min(total, max(0, free + (-1 if occupied else 1)))
+        p.zones = _sum_zones(p.counts)
     if occupied:  # guidance to a space that was just taken is wrong: drop it until the next summary
         p.guidance = {k: n if n.space != sid else Nearest(n.entrance, None, None, None)
                       for k, n in p.guidance.items()}

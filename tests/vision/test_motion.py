@@ -1,15 +1,20 @@
 """Motion gating: still scenes, sensor noise and slow light are not motion; a car is; on the demo gate clip plates
-are read only while a car is in view."""
+are read only while a car is in view. A fixed camera stays put over days; a turned one is found."""
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED
 from vision import demo
 from vision.errors import BadImageError
-from vision.motion import MotionDetector, MotionGate, MotionSettings, Roi
+from vision.motion import MotionDetector, MotionGate, MotionSettings, Roi, camera_shift, scene
+
+PARKING = SHARED / "datasets" / "parking"
 
 
 def lane(level: int = 90, seed: int = 0) -> np.ndarray:
@@ -69,3 +74,19 @@ def test_on_the_demo_clip_plates_are_read_only_while_a_car_is_in_view():
     for a, _ in in_view:  # and during each car's approach
         assert any(a <= t <= a + 3 for t in reading)
     assert len(reading) < 0.8 * i
+
+
+@pytest.mark.skipif(not PARKING.is_dir(), reason="../shared/datasets/parking is not here (a packaged install)")
+@pytest.mark.parametrize("frames", ["pklot_ufpr05/sequence*/frames/*", "cnrpark_ext_camera3/*.jpg"])
+def test_a_fixed_camera_stays_put_over_days_and_a_turned_one_is_found(frames: str) -> None:
+    # camera 3 on a wet January afternoon, a van in the road, used to read as moved by [20, 8] px against December
+    pictures = [cv2.imread(str(f)) for f in sorted(PARKING.glob(frames))]
+    height, width = pictures[0].shape[:2]
+    scenes = [scene(p) for p in pictures]
+    for i, reference in enumerate(scenes):  # days, morning to evening: the light, the shadows and the cars change
+        assert all(math.hypot(*camera_shift(reference, s, width)) < 8 for s in scenes), i
+    for move in ((30, 0), (-40, 25), (0, 90), (150, 40)):
+        turned = cv2.warpAffine(pictures[-1], np.float32([[1, 0, move[0]], [0, 1, move[1]]]), (width, height),
+                                borderMode=cv2.BORDER_REPLICATE)
+        dx, dy = camera_shift(scenes[0], scene(turned), width)
+        assert abs(dx - move[0]) < 8 and abs(dy - move[1]) < 8, move

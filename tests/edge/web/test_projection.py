@@ -100,6 +100,35 @@ def test_two_cameras_each_report_their_own_zones_and_the_closest_space_wins(feed
     assert [(n.entrance, n.space) for n in nearest(p)] == [("north", "A-03")]
 
 
+def test_a_zone_that_two_cameras_see_shows_the_sum_of_both(feed):
+    # a basement level watched by two cameras: the second camera's summary used to replace the first's count
+    feed("parking.summary", "cam-1", {"zones": [{"zone": "B1", "free": 3, "total": 40}]})
+    feed("parking.summary", "cam-2", {"zones": [{"zone": "B1", "free": 2, "total": 30}, {"zone": "B2", "free": 1,
+                                                                                         "total": 5}]})
+    p = feed.state.parking
+    assert p.zones == {"B1": [5, 70], "B2": [1, 5]}
+    feed("parking.summary", "cam-1", {"zones": [{"zone": "B1", "free": 4, "total": 40}]})
+    assert p.zones == {"B1": [6, 70], "B2": [1, 5]}  # its place on the screen kept
+    feed("parking.space", "cam-2", {"space": "B1-07", "zone": "B1", "occupied": True})  # unknown before: no count
+    assert p.zones["B1"] == [6, 70]
+
+
+def test_a_blind_cameras_summary_takes_its_zones_and_guidance_off_the_screen(feed):
+    feed("parking.summary", "cam-1", {"zones": [{"zone": "A", "free": 3, "total": 10}],
+                                      "nearest": [{"entrance": "north", "space": "A-03", "zone": "A"}]})
+    feed("parking.summary", "cam-2", {"zones": [{"zone": "B", "free": 1, "total": 5}],
+                                      "nearest": [{"entrance": "south", "space": "B-01", "zone": "B"}]})
+    feed("parking.summary", "cam-1", {"zones": [{"zone": "A", "free": 0, "total": 10}],
+                                      "nearest": [{"entrance": "north", "space": None}],
+                                      "error": "no space read for 60 s: no picture from the camera"})
+    p = feed.state.parking
+    assert p.zones == {"B": [1, 5]}  # A is not known: neither shown as full nor as free
+    assert [(n.entrance, n.space) for n in nearest(p)] == [("south", "B-01")]
+    feed("parking.summary", "cam-1", {"zones": [{"zone": "A", "free": 2, "total": 10}],
+                                      "nearest": [{"entrance": "north", "space": "A-05", "zone": "A"}]})
+    assert p.zones == {"B": [1, 5], "A": [2, 10]} and ("north", "A-05") in [(n.entrance, n.space) for n in nearest(p)]
+
+
 def test_space_events_adjust_the_free_count_until_the_next_summary(feed):
     feed("parking.summary", "cam-1", {"zones": [{"zone": "A", "free": 3, "total": 10}],
                                       "nearest": [{"entrance": "north", "space": "A-03", "zone": "A"}],
