@@ -604,7 +604,7 @@ def file_problems(raw: Mapping[str, Any], source: str) -> list[str]:
     out = []
     storage, upstream = raw.get("storage"), raw.get("upstream")
     path = storage.get("path") if isinstance(storage, dict) else None
-    if isinstance(path, str) and _names_a_file(path) and Path(path).is_dir():
+    if isinstance(path, str) and _names_a_file(path) and _is_dir(path):
         out.append(f"{source}: key storage.path: found {toml_value(path)}, a folder; allowed: the database file's "
                    f"path, e.g. {path.rstrip('/')}/edge.db")
     ca = upstream.get("ca_bundle") if isinstance(upstream, dict) else None
@@ -614,6 +614,15 @@ def file_problems(raw: Mapping[str, Any], source: str) -> list[str]:
             out.append(f"{source}: key upstream.ca_bundle: found {toml_value(ca)} ({problem}); allowed: a readable "
                        "file of CA certificates (PEM)")
     return out
+
+
+def _is_dir(path: str) -> bool:
+    """Path.is_dir, but a folder closed to this account (config check run without sudo) cannot tell: not a problem
+    of the file (Path.is_dir raises PermissionError there)."""
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False
 
 
 def _names_a_file(path: str) -> bool:
