@@ -18,8 +18,9 @@ from bleak.backends.scanner import BaseBleakScanner
 from edge.clock import Clock
 from edge.config import BleConfig
 from edge.events import EventSink, NewEvent
+from edge.reader import EventReader
 from edge.supervisor import next_backoff
-from edge.wristbands import Band, Registry, Settings, WristbandRules
+from edge.wristbands import RESTORED, Band, Registry, Settings, WristbandRules
 from sensors.ble import BleScanner, GattSession, or_patterns
 from sensors.decode import BleDecoder
 from sensors.gatt import BLOOD_PRESSURE_MEASUREMENT, HEART_RATE_MEASUREMENT
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 10_000
 RETRY_FIRST_S, RETRY_CAP_S = 0.5, 30.0  # a protected event the store refused is offered again, backing off
+# acknowledged alerts count too: the closing event resolves them as well, and a new event would open a second one
+RAISED_SQL = f"SELECT kind, source FROM alerts WHERE state != 'resolved' AND kind IN ({', '.join('?' * len(RESTORED))})"
 
 
 class BleSubsystem:
@@ -38,7 +41,7 @@ class BleSubsystem:
     def __init__(self, config: BleConfig, emit: EventSink, clock: Clock, *,
                  backend: type[BaseBleakScanner] | None = None,
                  backend_kwargs: Mapping[str, Any] | None = None,
-                 registry: Registry | None = None) -> None:
+                 registry: Registry | None = None, store: EventReader | None = None) -> None:
         self.config = config
         self._emit = emit
         self._clock = clock
@@ -46,6 +49,8 @@ class BleSubsystem:
                                   wristband_company_ids=config.wristband_company_ids)
         self.registry = registry or Registry(config.wristbands)
         self.rules = WristbandRules(Settings.from_config(config), started=clock.monotonic())
+        if store is not None:  # the rules go on from the alerts raised before the gateway stopped
+            self.rules.restore(store.query(RAISED_SQL, RESTORED))
         self.scanner = BleScanner(
             self.on_advertisement, watchdog_s=config.watchdog_s, passive=config.passive, adapter=config.adapter,
             patterns=or_patterns(config.wristband_company_ids), backend=backend, backend_kwargs=backend_kwargs,
@@ -72,8 +77,8 @@ class BleSubsystem:
             band = self.registry.lookup(state.band_id, adv.address)
             if band is not None:
                 self._enqueue(self.rules.evaluate(state, band, self._clock.monotonic(), adv.rssi))
-            else:  # the rules see its flag clear too, which tells the next incident from this one
-                self._enqueue(self.rules.unregistered_sos(state, self._clock.monotonic(), adv.rssi))
+            else:  # the rules see its flags clear too, which tells the next incident from this one
+                self._enqueue(self.rules.unregistered(state, self._clock.monotonic(), adv.rssi))
 
     def on_gatt_value(self, band: Band, uuid: str, value: bytes) -> None:
         result = self.decoder.gatt(uuid, value)
@@ -149,7 +154,8 @@ class BleSubsystem:
         return out
 
 
-def simulated(config: BleConfig, emit: EventSink, clock: Clock, *, speed: float, seed: int) -> BleSubsystem:
+def simulated(config: BleConfig, emit: EventSink, clock: Clock, *, speed: float, seed: int,
+              store: EventReader | None = None) -> BleSubsystem:
     """The subsystem on simulated bands (sensors/simulate.py) through bleak's scanner backend seam.
     Without configured wristbands, the simulated ones are registered to demo flats."""
     from edge.config import WristbandConfig
@@ -159,4 +165,4 @@ def simulated(config: BleConfig, emit: EventSink, clock: Clock, *, speed: float,
     entries = config.wristbands or [
         WristbandConfig(band=b.band_id, flat=f"{1 + i // 4}-{101 + i % 4}") for i, b in enumerate(world.bands)]
     return BleSubsystem(config, emit, clock, backend=SimScannerBackend,
-                        backend_kwargs={"world": world, "time_scale": speed}, registry=Registry(entries))
+                        backend_kwargs={"world": world, "time_scale": speed}, registry=Registry(entries), store=store)

@@ -1,9 +1,10 @@
 """Wristband rules: readings in, events out. Pure: time is passed in (monotonic seconds), nothing is stored here.
 
 Events carry the band id and the flat, never the resident's name. Kinds (fields documented in the README):
-wristband.sos (critical), wristband.heart_rate (normal, rate-limited), wristband.heart_rate_alert (high) and
-wristband.heart_rate_normal, wristband.battery_low (high) and wristband.battery_ok, wristband.seen (normal,
-rate-limited) and wristband.missing (high). The alert table (edge/alerts.py) closes an alert with its pair.
+wristband.sos and wristband.fall (critical), wristband.heart_rate (normal, rate-limited),
+wristband.heart_rate_alert (high) and wristband.heart_rate_normal, wristband.battery_low (high) and
+wristband.battery_ok, wristband.seen (normal, rate-limited) and wristband.missing (high). The alert table
+(edge/alerts.py) closes an alert with its pair; an SOS or a fall is closed by staff acknowledging it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from edge.events import NewEvent, Priority
 from sensors.wristband import WristbandState
 
 BATTERY_HYSTERESIS = 5  # percent above the threshold before a low battery counts as fixed
+# alerts the rules remember as raised, taken up again from the store at start (WristbandRules.restore)
+RESTORED = ("wristband.battery_low", "wristband.heart_rate_alert", "wristband.missing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class BandState:
     hr_emitted: float | None = None
     sos_counter: int | None = None  # counter of the last incident alerted
     sos_cleared: bool = False  # SOS flag seen clear since that alert
+    fall: bool = False  # fall flag set at the last advertisement (that incident is raised)
     hr_out_since: float | None = None
     hr_in_since: float | None = None  # back in range since, while alerting
     hr_alerting: bool = False
@@ -87,6 +91,11 @@ def _event(kind: str, band: Band, priority: Priority = Priority.NORMAL, **data: 
     return NewEvent(kind, band.source, {"band": band.band_id, "flat": band.flat, **data}, priority)
 
 
+def _alarm(kind: str, reading: WristbandState, band: Band, rssi: int, **data: object) -> NewEvent:
+    return _event(kind, band, Priority.CRITICAL, **data, rssi=rssi, battery_pct=reading.battery_pct,
+                  heart_rate_bpm=reading.heart_rate_bpm)
+
+
 def _sos(reading: WristbandState, band: Band, st: BandState, rssi: int) -> list[NewEvent]:
     if not reading.sos:
         if st.sos_counter is not None:
@@ -95,8 +104,14 @@ def _sos(reading: WristbandState, band: Band, st: BandState, rssi: int) -> list[
     if st.sos_counter == reading.sos_counter and not st.sos_cleared:
         return []  # the same incident: repeated presses and repeated advertisements
     st.sos_counter, st.sos_cleared = reading.sos_counter, False
-    return [_event("wristband.sos", band, Priority.CRITICAL, sos_counter=reading.sos_counter, rssi=rssi,
-                   battery_pct=reading.battery_pct, heart_rate_bpm=reading.heart_rate_bpm)]
+    return [_alarm("wristband.sos", reading, band, rssi, sos_counter=reading.sos_counter)]
+
+
+def _fall(reading: WristbandState, band: Band, st: BandState, rssi: int) -> list[NewEvent]:
+    """A fall has no counter: the flag going from clear to set is a new incident, its repeats are not. Independent
+    of SOS: a fall with an SOS pressed too raises both."""
+    was, st.fall = st.fall, reading.fall
+    return [_alarm("wristband.fall", reading, band, rssi)] if reading.fall and not was else []
 
 
 def _heart_rate(reading: WristbandState, band: Band, st: BandState, now: float, s: Settings) -> list[NewEvent]:
@@ -163,7 +178,7 @@ class WristbandRules:
         if st is None:
             st = self.states[band.band_id] = BandState(last_seen=now)
         st.last_seen = now
-        events = _sos(reading, band, st, rssi)  # first: it must not wait behind anything
+        events = _sos(reading, band, st, rssi) + _fall(reading, band, st, rssi)  # first: nothing may delay them
         if first or st.missing or st.seen_emitted is None or now - st.seen_emitted >= self.settings.seen_every_s:
             st.seen_emitted, st.missing = now, False
             events.append(_event("wristband.seen", band, rssi=rssi, battery_pct=reading.battery_pct))
@@ -171,18 +186,31 @@ class WristbandRules:
         events += _battery(reading, band, st, self.settings)
         return events
 
-    def unregistered_sos(self, reading: WristbandState, now: float, rssi: int) -> list[NewEvent]:
-        """An SOS from a band nobody registered is still an SOS: raised with the band id and no flat, so staff
-        can find who pressed it. Nothing else of an unknown band becomes an event. Give it every advertisement of
-        the band, not only those with the flag set: a new incident is told by the flag clearing in between, as for
+    def unregistered(self, reading: WristbandState, now: float, rssi: int) -> list[NewEvent]:
+        """An SOS or a fall from a band nobody registered is still one: raised with the band id and no flat, so
+        staff can find whose it is. Nothing else of an unknown band becomes an event. Give it every advertisement
+        of the band, not only those with a flag set: a new incident is told by the flag clearing in between, as for
         a registered band. Only bands that have called are remembered (a busy street passes many)."""
         st = self.states.get(reading.band_id)
         if st is None:
-            if not reading.sos:
+            if not (reading.sos or reading.fall):
                 return []
             st = self.states[reading.band_id] = BandState(last_seen=now)
         st.last_seen = now
-        return _sos(reading, Band(reading.band_id, None), st, rssi)
+        band = Band(reading.band_id, None)
+        return _sos(reading, band, st, rssi) + _fall(reading, band, st, rssi)
+
+    def restore(self, raised: Iterable[tuple[str, str]]) -> None:
+        """Take up the alerts raised before a restart: (kind, source) of each one the store holds unresolved (open
+        or acknowledged). Starting empty, a battery charged or a band back during the downtime never closed its
+        alert, and a condition still there was raised again."""
+        for kind, source in raised:
+            if kind not in RESTORED or not source.startswith("band-"):
+                continue
+            st = self.states.setdefault(source.removeprefix("band-"), BandState(last_seen=self.started))
+            st.battery_low |= kind == "wristband.battery_low"
+            st.hr_alerting |= kind == "wristband.heart_rate_alert"
+            st.missing |= kind == "wristband.missing"
 
     def check_missing(self, bands: Iterable[Band], now: float) -> list[NewEvent]:
         """wristband.missing once per absence for every registered band silent for missing_after_s."""

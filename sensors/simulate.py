@@ -1,7 +1,7 @@
 """Simulated wristbands, played through bleak's own seam for custom scanner backends.
 
 `SimWorld` is pure: given the simulated time it says which bands advertise what (walking in and
-out of range, SOS presses, heart-rate drift, draining batteries), in our wristband format.
+out of range, SOS presses, falls, heart-rate drift, draining batteries), in our wristband format.
 `SimScannerBackend` is a real `BaseBleakScanner`: `BleakScanner(cb, backend=SimScannerBackend,
 world=world)` delivers real `BLEDevice` and `AdvertisementData` to the same callback the BlueZ
 backend would, so the whole path above the radio runs unchanged.
@@ -26,6 +26,7 @@ NORMAL_INTERVAL_S = 1.0
 SOS_INTERVAL_S = 0.1  # the spec's fast advertising for the first 30 s of an SOS
 SOS_FAST_S = 30.0
 SOS_HOLD_S = 60.0
+FALL_HOLD_S = 60.0  # the fall flag stays set this long (until the wearer would cancel it), then clears
 
 
 @dataclass
@@ -38,6 +39,7 @@ class SimBand:
     battery: float = 90.0
     drain_per_hour: float = 0.05
     sos_at: tuple[float, ...] = ()  # presses; presses while SOS is active belong to the same incident
+    fall_at: tuple[float, ...] = ()  # falls detected; the flag is set for FALL_HOLD_S from each
     away: tuple[tuple[float, float], ...] = ()  # (leave, return) intervals out of range
     leaves_at: float | None = None  # walks away for good: the band goes missing
     hr_target: tuple[tuple[float, float], ...] = ()  # (from time, bpm) the heart rate drifts to
@@ -83,7 +85,7 @@ class SimBand:
         state = WristbandState(
             band_id=self.band_id, sos=sos, sos_counter=self.sos_counter, seq=self.seq,
             battery_pct=int(self.battery), heart_rate_bpm=round(self.heart_rate), worn=True,
-            charging=False, fall=False)
+            charging=False, fall=any(at <= t < at + FALL_HOLD_S for at in self.fall_at))
         data = wristband.encode_wristband(state)
         if data[:-1] != self._last_payload[:-1]:  # seq changes with the content, as the spec says
             self.seq = (self.seq + 1) & 0xFF
@@ -130,8 +132,8 @@ class SimWorld:
 
 def demo_world(n_bands: int = 6, *, seed: int = 7) -> SimWorld:
     """The demo's building: in the first minute band 1 presses SOS (twice: one incident),
-    band 2 walks off for good, band 3 steps out and back, band 4's battery is nearly flat and
-    band 5's heart rate climbs and stays high."""
+    band 2 walks off for good, band 3 steps out and back, band 4's battery is nearly flat,
+    band 5's heart rate climbs and stays high and band 6 detects a fall (and another ten minutes later)."""
     rng = random.Random(seed)
     bands = [SimBand(band_id=f"b0{i:06x}", address=f"C0:FF:EE:00:00:{i:02X}",
                      heart_rate=rng.uniform(62, 80), battery=rng.uniform(60, 100),
@@ -143,6 +145,7 @@ def demo_world(n_bands: int = 6, *, seed: int = 7) -> SimWorld:
         2: {"away": ((20.0, 35.0),)},
         3: {"battery": 21.0, "drain_per_hour": 3600 * 0.05},  # 1 % every 20 s
         4: {"hr_target": ((25.0, 135.0),)},
+        5: {"fall_at": (40.0, 640.0)},
     }
     for i, script in scripts.items():
         if i < len(bands):

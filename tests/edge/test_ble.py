@@ -112,11 +112,13 @@ def test_edge_run_simulated_building_has_wristbands(make_gateway):
                       ble={"missing_after_hours": 0.0006, "heart_rate_sustained_s": 2}).start()
     deadline = time.monotonic() + 20
     kinds: set[str] = set()
-    while time.monotonic() < deadline and not {"wristband.sos", "wristband.missing"} <= kinds:
+    while time.monotonic() < deadline and not {"wristband.sos", "wristband.missing", "wristband.fall"} <= kinds:
         time.sleep(0.3)
         kinds = {e["kind"] for e in gw.get("/api/v1/events?limit=1000").json()}
     health = requests.get(gw.url + "/healthz", timeout=5).json()
-    assert {"wristband.sos", "wristband.missing", "wristband.seen", "wristband.heart_rate"} <= kinds
+    assert {"wristband.sos", "wristband.fall", "wristband.missing", "wristband.seen", "wristband.heart_rate"} <= kinds
+    kiosk = requests.get(gw.url + "/api/v1/kiosk", timeout=5).text
+    assert not any(w in kiosk for w in ("wristband", "heart_rate", "b000000"))  # the public page: no health data
     ble = health["subsystems"]["ble"]
     assert ble["state"] == "running" and ble["scanner"] == "scanning" and ble["ok"]
     assert ble["mode"] in ("passive", "active")
@@ -190,3 +192,79 @@ def test_an_sos_the_store_refuses_at_first_is_offered_again_until_stored(monkeyp
     # the SOS was refused three times and stored on its fourth offer; wristband.seen (normal) was not retried
     assert [e.kind for e in stored] == ["wristband.sos"]
     assert sub.counts["emit_errors"] == 3 and sub.counts["emit_retries"] == 2 and sub.counts["events"] == 1
+
+
+def _band_adv(sub: BleSubsystem, clock, band_id: str, *, battery: int = 80, bpm: int = 70, sos: bool = False,
+              fall: bool = False) -> None:
+    from sensors.readings import Advertisement
+    from sensors.wristband import WristbandState, encode_wristband
+
+    payload = encode_wristband(WristbandState(band_id, sos, 1, 0, battery, bpm, True, False, fall))
+    sub.on_advertisement(Advertisement(f"C0:FF:EE:00:{band_id[-4:-2]}:{band_id[-2:]}", -60, None, {0xFFFF: payload}))
+
+
+def test_wristband_alerts_go_on_across_a_restart(tmp_path):
+    """The rules started empty: an alert open when the gateway stopped was never closed once its condition had
+    cleared during the downtime (a band charged, a rate back to normal), and one still there was raised again."""
+    from edge.clock import FakeClock
+
+    bands = {"charged": "000000c1", "calmer": "000000c2", "still_low": "000000c3", "away": "000000c4"}
+    config = BleConfig(wristbands=[WristbandConfig(band=b, flat=f"1-10{i}") for i, b in enumerate(bands.values())],
+                       heart_rate_sustained_s=30, missing_after_hours=1)
+    clock = FakeClock()
+
+    def play(store: EventStore, *, before_restart: bool) -> None:
+        sub = BleSubsystem(config, store.emit, clock, store=None if before_restart else store)
+        for _ in range(40):  # 40 s of advertisements, one a second
+            clock.advance(1.0)
+            _band_adv(sub, clock, bands["charged"], battery=10 if before_restart else 90)
+            _band_adv(sub, clock, bands["calmer"], bpm=150 if before_restart else 75)
+            _band_adv(sub, clock, bands["still_low"], battery=10)
+        clock.advance(3580)  # the band never heard is silent an hour, the others not yet
+        sub._enqueue(sub.rules.check_missing(sub.registry.bands(), clock.monotonic()))
+        store.append(drain(sub))
+
+    store = EventStore.open(tmp_path / "edge.db", device_id="t-gw1", building_id="b01", clock=clock)
+    play(store, before_restart=True)
+    raised = {(a.kind, a.source) for a in store.alerts(state="open")}
+    assert ("wristband.battery_low", "band-000000c1") in raised and len(raised) == 4
+    [charged] = [a for a in store.alerts(state="open") if a.source == "band-000000c1"]
+    store.ack_alert(charged.id, by="staff")  # acknowledged, not yet resolved: the charge closes it too
+    store.close()
+
+    store = EventStore.open(tmp_path / "edge.db", device_id="t-gw1", building_id="b01", clock=clock)
+    try:
+        play(store, before_restart=False)
+        left = [(a.kind, a.source, a.count) for a in store.alerts(state="open") + store.alerts(state="acked")]
+        alerting = [e.kind for e in store_events(store) if e.priority is Priority.HIGH]
+    finally:
+        store.close()
+    assert sorted(left) == [("wristband.battery_low", "band-000000c3", 1), ("wristband.missing", "band-000000c4", 1)]
+    assert sorted(alerting) == ["wristband.battery_low", "wristband.battery_low", "wristband.heart_rate_alert",
+                                "wristband.missing"]  # all from before the restart
+
+
+def test_a_fall_is_stored_critical_with_an_alert_staff_acknowledge(tmp_path):
+    from edge.clock import FakeClock
+
+    clock = FakeClock()
+    store = EventStore.open(tmp_path / "edge.db", device_id="t-gw1", building_id="b01", clock=clock)
+    sub = BleSubsystem(BleConfig(wristbands=[WristbandConfig(band="000000d1", flat="2-201")]), store.emit, clock)
+    try:
+        for fall in (True, True, True, False, True):  # one incident advertised three times, cleared, a second fall
+            clock.advance(1.0)
+            _band_adv(sub, clock, "000000d1", fall=fall)
+            _band_adv(sub, clock, "000000d9", fall=fall)  # nobody registered this band
+            store.append(drain(sub))
+            if not fall:
+                for a in store.alerts(state="open"):
+                    store.ack_alert(a.id, by="staff")
+        falls = events(store, "wristband.fall")
+        alerts = store.alerts(state="open") + store.alerts(state="acked")
+    finally:
+        store.close()
+    assert [(e.source, e.data["flat"], e.priority) for e in falls] == [
+        ("band-000000d1", "2-201", Priority.CRITICAL), ("band-000000d9", None, Priority.CRITICAL)] * 2
+    assert sorted((a.source, a.state, a.count) for a in alerts) == [
+        ("band-000000d1", "acked", 1), ("band-000000d1", "open", 1), ("band-000000d9", "acked", 1),
+        ("band-000000d9", "open", 1)]

@@ -12,8 +12,8 @@ SETTINGS = Settings(heart_rate_every_s=300, seen_every_s=900, heart_rate_sustain
                     missing_after_s=12 * 3600)
 
 
-def adv(sos=False, counter=0, bpm: int | None = 70, battery: int | None = 80) -> WristbandState:
-    return WristbandState("0a1b2c3d", sos, counter, 0, battery, bpm, True, False, False)
+def adv(sos=False, counter=0, bpm: int | None = 70, battery: int | None = 80, fall=False) -> WristbandState:
+    return WristbandState("0a1b2c3d", sos, counter, 0, battery, bpm, True, False, fall)
 
 
 def kinds(events) -> list[str]:
@@ -112,12 +112,12 @@ def test_registry_by_id_or_address_and_unknown_counted():
 
 def test_an_unregistered_band_is_remembered_only_once_it_calls():
     rules = WristbandRules(SETTINGS, started=0)
-    assert rules.unregistered_sos(adv(sos=False, counter=3), 1.0, -70) == []
+    assert rules.unregistered(adv(sos=False, counter=3), 1.0, -70) == []
     assert rules.states == {}  # passers-by cost nothing
-    [sos] = rules.unregistered_sos(adv(sos=True, counter=3), 2.0, -70)
+    [sos] = rules.unregistered(adv(sos=True, counter=3), 2.0, -70)
     assert sos.kind == "wristband.sos" and sos.data["flat"] is None
-    assert rules.unregistered_sos(adv(sos=False, counter=3), 3.0, -70) == []
-    assert kinds(rules.unregistered_sos(adv(sos=True, counter=3), 4.0, -70)) == ["wristband.sos"]  # cleared between
+    assert rules.unregistered(adv(sos=False, counter=3), 3.0, -70) == []
+    assert kinds(rules.unregistered(adv(sos=True, counter=3), 4.0, -70)) == ["wristband.sos"]  # cleared between
 
 
 def test_a_band_registered_while_running_is_missing_only_after_its_own_silence():
@@ -158,3 +158,55 @@ def test_one_reading_in_range_does_not_close_a_sustained_heart_rate_alert():
     [normal] = [e for e in back if e.kind == "wristband.heart_rate_normal"]
     assert normal.data["bpm"] == 80
     assert "wristband.heart_rate_alert" not in kinds(back)
+
+
+def test_one_fall_event_per_fall_incident():
+    """The band's fall flag (bit 4) was decoded and dropped: a resident who fell raised nothing."""
+    rules = WristbandRules(SETTINGS, started=0)
+    first = rules.evaluate(adv(fall=True, bpm=95, battery=60), BAND, 1.0, -55)
+    assert kinds(first)[0] == "wristband.fall"  # ahead of the readings
+    fall = first[0]
+    assert fall.priority is Priority.CRITICAL and fall.source == "band-0a1b2c3d"
+    assert fall.data == {"band": "0a1b2c3d", "flat": "3-201", "rssi": -55, "battery_pct": 60, "heart_rate_bpm": 95}
+    repeats = [kinds(rules.evaluate(adv(fall=True), BAND, t, -55)) for t in (1.1, 2.0, 30.0)]
+    assert not any("wristband.fall" in k for k in repeats)  # the same incident, advertised again
+    assert "wristband.fall" not in kinds(rules.evaluate(adv(fall=False), BAND, 70.0, -55))
+    assert kinds(rules.evaluate(adv(fall=True), BAND, 300.0, -55)).count("wristband.fall") == 1  # a new fall
+
+
+def test_a_fall_and_an_sos_together_are_each_raised_once():
+    rules = WristbandRules(SETTINGS, started=0)
+    both = kinds(rules.evaluate(adv(sos=True, counter=2, fall=True), BAND, 1.0, -50))
+    assert both[:2] == ["wristband.sos", "wristband.fall"]  # both ahead of the readings
+    assert "wristband.fall" not in kinds(rules.evaluate(adv(sos=False, counter=2, fall=True), BAND, 61.0, -50))
+    rules.evaluate(adv(sos=False, counter=2, fall=False), BAND, 62.0, -50)
+    again = kinds(rules.evaluate(adv(sos=True, counter=3, fall=False), BAND, 63.0, -50))
+    assert again.count("wristband.sos") == 1 and "wristband.fall" not in again  # an SOS alone is not a fall
+
+
+def test_an_unregistered_band_s_fall_is_raised_like_its_sos():
+    rules = WristbandRules(SETTINGS, started=0)
+    assert rules.unregistered(adv(), 1.0, -70) == []
+    [fall] = rules.unregistered(adv(fall=True), 2.0, -70)
+    assert fall.kind == "wristband.fall" and fall.priority is Priority.CRITICAL and fall.data["flat"] is None
+    assert fall.data["heart_rate_bpm"] == 70  # the same fields as a registered band's
+    assert rules.unregistered(adv(fall=True), 3.0, -70) == []
+    assert rules.unregistered(adv(), 4.0, -70) == []
+    assert kinds(rules.unregistered(adv(fall=True), 5.0, -70)) == ["wristband.fall"]
+
+
+def test_restored_alerts_are_closed_when_cleared_and_not_raised_again():
+    """After a restart the rules take up the alerts the store holds unresolved: a battery charged and a rate back
+    in range during the downtime close theirs, a band still silent or still low is not raised again."""
+    other, silent = Band("00000002", "1-101"), Band("00000003", "1-102")
+    rules = WristbandRules(SETTINGS, started=0)
+    rules.restore([("wristband.battery_low", BAND.source), ("wristband.heart_rate_alert", BAND.source),
+                   ("wristband.battery_low", other.source), ("wristband.missing", silent.source),
+                   ("wristband.sos", BAND.source), ("bin.full", "bin-1")])
+    events = [e for t in range(0, 200) for e in rules.evaluate(adv(battery=90), BAND, float(t), -60)]
+    assert [k for k in kinds(events) if k.startswith(("wristband.battery", "wristband.heart_rate_"))] == [
+        "wristband.battery_ok", "wristband.heart_rate_normal"]
+    still_low = rules.evaluate(WristbandState("00000002", False, 0, 0, 10, 70, True, False, False), other, 1.0, -60)
+    assert "wristband.battery_low" not in kinds(still_low)
+    assert rules.check_missing([silent], 13 * 3600.0) == []  # raised before the restart already
+    assert "wristband.seen" in kinds(rules.evaluate(adv(), silent, 13 * 3600.0 + 1, -60))  # back: closes it

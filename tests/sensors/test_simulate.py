@@ -34,6 +34,14 @@ def test_demo_first_minute():
     assert racing[-1][1].heart_rate_bpm > 120 and racing[0][1].heart_rate_bpm < 90
 
 
+def test_demo_band_six_falls_now_and_then():
+    falls = [(t, s.fall) for t, s in play(demo_world(), 700.0)["C0:FF:EE:00:00:06"]]
+    starts = [t for (_, was), (t, now) in zip(falls, falls[1:], strict=False) if now and not was]
+    assert [int(t) for t in starts] == [40, 640]  # two incidents, the flag clear in between
+    assert all(fall == (40 <= t < 100 or 640 <= t) for t, fall in falls)
+    assert not any(s.fall for band in play(demo_world(), 700.0).values() for _, s in band if s.band_id != "b0000006")
+
+
 def test_sequence_changes_with_content_and_wraps():
     band = SimBand("00000001", "C0:FF:EE:00:00:01", heart_rate=70)
     world = SimWorld([band])
