@@ -78,18 +78,21 @@ class CameraSubsystem(Generic[L, M]):
     async def _watch(self, lane: L) -> None:
         raise NotImplementedError
 
-    async def _camera_state(self, lane: L, now: float) -> None:
-        """A camera without frames for CAMERA_FAULT_AFTER_S raises `<kind>.camera_fault`; its first frame after
+    async def _camera_state(self, lane: L, now: float, blind: str | None = None) -> None:
+        """A camera without frames for CAMERA_FAULT_AFTER_S, or one whose frames cannot be used (`blind`: why, e.g.
+        the car park's frozen, blank or turned camera), raises `<kind>.camera_fault`; its first usable frame after
         that records `<kind>.camera_ok`."""
         since = lane.last_frame if lane.last_frame is not None else self._started
-        down = now - since >= CAMERA_FAULT_AFTER_S
+        no_frames = now - since >= CAMERA_FAULT_AFTER_S
+        down = no_frames or blind is not None
         if down != lane.faulted:
             lane.faulted = down
             stats = lane.stream.stats()
             kind, prio = (f"{self.kind}.camera_fault", Priority.HIGH) if down else (f"{self.kind}.camera_ok",
                                                                                      Priority.NORMAL)
+            error = stats["error"] if no_frames or not down else blind
             await self._emit(NewEvent(kind, lane.cfg.name, {"camera": lane.cfg.name, "source": stats["source"],
-                                                            "error": stats["error"]}, prio))
+                                                            "error": error}, prio))
 
     async def _emit(self, event: NewEvent) -> None:
         try:

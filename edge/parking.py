@@ -9,8 +9,8 @@ Events (source: the camera's name):
   `confidence`, `camera`;
 - `parking.summary` every `summary_s`, and a few seconds after a change: `zones` [{zone, free, total}], `nearest`
   [{entrance, space, zone, distance_m?}], `spaces` [{space, zone, occupied, confidence}], `camera`;
-- `parking.camera_fault` (high) when a camera gives no frame for a minute (edge/cameras.py), `parking.camera_ok` when it
-  is back (closes that alert).
+- `parking.camera_fault` (high) when a camera gives no frame for a minute (edge/cameras.py) or goes blind (below),
+  `parking.camera_ok` when its spaces are read again (closes that alert).
 
 A camera whose spaces have not been read for a minute (no picture, a blank one, the same picture again and again, or
 a camera turned since its map was drawn) is blind: its spaces are forgotten (not known: not free, so no driver is
@@ -264,7 +264,7 @@ class ParkingSubsystem(CameraSubsystem[ParkingLane, Classifying]):
         while True:
             frame = await asyncio.to_thread(lane.stream.wait, seq, WAIT_S)
             now = self.clock.monotonic()
-            await self._camera_state(lane, now)
+            await self._camera_state(lane, now, lane.blind)  # a blind camera is a fault for staff too
             changed: list[SpaceState] = []
             if frame is not None:
                 seq, lane.last_frame = frame.seq, frame.t

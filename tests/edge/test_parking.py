@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.clock import FakeClock
 from edge.config import ParkingConfig
+from edge.events import NewEvent, Priority
 from edge.parking import ParkingSubsystem, make_lane, nearest_free, sign_text, zone_counts
 from edge.store import EventStore
 from vision.occupancy import Occupancy, OccupancyClassifier
@@ -246,3 +247,29 @@ def test_a_summary_of_many_spaces_with_long_ids_is_stored(tmp_path: Path, store:
     [summary] = store.events(kind="parking.summary")
     assert sum(z["total"] for z in summary.data["zones"]) == 500 and summary.data["camera"] == "lot"
     assert sum(z["free"] for z in summary.data["zones"]) == parking.view()["free"]
+
+
+def test_a_blind_camera_is_a_camera_fault_for_staff_until_its_spaces_are_read_again(tmp_path: Path) -> None:
+    """Frames that come but cannot be read (blank, frozen, turned) are as much a fault as no frames: staff get the
+    alert with the reason, and camera_ok closes it."""
+    events: list[NewEvent] = []
+
+    async def emit(e: NewEvent) -> None:
+        events.append(e)
+
+    clock, lane, parking = the_lot(tmp_path, emit)
+    image = cv2.imread(str(FRAME), cv2.IMREAD_COLOR)
+
+    def check(picture: np.ndarray) -> None:  # as the lane's loop: the camera's state, then the frame
+        asyncio.run(parking._camera_state(lane, clock.monotonic(), lane.blind))
+        look(parking, lane, clock, picture)
+
+    check(image)
+    for i in range(8):
+        clock.advance(10)
+        check(live(np.zeros_like(image), i))
+    check(live(image, 20))  # read again: the next check closes the fault
+    check(live(image, 21))
+    faults = [(e.kind, e.data["error"]) for e in events if e.kind.startswith("parking.camera_")]
+    assert [k for k, _ in faults] == ["parking.camera_fault", "parking.camera_ok"]
+    assert "blank" in faults[0][1] and events[0].priority is Priority.HIGH
