@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from edge.alerts import RESOLVES, Alert
 from edge.bus import EventBus, Subscription
-from edge.clock import Clock, ScaledClock
+from edge.clock import Clock, ScaledClock, parse_rfc3339
 from edge.config import Config, GpioConfig, SiteConfig
 from edge.errors import ConfigError, StoreFullError
 from edge.events import Event, EventSink, NewEvent, Priority
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 ALERT_RECHECK_S = 30.0  # the lamp re-reads open alerts at least this often (in case the bus dropped a batch)
 BUTTON_POLL_S = 0.02  # while a press is being debounced or timed
 MAX_PULSE_S = 60.0
+# the trackers' alerts not yet closed (acknowledged ones too: a new event would open a second alert)
+UNRESOLVED_SQL = ("SELECT kind, source, opened_ts FROM alerts WHERE state != 'resolved' "
+                  "AND kind IN ('bin.full', 'bin.sensor_fault', 'light.fault') ORDER BY id")
 
 
 def lamp_on(alerts: Iterable[Alert]) -> bool:
@@ -55,7 +58,8 @@ def touches_alerts(events: Sequence[Event]) -> bool:
 
 @dataclass
 class Alerts:
-    """Where the lamp learns about alerts: the store's alert table, and the bus for when to look again."""
+    """Where the lamp learns about alerts: the store's alert table, and the bus for when to look again. The
+    trackers also take up their own alerts from the table at start."""
 
     store: EventReader
     bus: EventBus | None = None
@@ -82,6 +86,7 @@ class GpioSubsystem:
     async def run(self) -> None:
         """Watch everything until cancelled (shutdown), then leave every output in its safe state (off)."""
         try:
+            await self._resume()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(asyncio.Event().wait())  # relays alone still need the task (and its close)
                 tg.create_task(self._watch_bins())
@@ -93,6 +98,20 @@ class GpioSubsystem:
         except asyncio.CancelledError:
             self.close()
             raise
+
+    async def _resume(self) -> None:
+        """Trackers start empty, but an alert open when the gateway stopped must still be closed if its condition
+        cleared meanwhile (the bin emptied, the lamp repaired), and not raised twice if it did not."""
+        if self.alerts is None or not (self.bins or self.lights):
+            return
+        rows = await asyncio.to_thread(self.alerts.store.query, UNRESOLVED_SQL)
+        now, wall = self.clock.monotonic(), self.clock.utcnow()
+        since = {(kind, source): now - max(0.0, (wall - parse_rfc3339(opened)).total_seconds())
+                 for kind, source, opened in rows}
+        for name, b in self.bins.items():
+            b.resume(full=("bin.full", name) in since, fault_since=since.get(("bin.sensor_fault", name)))
+        for name, li in self.lights.items():
+            li.resume(fault_since=since.get(("light.fault", name)))
 
     async def _watch_bins(self) -> None:
         while self.bins:

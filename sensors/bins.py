@@ -66,6 +66,17 @@ class BinTracker:
     def distance(self) -> float | None:
         return statistics.median(self.window) if self.window else None
 
+    def resume(self, *, full: bool, fault_since: float | None) -> None:
+        """Take up the alerts the store still has open (after a restart): a full bin is not raised again and is
+        emptied with bin.emptied; a faulty sensor (at fault_since) is not raised again and answers with bin.sensor_ok.
+        """
+        if full != self.full:
+            self.full, self._above_since, self._below_since = full, None, None
+        if fault_since is not None and not self.faulted:
+            self.window.clear()
+            self._fault_since = fault_since
+        self.faulted = fault_since is not None
+
     def feed(self, readings: Iterable[float | None], now: float) -> list[NewEvent]:
         """Take the readings since the last call; return the events they cause."""
         self.last_feed = now

@@ -63,6 +63,13 @@ class LightTracker:
         self._expected_since = now
         self._fault_since = now
 
+    def resume(self, *, fault_since: float | None) -> None:
+        """Take up a light.fault the store still has open (after a restart): not raised again, closed by
+        light.restored."""
+        if fault_since is not None and not self.faulted:
+            self._fault_since = fault_since
+        self.faulted = fault_since is not None
+
     def feed(self, lit: bool, expected: bool, now: float) -> list[NewEvent]:
         """A reading (lit or dark) and whether the schedule wants the light on, at `now`."""
         self.last_feed = now

@@ -560,3 +560,99 @@ def test_a_press_released_between_two_polls_is_reported(pins, store, clock):
     asyncio.run(scenario())
     [press] = kinds(store, "button.pressed")
     assert press.data == {"button": "lobby-sos", "long": False, "held_s": 0.3, "emergency": True}
+
+
+# ---- restarts: alerts open when the gateway stopped ---------------------------------------------------------
+
+
+async def minutes(sub: GpioSubsystem, tracker: Any, clock: FakeClock, n: int,
+                  until_cond: Callable[[], Any] | None = None) -> None:
+    """Let up to `n` simulated minutes pass (stopping early once `until_cond` holds)."""
+    for _ in range(n):
+        if until_cond and until_cond():
+            return
+        clock.advance(61)
+        await fed(tracker, clock)
+
+
+@pytest.mark.parametrize("acked", [False, True])
+@pytest.mark.parametrize("emptied", [True, False])
+def test_a_full_bin_alert_open_at_a_stop_is_closed_after_restart_or_not_raised_again(store, clock, acked, emptied):
+    """The gateway stops with bin.full open (or acknowledged: staff took it up); the bin is emptied meanwhile, or
+    not. After the restart the alert is closed by bin.emptied, or, the bin still full, not raised a second time."""
+
+    async def life(level: float, stop_when: Callable[[], Any], n: int) -> None:
+        pins = MockFactory()
+        pins.pin(23, pin_class=MockTriggerPin, echo_pin=pins.pin(24), echo_time=echo_time(level_distance(level)))
+        sub = make(pins, store, clock, alerts=Alerts(store), bins=[BIN])
+        task = asyncio.create_task(sub.run())
+        await until(lambda: sub.bins["bin-1"].level is not None, what="a level")
+        await minutes(sub, sub.bins["bin-1"], clock, n, stop_when)
+        await stop(task)  # the gateway stops: its subsystem closes the pins and the factory
+        pins.reset()
+
+    asyncio.run(life(100, lambda: kinds(store, "bin.full"), 20))
+    [full] = store.alerts(state="open")
+    if acked:
+        store.ack_alert(full.id, by="warden")
+    clock.advance(3600)  # stopped for an hour
+    asyncio.run(life(10 if emptied else 100, lambda: kinds(store, "bin.emptied"), 5))
+    assert len(kinds(store, "bin.full")) == 1
+    assert len(kinds(store, "bin.emptied")) == (1 if emptied else 0)
+    [after] = store.alerts(state=None)
+    assert after.id == full.id and after.state == ("resolved" if emptied else "acked" if acked else "open")
+
+
+@pytest.mark.parametrize("repaired", [True, False])
+def test_a_light_fault_open_at_a_stop_is_restored_after_restart_or_not_raised_again(pins, tmp_path, repaired):
+    clock = FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))  # 20:00 in Shanghai: lit hours
+    store = EventStore.open(tmp_path / "l.db", device_id="t-gw1", building_id="b01", clock=clock)
+    store.append([NewEvent("light.fault", "corridor-1", {"light": "corridor-1", "dark_for_s": 120.0},
+                           Priority.HIGH)])  # stored by the gateway's last run, which then stopped
+    clock.advance(600)
+    pins.pin(5, pin_class=MockChargingPin, charge_time=0.0005 if repaired else 1.0)
+    sub = make(pins, store, clock, alerts=Alerts(store), lights=[NIGHT_LIGHT])
+    tracker = sub.lights["corridor-1"]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(sub.run())
+        await until(lambda: tracker.last_feed is not None, what="the first feed")
+        if repaired:
+            await until(sub.devices.lights["corridor-1"].is_lit, what="the first reading, lit")
+        for _ in range(5):  # past debounce_s and fault_after_s
+            clock.advance(61)
+            await fed(tracker, clock)
+        await stop(task)
+
+    try:
+        asyncio.run(scenario())
+        assert len(kinds(store, "light.fault")) == 1
+        [restored] = kinds(store, "light.restored") or [None]
+        assert (restored is not None) is repaired
+        if repaired:
+            assert restored.data["fault_s"] >= 600  # since the fault, not since the restart
+        assert [a.state for a in store.alerts(state=None)] == ["resolved" if repaired else "open"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("answering", [True, False])
+def test_a_bin_sensor_fault_open_at_a_stop_is_closed_after_restart_or_not_raised_again(pins, store, clock,
+                                                                                       answering):
+    store.append([NewEvent("bin.sensor_fault", "bin-1", {"bin": "bin-1", "reason": "no_echo"}, Priority.HIGH)])
+    echo = pins.pin(24)
+    pins.pin(23, pin_class=MockTriggerPin, echo_pin=echo if answering else MockPin(pins, echo.info),
+             echo_time=echo_time(level_distance(20)))
+    sub = make(pins, store, clock, alerts=Alerts(store), bins=[BIN])
+    tracker = sub.bins["bin-1"]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(sub.run())
+        await until(lambda: tracker.last_feed is not None, what="the first feed")
+        await minutes(sub, tracker, clock, 4, lambda: kinds(store, "bin.sensor_ok"))  # past fault_after_s
+        await stop(task)
+
+    asyncio.run(scenario())
+    assert len(kinds(store, "bin.sensor_fault")) == 1
+    assert len(kinds(store, "bin.sensor_ok")) == (1 if answering else 0)
+    assert [a.state for a in store.alerts(state=None)] == ["resolved" if answering else "open"]
