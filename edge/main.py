@@ -105,7 +105,7 @@ async def run(config: Config, env: RuntimeEnv, *, stop: asyncio.Event | None = N
         if config.simulate.enabled:
             start_simulation(config, svc)
         elif config.ble.enabled:
-            start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock))
+            start_ble(svc, ble.BleSubsystem(config.ble, store.emit, clock, store=store))
         start_gpio(config, svc, str(env.config_path))
         start_gate(config, svc)  # before the settings load: it takes the plate_whitelist section
         start_parking(config, svc)
@@ -167,7 +167,8 @@ class _Api:
 def start_simulation(config: Config, svc: Services) -> None:
     """The simulated building: every subsystem on simulated hardware (see README). GPIO: start_gpio."""
     sim = config.simulate
-    start_ble(svc, ble.simulated(config.ble, svc.store.emit, svc.supervisor.clock, speed=sim.speed, seed=sim.seed))
+    start_ble(svc, ble.simulated(config.ble, svc.store.emit, svc.supervisor.clock, speed=sim.speed, seed=sim.seed,
+                                   store=svc.store))
 
 
 def start_ble(svc: Services, subsystem: ble.BleSubsystem) -> None:
