@@ -200,16 +200,28 @@ class EventStore(EventReader):
 
     def _append_request(self, events: Sequence[NewEvent], done: Callable[[Any, BaseException | None], None]):
         prepared = [(e, e.checked_data_json()) for e in events]  # validation happens here, before anything is stored
-        if any(not e.priority.protected for e in events):
+        full = self._refusing or self._disk_full
+        if full and not all(e.priority.protected or self._closes_alert(e) for e in events):
             if self._refusing:
                 raise StoreFullError(
                     f"store is at its bound of {self.max_bytes // (1024 * 1024)} MB and holds only critical and "
                     "high events; normal and low events are refused until upstream sync makes room"
                 )
-            if self._disk_full:  # what is left of the reserve is kept for SOS and alerts
-                raise StoreFullError(f"disk full at {self.path.parent}: normal and low events are refused until "
-                                     "there is room again (see the gateway.disk_full alert)")
+            # disk full: what is left of the reserve is kept for SOS and alerts
+            raise StoreFullError(f"disk full at {self.path.parent}: normal and low events are refused until "
+                                 "there is room again (see the gateway.disk_full alert)")
         return _Request(lambda conn: self._insert(conn, prepared), done, append=True)
+
+    def _closes_alert(self, e: NewEvent) -> bool:
+        """Whether a normal event closes an alert not yet resolved. Such events pass a refusal as if they were high:
+        their source has moved on and will not send them again, so the alert would stay open for good (they are few
+        and small; a closing kind that closes nothing, such as a periodic wristband.seen, is still refused)."""
+        action = alert_rules.decide(e.kind, e.source, e.priority)
+        if not isinstance(action, alert_rules.Resolve):
+            return False
+        marks = ", ".join("?" * len(action.keys))
+        return bool(self._all(f"SELECT 1 FROM alerts WHERE key IN ({marks}) AND state != 'resolved' LIMIT 1",
+                              action.keys))
 
     def _insert(self, conn: sqlite3.Connection, prepared: list[tuple[NewEvent, str]]) -> Stored:
         now = self._clock.utcnow()

@@ -61,3 +61,17 @@ def test_reserve_comes_back_when_there_is_room_and_closes_the_alert(small_disk):
     store.maintain()
     assert store.reserve.path.exists() and store.events(kind="gateway.disk_ok")
     store.close()
+
+
+def test_on_a_full_disk_an_event_that_closes_an_open_alert_is_still_taken(small_disk):
+    store = open_store(small_disk)
+    store.append([NewEvent("light.fault", "street-1", {"light": "street-1"}, Priority.HIGH)])
+    with pytest.raises(StoreFullError, match="disk full"):
+        for i in range(10_000):
+            store.append([NewEvent("bin.level", "bin-1", {"i": i, "blob": "z" * 2000})])
+    with pytest.raises(StoreFullError, match="normal and low events are refused"):
+        store.append([NewEvent("bin.level", "bin-1", {"blob": "z"})])
+    # light.restored is sent once (the tracker has moved on): refused, the alert would stay open for good
+    store.append([NewEvent("light.restored", "street-1", {"light": "street-1", "fault_s": 60.0})])
+    assert [a.kind for a in store.alerts()] == ["gateway.disk_full"]
+    store.close()

@@ -276,6 +276,27 @@ def test_store_full_of_protected_events_refuses_low_priority_but_takes_sos(tmp_p
     s.close()
 
 
+def test_store_full_of_protected_events_still_takes_the_events_that_close_open_alerts(tmp_path, clock):
+    """bin.emptied or light.restored are sent once: refused, their alerts would stay open for good."""
+    s = open_store(tmp_path / "edge.db", clock, max_mb=1)
+    s.append([ev("bin.full", "bin-1", Priority.HIGH), ev("light.fault", "street-1", Priority.HIGH)])
+    for i in range(60):
+        s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob="y" * 4000) for _ in range(5)])
+    s.maintain()
+    [light] = [a for a in s.alerts() if a.kind == "light.fault"]
+    s.ack_alert(light.id, by="warden")  # acknowledged, not yet closed
+    with pytest.raises(StoreFullError, match="refused"):
+        s.append([ev("bin.emptied", "bin-1"), ev()])  # all or nothing: the reading is refused, so is the batch
+    s.append([ev("bin.emptied", "bin-1")])
+    s.append([ev("light.restored", "street-1")])
+    assert {a.kind: a.state for a in s.alerts(state=None) if a.source in ("bin-1", "street-1")} == {
+        "bin.full": "resolved", "light.fault": "resolved"}
+    for refused in (ev("bin.emptied", "bin-1"), ev("bin.emptied", "bin-2"), ev("wristband.seen", "band-1")):
+        with pytest.raises(StoreFullError, match="refused"):  # they close nothing: no way past the bound
+            s.append([refused])
+    s.close()
+
+
 def test_retention_removes_only_synced_events_older_than_the_period(tmp_path, clock):
     s = open_store(tmp_path / "edge.db", clock, retention_days=7)
     s.append([ev() for _ in range(4)])
