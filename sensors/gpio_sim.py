@@ -162,6 +162,8 @@ class MockBuilding:
         for b in self.cfg.bins:
             trigger = self.factory.pin(b.trigger_pin)
             trigger.echo_pin = self._echo[b.name] if m.answering[b.name] else self._unplugged[b.name]
+            if not m.answering[b.name]:  # unplugged mid-echo, the pulse ends on the loose wire: the pin stayed high
+                self._echo[b.name].drive_low()
             distance = _distance(b, m.levels[b.name]) + self._rng.gauss(0, 0.005)
             if self._rng.random() < GLITCH_SHARE:
                 distance = 3.5

@@ -6,14 +6,17 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from gpiozero.pins.mock import MockChargingPin, MockPin, MockTriggerPin
 
+from edge.clock import FakeClock, ScaledClock
+from edge.config import SiteConfig
 from sensors.bins import BinTracker, level_pct
 from sensors.errors import GpioError, PinClaimError, UnknownDeviceError
 from sensors.gpio import factory_kind, make_pin_factory, pin_report
-from sensors.gpio_sim import echo_time
+from sensors.gpio_sim import DayScript, MockBuilding, demo_config, echo_time
 from tests.sensors.conftest import gpio, wait_until
 
 BIN = {"name": "bin-1", "trigger_pin": 23, "echo_pin": 24, "empty_depth_m": 2.0, "full_distance_m": 0.2,
@@ -220,3 +223,23 @@ def test_a_pulse_on_a_held_relay_leaves_it_held(pins, open_devices):
     assert [s.state for s in pin.states] == [True] and relay.active is True
     relay.set(False)  # the hold ends when staff end it
     assert pin.state is False
+
+
+def test_a_simulated_bin_sensor_unplugged_mid_echo_leaves_its_echo_pin_low(pins):
+    """The simulated building unplugs bin-2's sensor (its echo wire) while an echo pulse is high: the pulse's end then
+    goes to the loose wire, and the sensor's own echo pin must not stay high, or the sensor reads nothing once it
+    is plugged in again (in a demo bin-2 never sent bin.sensor_ok)."""
+    site = SiteConfig()
+    start = datetime(2026, 3, 1, 10, 5, tzinfo=UTC)
+    cfg = demo_config(site)
+    building = MockBuilding(cfg, pins, DayScript(cfg, site, start), ScaledClock(10.0, start=start, base=FakeClock()))
+    building.prepare()
+    trigger, echo = pins.pin(25), pins.pin(12)  # bin-2
+    trigger.function = "output"
+    trigger.echo_time = 0.5  # a long pulse: it is still high when the wire comes loose
+    trigger.state = True
+    wait_until(lambda: echo.state, what="the echo pulse")
+    building.apply(building.script.at(500.0))  # bin-2's sensor unplugged
+    trigger.state = False
+    trigger.state = True  # a new pulse waits for the one in flight to end (on the loose wire)
+    assert echo.state is False
