@@ -7,7 +7,8 @@
     "wristband.sos": "紧急呼救 SOS", "wristband.missing": "手环失联", "wristband.heart_rate_alert": "心率异常",
     "wristband.battery_low": "手环电量低", "bin.full": "垃圾桶将满", "bin.sensor_fault": "垃圾桶传感器故障",
     "light.fault": "照明故障", "button.pressed": "呼叫按钮", "gateway.storage_recovered": "数据库已恢复",
-    "gate.opened": "业主放行", "plate.visitor": "访客", "plate.read": "识别",
+    "gate.opened": "业主放行", "plate.visitor": "访客", "plate.read": "识别", "wristband.fall": "跌倒报警",
+    "gate.camera_fault": "道闸摄像头故障", "parking.camera_fault": "车场摄像头故障", "gateway.disk_full": "存储空间已满",
   };
   const DETAILS = {
     heart_rate_bpm: (v) => `心率 ${v}`, bpm: (v) => `心率 ${v}`, battery_pct: (v) => `电量 ${v}%`,

@@ -248,11 +248,16 @@ def test_the_staff_console_refuses_without_the_token_and_acknowledges_with_it(bu
     assert classes == sorted(classes, key=lambda c: "critical" not in c)  # SOS first
     ours = page.locator("#alert-list li.alert", has_text="3-201 室")
     assert "critical" in ours.get_attribute("class") and "紧急呼救" in ours.inner_text()
+    fall = {"kind": "wristband.fall", "source": "band-0000fa11", "priority": "critical", "data": {"flat": "9-909"}}
+    assert building.post([fall]).status_code == 201
+    fallen = page.locator("#alert-list li.alert", has_text="9-909 室")
+    fallen.wait_for()
+    assert "critical" in fallen.get_attribute("class") and "跌倒报警" in fallen.inner_text()
     first = page.locator("#alert-list li.alert").first
     page.wait_for_selector("#chart-bins svg, #chart-bins .nodata")
     page.screenshot(path=ARTIFACTS / "staff.png", full_page=True)
     sos = first.get_attribute("data-alert")
-    # by keyboard alone: the skip link, then the first button of the alerts, which is the SOS
+    # by keyboard alone: the skip link, then the first button of the alerts, a critical one (SOS or fall)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
     page.keyboard.press("Enter")
