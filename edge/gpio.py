@@ -34,7 +34,7 @@ from sensors.bins import BinTracker
 from sensors.buttons import ButtonTracker
 from sensors.errors import GpioError, PinClaimError
 from sensors.gpio import GpioDevices, PinRow, factory_kind, make_pin_factory, pin_report
-from sensors.lights import LightTracker, must_be_lit
+from sensors.lights import LightTracker, judged
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class GpioSubsystem:
         while self.lights:
             now, wall = self.clock.monotonic(), self.clock.utcnow()
             for name, light in self.devices.lights.items():
-                expected = must_be_lit(light.cfg, wall, self.site)
+                expected = judged(light.cfg, wall, self.site)
                 await self._emit_all(self.lights[name].feed(light.is_lit(), expected, now))
             await asyncio.sleep(self.cfg.poll_s)
 

@@ -23,7 +23,7 @@ from gpiozero.pins.mock import MockChargingPin, MockFactory, MockPin, MockTrigge
 
 from edge.clock import ScaledClock
 from edge.config import BinConfig, GpioConfig, SiteConfig
-from sensors.lights import must_be_lit
+from sensors.lights import judged, must_be_lit
 
 DAY_S = 86400.0
 SPEED_OF_SOUND = 343.26  # m/s, as gpiozero's DistanceSensor reckons
@@ -71,13 +71,14 @@ def demo_config(site: SiteConfig) -> GpioConfig:
 
 
 def evening(cfg: GpioConfig, site: SiteConfig, now: datetime) -> datetime:
-    """Five minutes after the first light's lit hours begin on today's date (local), where the script starts."""
+    """Five minutes after the first light is judged on today's date (local; a light on the sun's hours once it is
+    dark outside), where the script starts: its light fails and comes back within the first 600 s."""
     noon = now.astimezone(ZoneInfo(site.timezone)).replace(hour=12, minute=0, second=0, microsecond=0)
     if not cfg.lights:
         return noon + timedelta(hours=7)
     for minute in range(24 * 60):
         t = noon + timedelta(minutes=minute)
-        if must_be_lit(cfg.lights[0], t, site):
+        if judged(cfg.lights[0], t, site):
             return t + timedelta(minutes=5)
     return noon
 

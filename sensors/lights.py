@@ -3,6 +3,7 @@
 A light's sensor says lit or dark; the reading counts only once it has held for `debounce_s` (a flicker or a
 passing shadow is not a change). A light that stays dark during its lit hours for `fault_after_s` is a fault,
 reported once; it is restored when it is next seen lit in lit hours. Dark outside lit hours (daytime) is never a fault.
+A light on the sun's hours is judged only once it is dark outside (civil dusk to dawn), as its sensor sees twilight.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from edge.config import LightConfig, SiteConfig
 from edge.events import NewEvent, Priority
 
 SUN_DOWN_DEG = -0.833  # the elevation at which sunrise and sunset are reckoned (refraction, the sun's radius)
+CIVIL_DARK_DEG = -6.0  # civil dusk and dawn: below this a sensor under the open sky sees no daylight
 
 
 def must_be_lit(cfg: LightConfig, at: datetime, site: SiteConfig) -> bool:
@@ -35,6 +37,18 @@ def must_be_lit(cfg: LightConfig, at: datetime, site: SiteConfig) -> bool:
     if start < end:
         return start <= local < end
     return local >= start or local < end  # over midnight
+
+
+def judged(cfg: LightConfig, at: datetime, site: SiteConfig) -> bool:
+    """Whether the light's sensor tells now if the lamp works: in its lit hours, and for a light on the sun's hours
+    (a street lamp: its sensor sees the sky) only from civil dusk to civil dawn. In the twilight after sunset and
+    before sunrise such a sensor reads lit with the lamp broken: a false light.restored, then a new light.fault once
+    it is dark. A light on fixed hours (a corridor) is judged from the first minute of its lit hours."""
+    if not must_be_lit(cfg, at, site):
+        return False
+    if not {cfg.lit_from, cfg.lit_until} & {"sunset", "sunrise"}:
+        return True
+    return astral.sun.elevation(astral.Observer(site.latitude or 0.0, site.longitude or 0.0), at) < CIVIL_DARK_DEG
 
 
 @functools.lru_cache(maxsize=256)
@@ -71,7 +85,7 @@ class LightTracker:
         self.faulted = fault_since is not None
 
     def feed(self, lit: bool, expected: bool, now: float) -> list[NewEvent]:
-        """A reading (lit or dark) and whether the schedule wants the light on, at `now`."""
+        """A reading (lit or dark) and whether the light is judged (`judged`: in lit hours, dark outside), at `now`."""
         self.last_feed = now
         events: list[NewEvent] = []
         if expected and not self.expected:

@@ -1,16 +1,19 @@
 """Lit hours (fixed, or sunset/sunrise with astral) and LightTracker: debounce, faults only in lit hours."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import astral
+import astral.sun
 import pytest
 
 from edge.config import LightConfig, SiteConfig
 from edge.events import Priority
-from sensors.lights import LightTracker, must_be_lit
+from sensors.lights import LightTracker, judged, must_be_lit
 
 SHANGHAI = SiteConfig(latitude=31.23, longitude=121.47, timezone="Asia/Shanghai")
 TZ = ZoneInfo("Asia/Shanghai")
+BEIJING = SiteConfig(latitude=39.90, longitude=116.40, timezone="Asia/Shanghai")
 NIGHT = LightConfig(name="corridor-1", pin=5, lit_from="18:00", lit_until="06:00", debounce_s=5, fault_after_s=120)
 
 
@@ -115,3 +118,25 @@ def test_daylight_on_the_sensor_does_not_restore_a_broken_lamp():
     assert "light.restored" not in [e.kind for e in events] and t.faulted
     events = feed(t, True, True, 800.0, 2.0)  # evening: seen lit when it should be
     assert [e.kind for e in events] == ["light.restored"]
+
+
+@pytest.mark.parametrize("day", [datetime(2026, 6, 21), datetime(2026, 12, 21)])
+def test_a_street_lamp_is_judged_from_civil_dusk_to_civil_dawn_a_corridor_from_its_first_minute(day):
+    """Beijing, astral's own times: in the half hour of twilight after sunset (and before sunrise) the street lamp's
+    sensor sees the sky, so its reading says nothing about the lamp; the corridor on fixed hours is not delayed."""
+    street = LightConfig(name="street-1", pin=6)  # sunset .. sunrise
+    sun = astral.Observer(BEIJING.latitude, BEIJING.longitude)
+    today, tomorrow = day.date(), day.date().replace(day=22)
+    sunset, dusk = astral.sun.sunset(sun, today, tzinfo=TZ), astral.sun.dusk(sun, today, tzinfo=TZ)
+    dawn, sunrise = astral.sun.dawn(sun, tomorrow, tzinfo=TZ), astral.sun.sunrise(sun, tomorrow, tzinfo=TZ)
+    minute = timedelta(minutes=1)
+    assert dusk - sunset > 25 * minute and sunrise - dawn > 25 * minute
+    twilight = [sunset + minute, dusk - minute, dawn + minute, sunrise - minute]
+    assert all(must_be_lit(street, t, BEIJING) and not judged(street, t, BEIJING) for t in twilight)
+    assert all(judged(street, t, BEIJING) for t in (dusk + minute, dusk + 300 * minute, dawn - minute))
+    assert not judged(street, sunrise + minute, BEIJING)
+    corridor = NIGHT  # 18:00 .. 06:00, in June in daylight, in December after dusk
+    assert judged(corridor, local(2026, day.month, 21, 18, 0), BEIJING)
+    assert judged(corridor, local(2026, day.month, 22, 5, 59), BEIJING)
+    always = LightConfig(name="stairs", pin=7, lit_from="00:00", lit_until="00:00")
+    assert judged(always, local(2026, day.month, 21, 12, 0), BEIJING)
