@@ -107,7 +107,9 @@ class DoctorContext:
     @classmethod
     def load(cls, config_path: Path, **kw: Any) -> DoctorContext:
         try:
-            return cls(config_path, load_config(config_path), [], **kw)
+            config = load_config(config_path)
+            config.storage.path.exists()  # raises PermissionError where this account may not look
+            return cls(config_path, config, [], **kw)
         except ConfigError as e:
             return cls(config_path, None, e.problems, **kw)
         except PermissionError as e:  # e.g. storage.path in /var/lib/edge-gateway (0750 edge), checked as another
