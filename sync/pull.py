@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from edge.clock import Clock, rfc3339
+from edge.errors import StoreError
 from edge.files import write_atomic
 from edge.reader import EventReader
 from edge.store import EventStore
@@ -26,6 +28,8 @@ from sync.client import PullClient
 from sync.errors import PullError, SyncError
 from sync.state import SYNC_COLUMNS, load_timebase
 from sync.wire import ndjson
+
+log = logging.getLogger(__name__)
 
 MAX_PULL_LIMIT = 10_000
 
@@ -56,25 +60,38 @@ def page(reader: EventReader, after: int | None, limit: int, *, trusted_clock: b
 
 
 class NotServed(SyncError):
-    """An acknowledgement names events that the pull API has not handed out since the gateway started."""
+    """An acknowledgement names events that the pull API has never handed out."""
+
+
+SERVED_SQL = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sync.served_through'"
 
 
 class Served:
-    """The highest seq that GET /api/v1/sync/batches has handed out since the gateway started.
+    """The highest seq that GET /api/v1/sync/batches has handed out, kept in the meta table so that a page fetched
+    before a restart (a power cut between a puller's fetch and its ack) can still be acknowledged after it.
 
-    Kept in memory, not in the meta table, so that a GET stays a read (no commit, no fsync). After a restart it
-    starts from nothing: an ack of a page fetched before the restart is refused (409) until that page is fetched
-    again. That is never for ever: a page can always be fetched again (its events are unsynced, so retention keeps
-    them; eviction may take some, and then there is less to acknowledge), and the reference client does just that.
+    A GET writes only when the mark grows: one small commit a new page, none for a page fetched again. Where that
+    write fails (a full disk) the page is still served and the mark is kept in memory: pulling is what frees room.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
         self._lock = threading.Lock()  # GETs run in the thread pool: two pages may finish at once
-        self._through = 0
+        rows = store.query(SERVED_SQL)
+        self._through = rows[0][0] if rows else 0
 
     def note(self, last_seq: int) -> None:
         with self._lock:
-            self._through = max(self._through, last_seq)
+            if last_seq <= self._through:
+                return
+            self._through = last_seq
+        try:
+            # Both sides cast, as for the cursor below: two GETs may commit out of order
+            self._store.write(lambda conn: conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('sync.served_through', ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (str(last_seq),)))
+        except StoreError as e:
+            log.warning("pull: the served mark %d is kept in memory only: %s", last_seq, e)
 
     @property
     def through(self) -> int:
@@ -84,19 +101,21 @@ class Served:
 def acknowledge(store: EventStore, through: int, clock: Clock, *, served: int) -> int:
     """Mark every event with seq <= through acknowledged and move the pull cursor (never backwards); returns how
     many events became synced. ValueError when `through` is beyond the newest event; NotServed when it is beyond
-    both `served` (the highest seq handed out) and the cursor: events never handed out are not marked synced, or
-    retention and eviction could delete what upstream never got."""
+    what was ever handed out (`served`, the stored mark) and the cursor: events never handed out are not marked
+    synced, or retention and eviction could delete what upstream never got."""
     now = rfc3339(clock.utcnow())
 
     def run(conn: sqlite3.Connection) -> int:
         newest = store.issued_through  # not max(seq): the newest events of a fetched page may have been evicted
         if through > newest:
             raise ValueError(f"through {through} is beyond the newest event ({newest})")
-        row = conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sync.pull_through'").fetchone()
-        held = max(served, row[0] if row else 0)  # a late ack of what was acknowledged before stays harmless
+        cursor = conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sync.pull_through'").fetchone()
+        mark = conn.execute(SERVED_SQL).fetchone()
+        # a late ack of what was acknowledged before stays harmless
+        held = max(served, cursor[0] if cursor else 0, mark[0] if mark else 0)
         if through > held:
-            raise NotServed(f"through {through} is beyond the last event served ({held}; since the gateway "
-                            "started): fetch the page again, then acknowledge it")
+            raise NotServed(f"through {through} is beyond the last event served ({held}): fetch the page, then "
+                            "acknowledge it")
         n = conn.execute("UPDATE events SET synced = 1 WHERE seq <= ? AND synced = 0", (through,)).rowcount
         # Both sides cast: SQLite ranks any text above any integer, and the cursor would follow the newest ack.
         conn.execute("INSERT INTO meta (key, value) VALUES ('sync.pull_through', ?) ON CONFLICT (key) DO UPDATE "

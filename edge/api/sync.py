@@ -26,7 +26,7 @@ def router(svc: Services) -> APIRouter:
     r = api_router(prefix="/api/v1/sync", tags=["sync"],
                   dependencies=[Depends(require_token(svc.config.api.token))])
     trusted = svc.config.sync.clock == "trusted"
-    served = Served()  # what the GETs of this process handed out: an ack beyond it is refused (see Served)
+    served = Served(svc.store)  # what the GETs handed out: an ack beyond it is refused (see Served)
 
     @r.get("/batches", response_class=Response,
            summary="Events with seq > after as NDJSON, in seq order (gzip when Accept-Encoding allows)",
@@ -50,8 +50,8 @@ def router(svc: Services) -> APIRouter:
         return Response(body, media_type="application/x-ndjson", headers=headers)
 
     @r.post("/ack", response_model=AckOut, summary="Acknowledge every event with seq <= through",
-            responses={409: {"description": "through is beyond the last event served since the gateway started: "
-                             "fetch the page again, then acknowledge it; nothing is stored"}})
+            responses={409: {"description": "through is beyond the last event ever served: fetch the page, then "
+                             "acknowledge it; nothing is stored"}})
     async def ack(body: AckIn) -> AckOut:
         try:
             n = await asyncio.to_thread(acknowledge, svc.store, body.through, svc.clock, served=served.through)
