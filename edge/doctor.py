@@ -543,11 +543,12 @@ class _Timex(ctypes.Structure):
                 ("_rest", ctypes.c_char * 256)]
 
 
-TIME_ERROR = 5  # adjtimex: the clock is not synchronised
+MAX_ERROR_US = 16_000_000  # the kernel's maxerror at and above which systemd calls the clock unsynchronised
 
 
 def kernel_clock_state() -> ClockState:
-    """What the kernel says (as timedatectl's NTPSynchronized does): adjtimex with no changes is read-only."""
+    """What the kernel says, read as timedatectl's NTPSynchronized reads it: adjtimex with no changes is
+    read-only."""
     try:
         tx = _Timex()
         state = ctypes.CDLL(None, use_errno=True).adjtimex(ctypes.byref(tx))
@@ -555,7 +556,14 @@ def kernel_clock_state() -> ClockState:
         return ClockState(None)
     if state < 0:
         return ClockState(None)
-    return ClockState(state != TIME_ERROR, tx.maxerror / 1e6)
+    return ClockState(synchronised(tx.maxerror), tx.maxerror / 1e6)
+
+
+def synchronised(maxerror_us: int) -> bool:
+    """systemd's rule (ntp_synced): the kernel's maximum error under 16 s. Not adjtimex's TIME_ERROR, which follows
+    STA_UNSYNC: chrony without `rtcsync` keeps that flag set so the kernel leaves the RTC alone, and the clock
+    would be called unsynchronised for ever (every event flagged) while timedatectl says it is synchronised."""
+    return maxerror_us < MAX_ERROR_US
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from edge.doctor import (
     kernel_clock_state,
     render,
     run_checks,
+    synchronised,
     upstream_result,
 )
 from edge.events import NewEvent
@@ -188,6 +189,13 @@ def test_clock_results() -> None:
 
 def test_kernel_clock_state_answers() -> None:
     assert isinstance(kernel_clock_state().synchronised, bool)
+
+
+def test_the_clock_is_synchronised_by_systemds_rule_not_by_the_unsync_flag() -> None:
+    """As timedatectl: the kernel's maxerror under 16 s (chrony without rtcsync keeps STA_UNSYNC set, and
+    adjtimex answers TIME_ERROR although the clock is synchronised); 16 s is the kernel's value before any NTP."""
+    assert synchronised(250_000) and synchronised(15_999_999)
+    assert not synchronised(16_000_000)
 
 
 @pytest.mark.parametrize(("code", "status"), [(202, Status.PASS), (409, Status.PASS), (401, Status.FAIL),
