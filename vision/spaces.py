@@ -39,6 +39,7 @@ MAX_ZONES = 50  # as many as the kiosk shows (edge/web/projection.py)
 MAX_ENTRANCES = 20
 MAX_SIDE_PX = 16384  # no camera's frame is larger: bounds a map that does not give its `image` size
 MIN_AREA_PX = 16.0  # smaller than 4x4 pixels cannot be classified
+MAX_OVERLAPS_SAID = 10  # pairs of spaces drawn over each other named one by one
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")
 
 Point = tuple[float, float]
@@ -225,7 +226,39 @@ def _spaces(v: object, image: tuple[int, int] | None, problems: list[str]) -> li
     zones = {s.zone for s in out}
     if len(zones) > MAX_ZONES:
         problems.append(f"spaces: {len(zones)} zones; at most {MAX_ZONES}")
+    problems += _drawn_over(out)
     return out
+
+
+def _drawn_over(spaces: list[Space]) -> list[str]:
+    """Spaces drawn on top of each other: the centre of one inside the other (neighbours that share or slightly
+    cross an edge are fine). A car there would be counted twice, and a driver sent to a space that is taken."""
+    boxes = sorted((min(x for x, _ in s.polygon), max(x for x, _ in s.polygon), min(y for _, y in s.polygon),
+                    max(y for _, y in s.polygon), k) for k, s in enumerate(spaces))
+    out = []
+    for i, (_, ax1, ay0, ay1, a) in enumerate(boxes):
+        for bx0, _, by0, by1, b in boxes[i + 1:]:
+            if bx0 > ax1:
+                break  # sorted by left edge: no later box reaches back
+            if by0 > ay1 or by1 < ay0:
+                continue
+            sa, sb = spaces[a], spaces[b]
+            if _inside(sa.centre, sb.polygon) or _inside(sb.centre, sa.polygon):
+                first, second = sorted((sa.id, sb.id))
+                out.append(f"spaces: {first} and {second} are drawn over each other (the centre of one is inside "
+                           "the other); a car there would count twice")
+    if len(out) > MAX_OVERLAPS_SAID:  # 500 copies of one space are 124,750 pairs
+        out[MAX_OVERLAPS_SAID:] = [f"spaces: {len(out) - MAX_OVERLAPS_SAID} more pairs drawn over each other"]
+    return out
+
+
+def _inside(p: Point, polygon: tuple[Point, ...]) -> bool:
+    """Whether p is inside the polygon (even-odd rule)."""
+    x, y, inside = p[0], p[1], False
+    for (x0, y0), (x1, y1) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside
 
 
 def polygon_problem(points: object, image: tuple[int, int] | None = None) -> str | None:

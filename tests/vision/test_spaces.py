@@ -163,4 +163,25 @@ def test_thousands_of_spaces_zones_or_entrances_are_one_clear_problem_each() -> 
     with pytest.raises(SpaceMapError) as e:
         parse_space_map(doc(*zones, entrances=entrances))
     assert e.value.problems == ["spaces: 60 zones; at most 50", "entrances: 25 entrances; at most 20"]
-    assert len(parse_space_map(doc(*many[:500])).spaces) == 500
+    grid = [{"id": f"A-{i}", "zone": "A", "polygon": [[x, y], [x + 9, y], [x + 9, y + 9], [x, y + 9]]}
+            for i in range(500) for x, y in [(i % 25 * 10, i // 25 * 10)]]
+    assert len(parse_space_map(doc(*grid)).spaces) == 500
+    with pytest.raises(SpaceMapError) as e:  # 500 copies of one space: 124,750 pairs, said in 11 lines
+        parse_space_map(doc(*many[:500]))
+    assert len(e.value.problems) == 11 and e.value.problems[-1] == "spaces: 124740 more pairs drawn over each other"
+
+
+def test_spaces_drawn_over_each_other_are_refused_but_neighbours_that_touch_are_not() -> None:
+    """A space drawn twice (or over its neighbour) would count one car twice; the real car parks' maps, whose
+    rotated boxes share and slightly cross their edges, load as they are."""
+    row = [{"id": f"A-{i}", "zone": "A", "polygon": [[i * 40, 0], [i * 40 + 41, 0], [i * 40 + 41, 80], [i * 40, 80]]}
+           for i in range(5)]  # each overlaps the next by one pixel
+    assert len(parse_space_map({"spaces": row}).spaces) == 5
+    again = {"id": "B-1", "zone": "B", "polygon": [[85, 10], [118, 10], [118, 70], [85, 70]]}  # over A-2
+    with pytest.raises(SpaceMapError) as e:
+        parse_space_map({"spaces": [*row, again]})
+    assert e.value.problems == ["spaces: A-2 and B-1 are drawn over each other (the centre of one is inside the "
+                                "other); a car there would count twice"]
+    for xml in FIXTURES.glob("*.xml"):  # real car parks
+        pklot = from_pklot_xml(xml)
+        assert parse_space_map(pklot.to_json()).spaces == pklot.spaces
