@@ -171,6 +171,32 @@ def gateway(make_gateway: Callable[..., Gateway]) -> Gateway:
     return make_gateway().start()
 
 
+def run_as_another_account(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m edge *args` with --config naming an edge.toml readable by all (0644, as made by hand) whose storage
+    folder is the gateway's own (0700, as /var/lib/edge-gateway): run as root, as nobody (setpriv); otherwise the
+    folder is closed to us."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # outside pytest's 0700 folders, for the other account
+        root = Path(folder)
+        root.chmod(0o755)
+        data = root / "data"
+        data.mkdir(mode=0o700)
+        config = root / "edge.toml"
+        config.write_text(to_toml(base_config(data)))
+        config.chmod(0o644)
+        if os.geteuid() == 0:
+            cmd = [need_tool("setpriv", "util-linux"), "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        else:
+            data.chmod(0)
+            cmd = []
+        try:
+            return subprocess.run([*cmd, sys.executable, "-m", "edge", *args, "--config", str(config)],
+                                  cwd=REPO, capture_output=True, text=True, timeout=60)
+        finally:
+            data.chmod(0o700)
+
+
 def need_tool(command: str, package: str) -> str:
     """The path of a Debian tool a test needs. CI installs it (tests/system-deps.sh), so there its absence is a
     failure; elsewhere the test is skipped saying what to install."""

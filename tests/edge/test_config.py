@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +6,7 @@ import pytest
 
 from edge.config import load_config, parse_config, runtime_env, toml_value
 from edge.errors import ConfigError
-from tests.conftest import REPO, TOKEN, base_config, need_tool, to_toml
+from tests.conftest import REPO, TOKEN, base_config, run_as_another_account, to_toml
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -297,23 +296,6 @@ def test_each_light_that_needs_the_sun_is_named(tmp_path):
 def test_config_check_without_sudo_on_a_closed_data_folder_is_no_traceback() -> None:
     """edge.toml readable, its storage folder 0700 for the gateway's account: `edge config check` run by another
     account checks the file (Path.is_dir raised PermissionError out of the storage.path check)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # outside pytest's 0700 folders, for the other account
-        root = Path(folder)
-        root.chmod(0o755)
-        data = root / "data"
-        data.mkdir(mode=0o700)
-        config = root / "edge.toml"
-        config.write_text(to_toml(base_config(data)))
-        config.chmod(0o644)
-        if os.geteuid() == 0:
-            cmd = [need_tool("setpriv", "util-linux"), "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        else:
-            data.chmod(0)
-            cmd = []
-        proc = subprocess.run([*cmd, sys.executable, "-m", "edge", "config", "check", "--config", str(config)],
-                              cwd=REPO, capture_output=True, text=True, timeout=60)
-        data.chmod(0o700)
+    proc = run_as_another_account("config", "check")
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stderr

@@ -38,7 +38,7 @@ from edge.doctor import (
     upstream_result,
 )
 from edge.events import NewEvent
-from tests.conftest import REPO, Gateway, base_config, need_tool, to_toml
+from tests.conftest import REPO, Gateway, base_config, run_as_another_account, to_toml
 
 UPSTREAM_TOKEN = "central-issued-token-0123456789"
 
@@ -309,27 +309,10 @@ def test_another_program_on_the_gateways_port_is_named(tmp_path: Path) -> None:
     assert result.action.startswith(f"find it: sudo ss -ltnp 'sport = :{server.server_port}'")
 
 
-def test_a_database_folder_closed_to_this_account_asks_for_sudo(tmp_path: Path) -> None:
+def test_a_database_folder_closed_to_this_account_asks_for_sudo() -> None:
     """edge.toml readable (made by hand, 0644) but /var/lib/edge-gateway 0750 edge: run as another account, the
     doctor says to use sudo, not a traceback."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # outside pytest's 0700 folders, for the other account
-        root = Path(folder)
-        root.chmod(0o755)
-        data = root / "data"
-        data.mkdir(mode=0o700)
-        config = root / "edge.toml"
-        config.write_text(to_toml(base_config(data)))
-        config.chmod(0o644)
-        if os.geteuid() == 0:
-            cmd = [need_tool("setpriv", "util-linux"), "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        else:
-            data.chmod(0)
-            cmd = []
-        proc = subprocess.run([*cmd, sys.executable, "-m", "edge", "doctor", "--config", str(config), "--json"],
-                              cwd=REPO, capture_output=True, text=True, timeout=60)
-        data.chmod(0o700)
+    proc = run_as_another_account("doctor", "--json")
     assert "Traceback" not in proc.stderr, proc.stderr
     (result,) = [json.loads(ln) for ln in proc.stdout.splitlines() if json.loads(ln)["check"] == "config"]
     assert result["status"] == "fail" and "not readable by this account" in result["detail"]
