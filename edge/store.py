@@ -200,28 +200,48 @@ class EventStore(EventReader):
 
     def _append_request(self, events: Sequence[NewEvent], done: Callable[[Any, BaseException | None], None]):
         prepared = [(e, e.checked_data_json()) for e in events]  # validation happens here, before anything is stored
-        full = self._refusing or self._disk_full
-        if full and not all(e.priority.protected or self._closes_alert(e) for e in events):
-            if self._refusing:
-                raise StoreFullError(
-                    f"store is at its bound of {self.max_bytes // (1024 * 1024)} MB and holds only critical and "
-                    "high events; normal and low events are refused until upstream sync makes room"
-                )
-            # disk full: what is left of the reserve is kept for SOS and alerts
-            raise StoreFullError(f"disk full at {self.path.parent}: normal and low events are refused until "
-                                 "there is room again (see the gateway.disk_full alert)")
+        if (self._refusing or self._disk_full) and not all(e.priority.protected for e in events):
+            if not self._close_alerts(events, self._all):
+                raise self._full_error()
+            return _Request(lambda conn: self._insert_closing(conn, prepared), done, append=True)
         return _Request(lambda conn: self._insert(conn, prepared), done, append=True)
 
-    def _closes_alert(self, e: NewEvent) -> bool:
-        """Whether a normal event closes an alert not yet resolved. Such events pass a refusal as if they were high:
-        their source has moved on and will not send them again, so the alert would stay open for good (they are few
-        and small; a closing kind that closes nothing, such as a periodic wristband.seen, is still refused)."""
-        action = alert_rules.decide(e.kind, e.source, e.priority)
-        if not isinstance(action, alert_rules.Resolve):
-            return False
-        marks = ", ".join("?" * len(action.keys))
-        return bool(self._all(f"SELECT 1 FROM alerts WHERE key IN ({marks}) AND state != 'resolved' LIMIT 1",
-                              action.keys))
+    def _full_error(self) -> StoreFullError:
+        if self._refusing:
+            return StoreFullError(
+                f"store is at its bound of {self.max_bytes // (1024 * 1024)} MB and holds only critical and "
+                "high events; normal and low events are refused until upstream sync makes room"
+            )
+        # disk full: what is left of the reserve is kept for SOS and alerts
+        return StoreFullError(f"disk full at {self.path.parent}: normal and low events are refused until "
+                              "there is room again (see the gateway.disk_full alert)")
+
+    @staticmethod
+    def _close_alerts(events: Iterable[NewEvent], query: Callable[[str, Sequence[Any]], list[Any]]) -> bool:
+        """Whether each normal event closes an alert not yet resolved, and no two the same one. Such events pass a
+        refusal as if they were high: their source has moved on and will not send them again, so the alert would
+        stay open for good. A closing kind that closes nothing (a periodic wristband.seen) is still refused, and so
+        is a second one for the same alert: bin.emptied 1000 times, each up to 16 KB, would spend the reserve."""
+        taken: set[str] = set()
+        for e in events:
+            if e.priority.protected:
+                continue
+            action = alert_rules.decide(e.kind, e.source, e.priority)
+            keys = [k for k in action.keys if k not in taken] if isinstance(action, alert_rules.Resolve) else []
+            marks = ", ".join("?" * len(keys))
+            if not keys or not query(f"SELECT 1 FROM alerts WHERE key IN ({marks}) AND state != 'resolved' LIMIT 1",
+                                     keys):
+                return False
+            taken.update(keys)
+        return True
+
+    def _insert_closing(self, conn: sqlite3.Connection, prepared: list[tuple[NewEvent, str]]) -> Stored:
+        """_insert for a request let through a refusal as closing alerts, checked again here on the writer, in the
+        order requests commit: several requests queued before the first is committed each saw the alert open."""
+        if (self._refusing or self._disk_full) and not self._close_alerts(
+                [e for e, _ in prepared], lambda sql, args: conn.execute(sql, args).fetchall()):
+            raise self._full_error()
+        return self._insert(conn, prepared)
 
     def _insert(self, conn: sqlite3.Connection, prepared: list[tuple[NewEvent, str]]) -> Stored:
         now = self._clock.utcnow()

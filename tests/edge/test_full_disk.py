@@ -75,3 +75,25 @@ def test_on_a_full_disk_an_event_that_closes_an_open_alert_is_still_taken(small_
     store.append([NewEvent("light.restored", "street-1", {"light": "street-1", "fault_s": 60.0})])
     assert [a.kind for a in store.alerts()] == ["gateway.disk_full"]
     store.close()
+
+
+def test_on_a_full_disk_a_flood_of_closing_events_does_not_spend_the_reserve_kept_for_sos(small_disk):
+    store = open_store(small_disk)
+    store.append([NewEvent("bin.full", "bin-1", {"level_pct": 90}, Priority.HIGH)])
+    with pytest.raises(StoreFullError, match="disk full"):
+        for i in range(10_000):
+            store.append([NewEvent("bin.level", "bin-1", {"i": i, "blob": "z" * 2000})])
+    # a client posting bin.emptied for the full bin again and again, 16 KB each: only one may pass, and it does
+    flood = [NewEvent("bin.emptied", "bin-1", {"blob": "e" * 16_000}) for _ in range(50)]
+    with pytest.raises(StoreFullError, match="normal and low events are refused"):
+        store.append(flood)
+    store.append(flood[:1])
+    with pytest.raises(StoreFullError, match="normal and low events are refused"):
+        store.append(flood[:1])
+    sos = [store.append([NewEvent("wristband.sos", f"band-{i}", {"blob": "s" * 2000}, Priority.CRITICAL)]).ids[0]
+           for i in range(25)]
+    store.close()
+    store = open_store(small_disk)
+    assert set(sos) <= {e.id for e in store.events(limit=100_000)}
+    assert [a.kind for a in store.alerts()] == ["wristband.sos"] * 25 + ["gateway.disk_full"]
+    store.close()

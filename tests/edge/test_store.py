@@ -301,6 +301,41 @@ def test_store_full_of_protected_events_still_takes_the_events_that_close_open_a
     s.close()
 
 
+def test_only_the_first_event_closing_an_alert_passes_a_refusal(tmp_path, clock):
+    """A client posting bin.emptied again and again for a full bin would spend room kept for SOS: one closes it."""
+    s = open_store(tmp_path / "edge.db", clock, max_mb=1)
+    s.append([ev("bin.full", "bin-1", Priority.HIGH), ev("bin.full", "bin-2", Priority.HIGH)])
+    for i in range(60):
+        s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob="y" * 4000) for _ in range(5)])
+    s.maintain()
+    with pytest.raises(StoreFullError, match="refused"):  # one request, 100 times the same closing event
+        s.append([ev("bin.emptied", "bin-1", blob="e" * 16_000) for _ in range(100)])
+    # requests queued while the writer is busy each see the alert open; only the first to commit closes it
+    busy, taken, refused = threading.Event(), [], []
+
+    def close_bin_2() -> None:
+        try:
+            taken.append(s.append([ev("bin.emptied", "bin-2")]))
+        except StoreFullError:
+            refused.append(1)
+
+    threading.Thread(target=s.write, args=(lambda conn: busy.wait(),), daemon=True).start()
+    threads = [threading.Thread(target=close_bin_2, daemon=True) for _ in range(5)]
+    for t in threads:
+        t.start()
+    while s._q.qsize() < len(threads):  # all five queued behind the busy writer
+        threading.Event().wait(0.01)
+    busy.set()
+    for t in threads:
+        t.join()
+    assert (len(taken), len(refused)) == (1, 4)
+    assert s.append([ev("bin.emptied", "bin-1")])  # the first one still closes its alert
+    assert {a.source: a.state for a in s.alerts(state=None) if a.kind == "bin.full"} == {
+        "bin-1": "resolved", "bin-2": "resolved"}
+    assert s.stats().by_priority["normal"] == 2
+    s.close()
+
+
 def test_retention_removes_only_synced_events_older_than_the_period(tmp_path, clock):
     s = open_store(tmp_path / "edge.db", clock, retention_days=7)
     s.append([ev() for _ in range(4)])
