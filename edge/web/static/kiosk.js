@@ -191,7 +191,10 @@
     while (noticeShown < list.length) {
       const li = el("li", null, label(list[(start + noticeShown) % list.length]));
       ul.append(li);
-      const cut = li.scrollHeight > li.clientHeight + 1 || ul.scrollHeight > ul.clientHeight + 1;
+      // A notice is cut when a line of it is missing: the CJK font's glyphs reach a few pixels past their line, so
+      // even a one-line notice is that much taller inside than its box (it was shown alone, "in parts", each time).
+      const slack = parseFloat(getComputedStyle(li).lineHeight) / 2;
+      const cut = li.scrollHeight > li.clientHeight + slack || ul.scrollHeight > ul.clientHeight + 1;
       if (cut && noticeShown > 0) { li.remove(); break; }
       noticeShown += 1;
       if (cut) { showInParts(ul, li); break; }
