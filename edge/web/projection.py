@@ -41,6 +41,7 @@ MAX_ZONES = 50
 MAX_ENTRANCES = 10
 MAX_SPACES = 5000
 MAX_NOTICES = 50
+MAX_ID = 40  # a space map's ids, zones and entrances (vision/spaces.py): cut shorter, labels were not found
 CLEARS_BELOW_PCT = 40.0  # a level this low means the bin was emptied, even if bin.emptied was missed
 PLATE_RE = re.compile(r"^([\u4e00-\u9fff])([A-Z])[·•.\- ]?([A-Z0-9\u4e00-\u9fff]{4,7})$")
 
@@ -202,7 +203,7 @@ def parse_zones(raw: Any) -> dict[str, list[int]] | None:
         name = z.get("zone", z.get("id"))
         free, total = _count(z.get("free")), _count(z.get("total"))
         if isinstance(name, str) and free is not None and total is not None and free <= total:
-            zones[name[:20]] = [free, total]
+            zones[name[:MAX_ID]] = [free, total]
     return zones
 
 
@@ -212,8 +213,8 @@ def _parse_nearest(raw: Any) -> list[Nearest]:
     out = []
     for n in raw[:MAX_ENTRANCES] if isinstance(raw, list) else []:
         if isinstance(n, Mapping) and isinstance(n.get("entrance"), str):
-            space, zone = _text(n, "space", 20), _text(n, "zone", 20)
-            out.append(Nearest(n["entrance"][:20], space, zone if space else None,
+            space, zone = _text(n, "space", MAX_ID), _text(n, "zone", MAX_ID)
+            out.append(Nearest(n["entrance"][:MAX_ID], space, zone if space else None,
                                _num(n, "distance_m", 0, 10_000) if space else None))
     return out
 
@@ -225,9 +226,9 @@ def _parse_spaces(raw: Any) -> dict[str, tuple[str | None, bool]]:
     out: dict[str, tuple[str | None, bool]] = {}
     for s in raw[:MAX_SPACES] if isinstance(raw, list) else []:
         if isinstance(s, Mapping) and isinstance(s.get("occupied"), bool):
-            sid = _text(s, "space", 20) or _text(s, "id", 20)
+            sid = _text(s, "space", MAX_ID) or _text(s, "id", MAX_ID)
             if sid:
-                out[sid] = (_text(s, "zone", 20), s["occupied"])
+                out[sid] = (_text(s, "zone", MAX_ID), s["occupied"])
     return out
 
 
@@ -276,12 +277,12 @@ def _far(n: Nearest) -> float:
 
 
 def _space(state: KioskState, e: Event) -> bool:
-    sid = _text(e.data, "space", 20) or _text(e.data, "id", 20)
+    sid = _text(e.data, "space", MAX_ID) or _text(e.data, "id", MAX_ID)
     occupied = e.data.get("occupied")
     if sid is None or not isinstance(occupied, bool):
         return False
     p = state.parking
-    zone = _text(e.data, "zone", 20)
+    zone = _text(e.data, "zone", MAX_ID)
     before = p.spaces.get(sid)
     if before is None and len(p.spaces) >= MAX_SPACES:
         return False

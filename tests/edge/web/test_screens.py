@@ -23,3 +23,27 @@ def test_short_notices_that_fit_are_shown_together_not_one_at_a_time(make_gatewa
     # three one-line notices take three lines of a card with room for six: all at once, no turns, no parts
     assert page.locator("#notices li").count() == 3
     assert page.locator("#notices li.parts").count() == 0 and page.inner_text("#pager") == ""
+
+
+LAYOUT_CLEAN = """() => [...document.querySelectorAll('.card, .zone, .zone .name, .guide p')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className || e.textContent)"""
+
+
+def test_zones_and_spaces_with_ids_as_long_as_a_map_allows_keep_their_names(make_gateway, open_page):  # noqa: F811
+    east, west = "Underground-Level-2-East", "Underground-Level-2-West"  # the same first 20 characters
+    space = "Underground-Level-2-East-Wing-0017"  # 34: a map takes ids of up to 40
+    places = {**KIOSK["places"], east: {"zh": "地下二层东区", "en": "Level -2 east", "arrow": "left"},
+              west: {"zh": "地下二层西区", "en": "Level -2 west", "arrow": "right"}}
+    gw = make_gateway(kiosk={**KIOSK, "places": places}).start()
+    summary = {"kind": "parking.summary", "source": "cam-1", "data": {
+        "zones": [{"zone": east, "free": 3, "total": 40}, {"zone": west, "free": 5, "total": 40}],
+        "nearest": [{"entrance": "north", "space": space, "zone": east, "distance_m": 60}]}}
+    assert gw.post([summary]).status_code == 201
+    page = open_page(gw.url + "/", "portrait")
+    page.wait_for_function("() => document.querySelectorAll('#zones li').length > 0", timeout=10_000)
+    # two zones, not one summed under a cut id; each under its configured name; the space named in full
+    zones = page.eval_on_selector_all("#zones li", "els => els.map(e => [e.dataset.zone, e.querySelector('.name')"
+                                                    ".textContent, e.querySelector('.free').textContent])")
+    assert zones == [[east, "地下二层东区", "3"], [west, "地下二层西区", "5"]]
+    assert f"{space} 地下二层东区" in page.inner_text("#guide")
+    assert page.evaluate(LAYOUT_CLEAN) == []
