@@ -491,24 +491,41 @@ class EventStore(EventReader):
 
     def _expire(self, conn: sqlite3.Connection) -> int:
         """Age counts from when the gateway stored an event, not from its `ts`, which a client may give (years
-        ago, or in the future) and which an unset clock gets wrong. Rows keep no time of their own: each pass
-        records a mark (now, the highest seq issued), and synced events at or below the seq of the newest mark older
-        than the period go. Seqs only grow, so they were stored by then; they go at most a pass or a mark's step
-        late, never early. A file from before the marks keeps its events a period from the first pass."""
-        now = self._clock.utcnow()
-        now_text, cutoff = rfc3339(now), rfc3339(now - self.retention)
-        last = conn.execute("SELECT ts FROM stored_marks ORDER BY seq DESC LIMIT 1").fetchone()
-        # a mark every 1/1000 of the period at most (a pass a minute would hold 5 million for ten years); one ahead
-        # of now (the clock was set back) does not stop new ones
-        if last is None or not rfc3339(now - self.retention / 1000) <= last[0] <= now_text:
-            conn.execute("INSERT OR IGNORE INTO stored_marks (seq, ts) VALUES (?, ?)", (self.issued_through, now_text))
-        through = conn.execute("SELECT max(seq) FROM stored_marks WHERE ts < ?", (cutoff,)).fetchone()[0]
+        ago, or in the future), and in the gateway's running time, not by the wall clock: a Pi has no battery
+        clock, so it starts at the time saved at the last shutdown (or 1970) and NTP steps it later, which made
+        events stored minutes before look a week old. Rows keep no time of their own: each pass records a mark (the
+        highest seq issued, the running time), and synced events at or below the seq of the newest mark older than
+        the period go. Seqs only grow, so they were stored by then; they go at most a pass or a mark's step late
+        (and later by the time the gateway was off), never early. A file from before the marks (or with marks of
+        wall time only) keeps its events a period from the first pass."""
+        now, period = self._clock.utcnow(), self.retention.total_seconds()
+        run = self._running_time(conn)
+        last = conn.execute("SELECT max(run) FROM stored_marks").fetchone()[0]
+        if last is None or run - last >= period / 1000:  # a pass a minute would hold 5 million for ten years
+            conn.execute("INSERT INTO stored_marks (seq, ts, run) VALUES (?, ?, ?) ON CONFLICT (seq) DO UPDATE "
+                         "SET ts = excluded.ts, run = excluded.run WHERE run IS NULL",  # one of wall time only
+                         (self.issued_through, rfc3339(now), run))
+        through = conn.execute("SELECT max(seq) FROM stored_marks WHERE run <= ?", (run - period,)).fetchone()[0]
         n = 0
         if through is not None:
             n = conn.execute("DELETE FROM events WHERE synced = 1 AND seq <= ?", (through,)).rowcount
             conn.execute("DELETE FROM stored_marks WHERE seq < ?", (through,))  # still needed: its unsynced events
-        conn.execute("DELETE FROM alerts WHERE state != 'open' AND updated_ts < ?", (cutoff,))
+        conn.execute("DELETE FROM alerts WHERE state != 'open' AND updated_ts < ?", (rfc3339(now - self.retention),))
         return n
+
+    def _running_time(self, conn: sqlite3.Connection) -> float:
+        """Seconds the gateway has run, kept in meta as (boot, monotonic time, running time) at the last pass: the
+        monotonic time since then in the same boot, or since this boot began, is added (the last minute of the boot
+        before is not counted)."""
+        mono = self._clock.monotonic()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'running_time'").fetchone()
+        run = 0.0
+        if row is not None:
+            boot, then, before = json.loads(row[0])
+            run = before + max(0.0, mono - then if boot == self._boot_row else mono)
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('running_time', ?)",
+                     (json.dumps([self._boot_row, mono, run]),))
+        return run
 
     def _enforce_bound(self, conn: sqlite3.Connection) -> int:
         """Evict down to EVICT_TO of the bound once the database is past it (see _evict)."""
@@ -717,8 +734,10 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     )
     db["alerts"].create_index(["key", "state"], index_name="alerts_key", if_not_exists=True)
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    # retention's clock: every event with seq <= a mark's seq was stored by its ts (see EventStore._expire)
-    db["stored_marks"].create({"seq": int, "ts": str}, pk="seq", not_null={"ts"}, if_not_exists=True)
+    # retention's clock: every event with seq <= a mark's seq was stored by its running time (see EventStore._expire)
+    db["stored_marks"].create({"seq": int, "ts": str, "run": float}, pk="seq", not_null={"ts"}, if_not_exists=True)
+    if "run" not in db["stored_marks"].columns_dict:  # marks of wall time only: never used, superseded
+        db["stored_marks"].add_column("run", float)
     # boot id and monotonic time per event let sync correct timestamps taken before the clock was set
     db["boots"].create({"id": int, "boot_id": str}, pk="id", if_not_exists=True)
     if conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() != (str(SCHEMA_VERSION),):

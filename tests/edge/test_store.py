@@ -1,10 +1,11 @@
 import asyncio
 import sqlite3
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from edge.clock import FakeClock
 from edge.errors import EventError, StoreError, StoreFullError
 from edge.events import NewEvent, Priority
 from edge.reader import EventReader
@@ -379,6 +380,53 @@ def test_a_file_from_before_the_retention_marks_keeps_its_events_a_period_from_t
     clock.advance(timedelta(days=30).total_seconds())
     s = open_store(path, clock, retention_days=7)
     assert s.maintain()["expired"] == 0  # when they were stored is not known: no earlier than now
+    clock.advance(timedelta(days=7, minutes=1).total_seconds())
+    assert s.maintain()["expired"] == 3
+    s.close()
+
+
+def test_retention_counts_running_time_so_a_clock_that_jumps_cannot_hasten_it(tmp_path):
+    """A Pi has no battery clock: it starts at the time saved at the last shutdown (here 9 days old), or 1970, and
+    NTP steps it later. Marks taken before the step must not make events stored minutes ago look a week old."""
+    path = tmp_path / "edge.db"
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+    s = open_store(path, clock, retention_days=7, boot_id="boot-1")
+    s.append([ev() for _ in range(3)])
+    s.mark_synced(through=3)
+    s.maintain()
+    clock.advance(60)
+    clock.set_wall(datetime(2026, 1, 10, tzinfo=UTC))  # NTP's first synchronisation
+    assert s.maintain()["expired"] == 0
+    s.append([ev()])  # stored after the step, in a mark of its own
+    s.mark_synced(through=4)
+    s.maintain()
+    s.close()
+    clock = FakeClock(datetime(1970, 1, 1, tzinfo=UTC))  # the next boot, before NTP, with no saved time at all
+    s = open_store(path, clock, retention_days=7, boot_id="boot-2")
+    s.append([ev()])
+    s.mark_synced(through=5)
+    s.maintain()
+    clock.advance(60)
+    clock.set_wall(datetime(2026, 1, 10, 1, tzinfo=UTC))
+    assert s.maintain()["expired"] == 0
+    clock.set_wall(datetime(2025, 12, 1, tzinfo=UTC))  # and set back a month: still on time
+    clock.advance(timedelta(days=7).total_seconds())
+    assert s.maintain()["expired"] == 5
+    s.close()
+
+
+def test_a_file_with_retention_marks_of_wall_time_keeps_its_events_a_period_of_running_time(tmp_path, clock):
+    path = tmp_path / "edge.db"
+    s = open_store(path, clock, retention_days=7)
+    s.append([ev() for _ in range(3)])
+    s.mark_synced(through=3)
+    s.close()
+    with sqlite3.connect(path) as conn:  # as a gateway left it that marked wall time, before NTP set its clock
+        conn.execute("DROP TABLE stored_marks")
+        conn.execute("CREATE TABLE stored_marks (seq INTEGER PRIMARY KEY, ts TEXT NOT NULL)")
+        conn.execute("INSERT INTO stored_marks VALUES (3, '1970-01-01T00:01:00.000Z')")
+    s = open_store(path, clock, retention_days=7)
+    assert s.maintain()["expired"] == 0
     clock.advance(timedelta(days=7, minutes=1).total_seconds())
     assert s.maintain()["expired"] == 3
     s.close()
