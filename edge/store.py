@@ -267,6 +267,12 @@ class EventStore(EventReader):
         return stored
 
     @property
+    def disk_full(self) -> bool:
+        """The disk filled up and the reserve was given back: what is left is kept for SOS and alerts until
+        maintain() holds the reserve again, so bookkeeping that can wait (sync's) should not write."""
+        return self._disk_full
+
+    @property
     def issued_through(self) -> int:
         """The highest seq handed out so far (read it on the writer, inside write(), for an exact answer)."""
         return self._next_seq - 1

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from edge.clock import Clock, rfc3339
-from edge.errors import StoreError
+from edge.errors import StoreError, StoreFullError
 from edge.files import write_atomic
 from edge.reader import EventReader
 from edge.store import EventStore
@@ -70,8 +70,9 @@ class Served:
     """The highest seq that GET /api/v1/sync/batches has handed out, kept in the meta table so that a page fetched
     before a restart (a power cut between a puller's fetch and its ack) can still be acknowledged after it.
 
-    A GET writes only when the mark grows: one small commit a new page, none for a page fetched again. Where that
-    write fails (a full disk) the page is still served and the mark is kept in memory: pulling is what frees room.
+    A GET writes only when the mark grows: one small commit a new page, none for a page fetched again. On a full
+    disk the mark is kept in memory (its commits would spend the reserve kept for SOS, a puller paging through the
+    backlog about 8 KB a page) and the page is still served; so it is where the write fails.
     """
 
     def __init__(self, store: EventStore) -> None:
@@ -85,6 +86,8 @@ class Served:
             if last_seq <= self._through:
                 return
             self._through = last_seq
+        if self._store.disk_full:
+            return
         try:
             # Both sides cast, as for the cursor below: two GETs may commit out of order
             self._store.write(lambda conn: conn.execute(
@@ -102,7 +105,11 @@ def acknowledge(store: EventStore, through: int, clock: Clock, *, served: int) -
     """Mark every event with seq <= through acknowledged and move the pull cursor (never backwards); returns how
     many events became synced. ValueError when `through` is beyond the newest event; NotServed when it is beyond
     what was ever handed out (`served`, the stored mark) and the cursor: events never handed out are not marked
-    synced, or retention and eviction could delete what upstream never got."""
+    synced, or retention and eviction could delete what upstream never got. StoreFullError on a full disk: marking
+    a page synced rewrites its rows, which would spend the reserve kept for SOS; the puller fetches it again later."""
+    if store.disk_full:
+        raise StoreFullError(f"disk full at {store.path.parent}: acknowledgements wait until there is room again "
+                             "(see the gateway.disk_full alert); fetch the page again then and acknowledge it")
     now = rfc3339(clock.utcnow())
 
     def run(conn: sqlite3.Connection) -> int:

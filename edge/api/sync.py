@@ -51,7 +51,9 @@ def router(svc: Services) -> APIRouter:
 
     @r.post("/ack", response_model=AckOut, summary="Acknowledge every event with seq <= through",
             responses={409: {"description": "through is beyond the last event ever served: fetch the page, then "
-                             "acknowledge it; nothing is stored"}})
+                             "acknowledge it; nothing is stored"},
+                       507: {"description": "disk full: acknowledgements wait until there is room again (the room "
+                             "left is kept for SOS and alerts); nothing is stored"}})
     async def ack(body: AckIn) -> AckOut:
         try:
             n = await asyncio.to_thread(acknowledge, svc.store, body.through, svc.clock, served=served.through)

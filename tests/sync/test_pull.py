@@ -141,3 +141,27 @@ def test_the_reference_client_pulls_across_a_restart_and_fetches_again_when_an_a
     got = [e["seq"] for f in sorted((tmp_path / "pulled").glob("*.ndjson")) for e in lines(f.read_bytes())]
     assert got == list(range(1, n + 1)) and n >= 25
     assert synced(gw) == n
+
+
+def test_on_a_full_disk_pulling_leaves_the_reserve_to_sos(make_gateway, small_disk):
+    """A puller paging through the backlog of a full disk: each new page's served mark and each ack was a commit
+    (the ack rewriting the page's rows), spent from the room kept for SOS. The pages are served, the mark kept in
+    memory, and the acks refused (507) until there is room again."""
+    gw = make_gateway(storage={"path": str(small_disk / "edge.db"), "max_mb": 16}, sync={"clock": "trusted"}).start()
+    for i in range(10_000):  # a bound of 16 MB on a 4 MB disk: the disk fills first
+        r = gw.post([{"kind": "bin.level", "source": "bin-1", "data": {"i": i, "blob": "z" * 2000}}] * 10)
+        if r.status_code == 507:
+            break
+        assert r.status_code == 201, r.text
+    assert "disk full" in r.json()["detail"]
+    served = 0
+    while page := lines(gw.get("/api/v1/sync/batches", params={"after": served, "limit": 20}).content):
+        served = page[-1]["seq"]
+        r = ack(gw, served)
+        assert r.status_code == 507 and "acknowledgements wait" in r.json()["detail"], r.text
+    assert served > 100 and synced(gw) == 0
+    for i in range(25):  # a commit each, with its alert: whole pages in the log, about 30 kB each
+        r = gw.post({"kind": "wristband.sos", "source": f"band-{i}", "priority": "critical", "data": {"i": i}})
+        assert r.status_code == 201, (i, r.text)
+    with sqlite3.connect(gw.db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'sync.served_through'").fetchone() is None
