@@ -42,6 +42,7 @@ SEQ_LEASE_BLOCK = 100_000  # seqs reserved per write of the lease file
 SIZE_CHECK_BYTES = 1 << 20  # look at the file size after about this much new data
 EVICT_TO = 0.9  # evict down to this share of the bound, so eviction runs seldom
 EVICT_CHUNK = 5_000  # at most this many events a DELETE
+EXPIRE_CHUNK = 50_000  # retention's events a pass at most (one transaction: its log must fit a nearly full disk)
 ROW_OVERHEAD = 100  # bytes of an event's row and index entries beside its data, to size a DELETE to the excess
 INSERT_SQL = (
     "INSERT INTO events (seq, ts, kind, source, priority, data, boot, mono) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -514,7 +515,9 @@ class EventStore(EventReader):
         through = conn.execute("SELECT max(seq) FROM stored_marks WHERE run <= ?", (run - period,)).fetchone()[0]
         n = 0
         if through is not None:
-            n = conn.execute("DELETE FROM events WHERE synced = 1 AND seq <= ?", (through,)).rowcount
+            # a backlog synced after a week offline is older than the period all at once: the rest at the next passes
+            n = conn.execute("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE synced = 1 AND seq <= ? "
+                             "ORDER BY seq LIMIT ?)", (through, EXPIRE_CHUNK)).rowcount
             conn.execute("DELETE FROM stored_marks WHERE seq < ?", (through,))  # still needed: its unsynced events
         conn.execute("DELETE FROM alerts WHERE state != 'open' AND updated_ts < ?", (rfc3339(now - self.retention),))
         return n

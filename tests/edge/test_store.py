@@ -415,6 +415,19 @@ def test_retention_counts_running_time_so_a_clock_that_jumps_cannot_hasten_it(tm
     s.close()
 
 
+def test_retention_deletes_a_bounded_number_of_events_a_pass(tmp_path, clock, monkeypatch):
+    """A backlog synced after a week offline is past the period all at once; one DELETE of all of it is one
+    transaction, whose log on a nearly full disk took the reserve kept for SOS (and held the writer meanwhile)."""
+    monkeypatch.setattr("edge.store.EXPIRE_CHUNK", 4, raising=False)
+    s = open_store(tmp_path / "edge.db", clock, retention_days=7)
+    s.append([ev() for _ in range(10)])
+    s.mark_synced(through=10)
+    s.maintain()
+    clock.advance(timedelta(days=8).total_seconds())
+    assert [s.maintain()["expired"] for _ in range(4)] == [4, 4, 2, 0]
+    s.close()
+
+
 def test_a_file_with_retention_marks_of_wall_time_keeps_its_events_a_period_of_running_time(tmp_path, clock):
     path = tmp_path / "edge.db"
     s = open_store(path, clock, retention_days=7)
