@@ -97,11 +97,11 @@
       const li = el("li", z.free > 0 ? "zone" : "zone full");
       li.dataset.zone = z.zone;
       li.append(el("span", "name", label(z)));
+      if (z.arrow) li.append(arrow(z.arrow)); // in a small tile it follows the name's last word (kiosk.css)
       const count = el("span", "count");
       count.append(el("span", "free", z.free > 0 ? String(z.free) : w("full")), " ",
         el("span", "total", w("of", z.total)));
       li.append(count);
-      if (z.arrow) li.append(arrow(z.arrow));
       zones.append(li);
     }
     const guide = $("guide");
@@ -255,17 +255,29 @@
     renderPhones(state.phones);
     // Everything is drawn in full first, so the layout knows what each card wants; then the cards that give way
     // drop rows, and the notices take the room that is left.
+    const screen = document.querySelector(".screen");
+    screen.classList.remove("wide");
     fitRows();
     // Many zones with long names can still crowd the screen (a card cut off, the notices pushed over the emergency
-    // numbers): then the greeting, and the guide's second line, make room too.
+    // numbers). On a landscape screen the parking card then spans both columns (in half the width, four tiles of
+    // English names grew five lines tall), and the bins and lights give way below it; then the greeting, and the
+    // guide's second line, make room too.
+    if (state.parking.zones.length > 2 && crowded() && matchMedia("(orientation: landscape)").matches) {
+      screen.classList.add("wide");
+      refit();
+    }
     const spare = [$("entry"), $("guide").children[1]].filter((e) => e && !e.hidden);
     while (spare.length && crowded()) {
       spare.shift().hidden = true;
-      renderBins(state.bins);
-      renderLights(state.lights);
-      fitRows();
+      refit();
     }
     renderNotices();
+  }
+
+  function refit() {
+    renderBins(state.bins);
+    renderLights(state.lights);
+    fitRows();
   }
 
   function fitRows() {

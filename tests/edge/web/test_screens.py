@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.edge.web.building import KIOSK, parking
-from tests.edge.web.test_pages import browser, open_page  # noqa: F401 - the fixtures
+import pytest
+
+from tests.edge.web.building import BUSY, KIOSK, parking
+from tests.edge.web.test_pages import ARTIFACTS, LAYOUT_JS, browser, open_page  # noqa: F401 - the fixtures
 
 
 def notice(i: int) -> dict[str, Any]:
@@ -47,3 +49,47 @@ def test_zones_and_spaces_with_ids_as_long_as_a_map_allows_keep_their_names(make
     assert zones == [[east, "地下二层东区", "3"], [west, "地下二层西区", "5"]]
     assert f"{space} 地下二层东区" in page.inner_text("#guide")
     assert page.evaluate(LAYOUT_CLEAN) == []
+
+
+# Each zone tile: its parts (name, arrow, count) inside it and apart from each other, no text running out of it, and
+# no two tiles over each other.
+TILES_JS = """() => {
+  const inside = (a, b) => a.left >= b.left - 1 && a.right <= b.right + 1 && a.top >= b.top - 1
+    && a.bottom <= b.bottom + 1;
+  const apart = (a, b) => a.right <= b.left + 1 || b.right <= a.left + 1 || a.bottom <= b.top + 1
+    || b.bottom <= a.top + 1;
+  const tiles = [...document.querySelectorAll('#zones .zone')];
+  const boxes = tiles.map(t => t.getBoundingClientRect());
+  const wrong = [];
+  tiles.forEach((t, i) => {
+    const parts = [...t.querySelectorAll('.name, svg.arrow, .count')].filter(e => e.getClientRects().length)
+      .map(e => [e, e.getBoundingClientRect()]);  // a full zone's arrow is hidden
+    parts.forEach(([e, r]) => { if (!inside(r, boxes[i])) wrong.push(`${t.dataset.zone} ${e.tagName} outside`); });
+    const [name, arrow] = [parts.find(p => p[0].matches('.name')), parts.find(p => p[0].matches('svg'))];
+    for (const line of name ? name[0].getClientRects() : []) {
+      if (arrow && !apart(line, arrow[1])) wrong.push(t.dataset.zone + ' name over the arrow');
+    }
+    if (t.scrollWidth > t.clientWidth + 1) wrong.push(t.dataset.zone + ' runs over');
+    boxes.forEach((b, j) => { if (j > i && !apart(boxes[i], b)) wrong.push(t.dataset.zone + ' over another'); });
+  });
+  return wrong;
+}"""
+
+
+@pytest.mark.parametrize("size", ["portrait", "landscape"])
+def test_english_zone_names_with_long_words_stay_in_their_tiles(make_gateway, open_page, size):  # noqa: F811
+    places = {**KIOSK["places"], "A": {"zh": "地面 A 区", "en": "Surface car park A", "arrow": "left"},
+              "B": {"zh": "地下 B 区", "en": "Underground car park B", "arrow": "ahead-right"},
+              "C": {"zh": "C 区", "en": "Underground C", "arrow": "right"},
+              "D": {"zh": "D 区", "en": "Visitors' parking", "arrow": "back"}}
+    gw = make_gateway(kiosk={**KIOSK, "places": places}).start()
+    assert gw.post(BUSY).status_code == 201  # four zones, seven bins, six faults, notices
+    page = open_page(gw.url + "/?lang=en", size)
+    page.wait_for_function("() => document.querySelectorAll('#zones li').length === 4"
+                           " && document.querySelectorAll('#notices li').length > 0", timeout=10_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"kiosk-long-names-{size}-en.png")
+    assert page.evaluate(TILES_JS) == []
+    layout = page.evaluate(LAYOUT_JS)  # and the cards still fit the screen, apart from the emergency numbers
+    assert layout["clipped"] == [] and layout["outside"] == [] and layout["overlapping"] == []
+    assert "Underground car park B" in page.inner_text("#zones")
