@@ -93,3 +93,21 @@ def test_english_zone_names_with_long_words_stay_in_their_tiles(make_gateway, op
     layout = page.evaluate(LAYOUT_JS)  # and the cards still fit the screen, apart from the emergency numbers
     assert layout["clipped"] == [] and layout["outside"] == [] and layout["overlapping"] == []
     assert "Underground car park B" in page.inner_text("#zones")
+
+
+@pytest.mark.parametrize("size", ["portrait", "landscape"])
+def test_the_buildings_name_is_shown_whole_beside_the_clock(make_gateway, open_page, size):  # noqa: F811
+    gw = make_gateway(kiosk={**KIOSK, "title_en": "Xingfuli Community, Building 7"}).start()  # the demo's name
+    assert gw.post([parking(12)]).status_code == 201
+    page = open_page(gw.url + "/?lang=en", size)
+    page.wait_for_function("() => document.querySelector('#building').textContent.startsWith('Xingfuli')",
+                           timeout=10_000)
+    title = page.evaluate("""() => { const h = document.getElementById('building'), r = document.createRange();
+      r.selectNodeContents(h);
+      const a = r.getBoundingClientRect(), b = h.getBoundingClientRect(), c = document.getElementById('clock')
+        .getBoundingClientRect();
+      const line = parseFloat(getComputedStyle(h).lineHeight);  // the glyphs reach a little past their lines
+      return {inside: a.right <= b.right + 1 && a.bottom <= b.bottom + line / 2,
+              wide: h.scrollWidth <= h.clientWidth + 1, apart: b.right <= c.left}; }""")
+    assert title == {"inside": True, "wide": True, "apart": True}
+    assert page.evaluate(LAYOUT_JS)["overlapping"] == []
