@@ -22,8 +22,8 @@ Every other kind (wristbands, heart rates, visitors' plates, ...) is ignored: it
 
 (*) Each source (camera) reports its own zones: a summary replaces what its source said before, a zone that several
 sources see shows their sum, and the nearest free space from an entrance is the closest that any source offers. A
-summary with an `error` (a blind camera: nothing known of its spaces) takes its source's zones and guidance off the
-screen: not known is not "full".
+summary with an `error` (a blind camera: nothing known of its spaces) takes its source's counts and guidance off the
+screen: not known is not "full"; its zones that no other source counts are listed as not known (`unknown_zones`).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class Parking:
     zones: dict[str, list[int]] = field(default_factory=dict)  # zone -> [free, total], in order of appearance
     counts: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (source, zone) -> its summary's
     guidance: dict[tuple[str, str], Nearest] = field(default_factory=dict)  # (source, entrance) -> its nearest
+    blind: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> the zones it cannot see now: total
     spaces: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # space -> (zone, occupied)
     from_summary: bool = False
     ts: datetime | None = None
@@ -237,9 +238,10 @@ def _summary(state: KioskState, e: Event) -> bool:
     if zones is None:
         return False
     blind = _text(e.data, "error") is not None  # the camera sees nothing: its zones are unknown, and guide nobody
-    if blind:
-        zones = {}
     p = state.parking
+    p.blind.pop(e.source, None)
+    if blind:
+        p.blind[e.source], zones = {z: total for z, (_, total) in zones.items()}, {}
     for gone in [k for k in p.counts if k[0] == e.source and k[1] not in zones]:
         del p.counts[gone]
     for z, counts in zones.items():  # a zone already counted keeps its place on the screen
@@ -251,6 +253,17 @@ def _summary(state: KioskState, e: Event) -> bool:
     p.spaces.update(_parse_spaces(e.data.get("spaces")))
     p.from_summary, p.ts = True, e.ts
     return True
+
+
+def unknown_zones(p: Parking) -> dict[str, int]:
+    """Zones that only blind sources see, with their total: shown as not counted rather than left off (residents
+    looked for them)."""
+    out: dict[str, int] = {}
+    for zones in p.blind.values():
+        for z, total in zones.items():
+            if z not in p.zones:
+                out[z] = out.get(z, 0) + total
+    return out
 
 
 def _sum_zones(counts: Mapping[tuple[str, str], list[int]]) -> dict[str, list[int]]:

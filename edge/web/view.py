@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from edge.clock import rfc3339
 from edge.config import KioskConfig, NoticeConfig
-from edge.web.projection import Bin, KioskState, nearest
+from edge.web.projection import Bin, KioskState, nearest, unknown_zones
 
 ENTRY_SHOWN = timedelta(minutes=15)  # how long "welcome home" stays after a resident's car came in
 _NUMBER = re.compile(r"(\d+)$")
@@ -63,6 +63,9 @@ def _parking(state: KioskState, cfg: KioskConfig, now: datetime) -> dict[str, An
     p = state.parking
     zones = [{"zone": z, **label(cfg, z, *_zone_names(z)), "free": free, "total": total}
              for z, (free, total) in p.zones.items()]
+    # a zone only a blind camera sees: free null, not counted just now (neither full nor left off)
+    zones += [{"zone": z, **label(cfg, z, *_zone_names(z)), "free": None, "total": total}
+              for z, total in unknown_zones(p).items()]
     guide = [{"entrance": n.entrance, **label(cfg, n.entrance, n.entrance, n.entrance), "space": n.space,
               "zone": n.zone, "distance_m": round(n.distance_m) if n.distance_m is not None else None}
              for n in nearest(p)]

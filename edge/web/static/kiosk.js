@@ -10,6 +10,7 @@
       from: (e) => `从${e}进`, metres: (m) => `约 ${m} 米`, welcome: "欢迎回家",
       normal: "正常", nearly_full: "将满", emptying: "清运中", reported: "已报修", repairing: "维修中",
       lightsOk: "照明一切正常", noBins: "暂无数据", noNotices: "暂无通知", noParking: "暂无停车数据",
+      unknown: "暂时无法统计", cannotCount: "摄像头暂时看不清，空位稍后显示",
       moreFaults: (n) => `另有 ${n} 处`, moreBins: (n) => `另有 ${n} 个`, live: "实时更新", down: "正在重新连接…", connecting: "正在连接…",
       part: (i, n) => `第 ${i}/${n} 段`,
       switchTo: "English", title: "社区信息屏",
@@ -25,6 +26,7 @@
       normal: "OK", nearly_full: "Nearly full", emptying: "Emptying", reported: "Reported",
       repairing: "Repairing", lightsOk: "All lights working", noBins: "No data yet", noNotices: "No notices",
       noParking: "No parking data yet", moreFaults: (n) => `${n} more`, moreBins: (n) => `${n} more`, live: "Live",
+      unknown: "Not counted just now", cannotCount: "The camera cannot see just now: free spaces will show again soon",
       part: (i, n) => `part ${i} of ${n}`,
       down: "Reconnecting…", connecting: "Connecting…", switchTo: "中文", title: "Community screen",
       ago: (s) => s < 90 ? "just now" : s < 3600 ? `${Math.round(s / 60)} min ago`
@@ -94,6 +96,7 @@
     zones.replaceChildren();
     zones.classList.toggle("many", p.zones.length > 2);
     for (const z of p.zones) {
+      if (z.free === null) { zones.append(notCounted(z)); continue; }
       const li = el("li", z.free > 0 ? "zone" : "zone full");
       li.dataset.zone = z.zone;
       li.append(el("span", "name", label(z)));
@@ -106,7 +109,7 @@
     }
     const guide = $("guide");
     guide.replaceChildren();
-    if (!p.zones.length) guide.append(el("p", null, w("noParking")));
+    if (!p.zones.some((z) => z.free !== null)) guide.append(el("p", null, w(p.zones.length ? "cannotCount" : "noParking")));
     for (const n of p.nearest.slice(0, 2)) {
       const line = el("p");
       line.append(el("span", "go", `${w("nearest")} `));
@@ -124,6 +127,14 @@
     if (p.entry) {
       entry.replaceChildren(`${w("welcome")} `, el("b", null, p.entry.plate), ` · ${w("ago", (now() - Date.parse(p.entry.ts)) / 1000)}`);
     }
+  }
+
+  // A zone only a blind camera sees stays on the screen, said not to be counted: taken off, residents looked for it.
+  function notCounted(z) {
+    const li = el("li", "zone unknown");
+    li.dataset.zone = z.zone;
+    li.append(el("span", "name", label(z)), el("span", "count", w("unknown")));
+    return li;
   }
 
   const ATTENTION = { nearly_full: 0, emptying: 1, normal: 2 };

@@ -146,7 +146,8 @@
 
   function renderParking() {
     const p = data.kiosk.parking;
-    fill($("zones-list"), p.zones.map((z) => row([z.zh, z.free, z.total])), "暂无停车数据", 3);
+    fill($("zones-list"), p.zones.map((z) => row([z.zh, z.free === null ? el("span", "state-bad", "摄像头看不清")
+      : z.free, z.total])), "暂无停车数据", 3);
     $("nearest").textContent = p.nearest.map((n) => n.space
       ? `${n.zh} 最近空位 ${n.space}${n.distance_m !== null ? `（约 ${n.distance_m} 米）` : ""}` : `${n.zh} 暂无空位`).join("；");
     const c = data.charts.occupancy_day;

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 from tests.edge.web.building import BUSY, KIOSK, parking
-from tests.edge.web.test_pages import ARTIFACTS, LAYOUT_JS, browser, open_page  # noqa: F401 - the fixtures
+from tests.edge.web.test_pages import ARTIFACTS, CONTRAST_JS, LAYOUT_JS, browser, open_page  # noqa: F401 - fixtures
 
 
 def notice(i: int) -> dict[str, Any]:
@@ -111,3 +112,39 @@ def test_the_buildings_name_is_shown_whole_beside_the_clock(make_gateway, open_p
               wide: h.scrollWidth <= h.clientWidth + 1, apart: b.right <= c.left}; }""")
     assert title == {"inside": True, "wide": True, "apart": True}
     assert page.evaluate(LAYOUT_JS)["overlapping"] == []
+
+
+def blind(source: str, zones: dict[str, int]) -> dict[str, Any]:
+    """A blind camera's summary (edge/parking.py): its zones with nothing free, no guidance, and why."""
+    return {"kind": "parking.summary", "source": source, "data": {
+        "zones": [{"zone": z, "free": 0, "total": n} for z, n in zones.items()], "nearest": [],
+        "error": "no space read for 61 s: the camera sends the same picture again and again (frozen)"}}
+
+
+def test_a_blind_cameras_zones_stay_on_the_kiosk_said_to_be_not_counted(make_gateway, open_page):  # noqa: F811
+    places = {**KIOSK["places"], "C": {"zh": "地下 C 区", "en": "Basement C"}}
+    gw = make_gateway(kiosk={**KIOSK, "places": places}).start()
+    cam2 = {"kind": "parking.summary", "source": "cam-2", "data": {"zones": [{"zone": "C", "free": 6, "total": 20}],
+                                                                   "nearest": []}}
+    assert gw.post([parking(12, 3), cam2, blind("cam-2", {"C": 20})]).status_code == 201
+    page = open_page(gw.url + "/", "portrait")
+    page.wait_for_function("() => document.querySelectorAll('#zones li').length === 3", timeout=10_000)
+    tiles = page.eval_on_selector_all("#zones li", "els => els.map(e => [e.className, e.innerText"
+                                                   ".replace(/\\s+/g, ' ').trim()])")
+    # C is neither 'full' nor free, nor gone: residents who park there read that it is not counted just now
+    assert tiles[2] == ["zone unknown", "地下 C 区 暂时无法统计"]
+    assert [t[0] for t in tiles[:2]] == ["zone", "zone"] and "A-07" in page.inner_text("#guide")
+    assert [m for m in page.evaluate(CONTRAST_JS) if m[2] < 7] == []
+    assert gw.post([blind("cam-1", {"A": 40, "B": 24})]).status_code == 201  # every camera blind
+    page.wait_for_function("() => document.querySelectorAll('#zones li.unknown').length === 3", timeout=5000)
+    assert page.inner_text("#guide") == "摄像头暂时看不清，空位稍后显示"  # not 'no parking data yet'
+    assert page.evaluate(LAYOUT_JS)["clipped"] == []
+    # the staff console's parking table says why C has no count
+    zone_c = next(z for z in requests.get(gw.url + "/api/v1/kiosk", timeout=5).json()["parking"]["zones"]
+                  if z["zone"] == "C")
+    assert zone_c["free"] is None and zone_c["total"] == 20
+    staff = open_page(gw.url + "/staff")
+    staff.fill("#token", gw.token)
+    staff.click("button[type=submit]")
+    staff.wait_for_selector("#zones-list tr")
+    assert "地下 C 区 摄像头看不清 20" in staff.inner_text("#zones-list").replace("\t", " ")
