@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 FULL_ATTEMPT_EVERY = 30.0  # while the link is down the urgent lane probes with TCP; a real request this often
 RESCAN_EVERY = 30.0  # look at the database for work even when the bus said nothing (a missed wake-up costs this)
 ERROR_PERSIST_EVERY = 60.0  # last_error goes to the database at most this often while the same error repeats
+DISK_FULL_RECHECK_S = 5.0  # the backlog lane waits while the disk is full, looking again this often
 DEADLINE_SLACK_S = 1.0  # the client ends a request at its deadline; this is only for one stuck before the body
 
 @dataclass
@@ -208,6 +209,7 @@ class Outbox:
     async def _backlog_loop(self, pending: list[PendingBatch]) -> None:
         cursor = 0
         for p in pending:
+            await self._while_disk_full()
             batch = await self._rebuild(p)
             if batch is not None and not await self._deliver(batch, self.backlog):
                 cursor = p.first_seq - 1
@@ -216,6 +218,7 @@ class Outbox:
         ahead: asyncio.Future[Batch | None] | None = None
         try:
             while True:
+                await self._while_disk_full()
                 batch = await ahead if ahead else None
                 if batch is None:
                     rows = await self._next_rows(cursor)
@@ -228,6 +231,14 @@ class Outbox:
                     cursor, ahead = batch.first_seq - 1, _cancel(ahead)
         finally:
             _cancel(ahead)
+
+    async def _while_disk_full(self) -> None:
+        """The backlog waits while the disk is full: its bookkeeping (each batch's record, its events marked
+        synced: pages of the database rewritten) would spend the reserve kept for SOS and alerts. The urgent lane
+        goes on; nothing of the backlog is lost, only later."""
+        while self.store.disk_full:
+            self.stats.lanes["backlog"] = "disk full"
+            await asyncio.sleep(DISK_FULL_RECHECK_S)
 
     def _full_batch_after(self, cursor: int) -> Batch | None:
         """The next batch if a full one is waiting (a backlog); None sends the caller through `_next_rows`."""

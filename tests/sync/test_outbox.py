@@ -268,3 +268,28 @@ def test_shutdown_does_not_wait_for_the_answer_in_flight(tmp_path, central: Cent
         assert_exactly_once(central, pusher, ids)
     finally:
         pusher.close()
+
+
+def test_on_a_full_disk_the_backlog_waits_and_sos_still_go(pusher: Pusher, central: Central, monkeypatch):
+    """The backlog's bookkeeping would spend the reserve a full disk keeps for SOS (as the store says through
+    disk_full): it waits; an SOS goes at once; once the disk has room the backlog goes, every event once."""
+    monkeypatch.setattr("sync.outbox.DISK_FULL_RECHECK_S", 0.05)
+    ids = pusher.append(readings(300))
+    pusher.store._disk_full = True  # as the store sets it when the disk filled up and the reserve was given back
+
+    async def scenario() -> None:
+        outbox = pusher.start()
+        await asyncio.sleep(1.0)
+        assert central.events() == {} and outbox.stats.lanes["backlog"] == "disk full"
+        ids.extend(pusher.append([sos()]))
+        for _ in range(100):
+            if central.events():
+                break
+            await asyncio.sleep(0.05)
+        assert [e["kind"] for e in central.events().values()] == ["wristband.sos"]
+        pusher.store._disk_full = False  # maintain() held the reserve again
+        await pusher.drained()
+        await pusher.stop()
+
+    asyncio.run(scenario())
+    assert_exactly_once(central, pusher, ids)
