@@ -9,11 +9,23 @@
     "light.fault": "照明故障", "button.pressed": "呼叫按钮", "gateway.storage_recovered": "数据库已恢复",
     "gate.opened": "业主放行", "plate.visitor": "访客", "plate.read": "识别", "wristband.fall": "跌倒报警",
     "gate.camera_fault": "道闸摄像头故障", "parking.camera_fault": "车场摄像头故障", "gateway.disk_full": "存储空间已满",
+    "gate.open_failed": "道闸未能打开", "sync.batch_rejected": "上传数据被拒", "sync.upstream_refused": "中心拒绝网关",
+    "gateway.config_rejected": "远程配置被拒", "gateway.config_applied": "远程配置未全部生效",
   };
+  // Why a camera or sensor fails, in a word staff read at a glance; the gateway's own text follows it.
+  const REASONS = [[/same picture again/, "画面冻结"], [/has moved by/, "摄像头被移动，需重新标定车位"],
+    [/picture is blank/, "画面全黑或被遮挡"], [/no picture from the camera|no frame/i, "没有画面"],
+    [/^no_echo$/, "传感器无回波"], [/^out_of_range$/, "读数超出范围"]];
+  const why = (v) => { const r = REASONS.find(([re]) => re.test(v)); return r ? `${r[1]}：${v}` : String(v); };
   const DETAILS = {
     heart_rate_bpm: (v) => `心率 ${v}`, bpm: (v) => `心率 ${v}`, battery_pct: (v) => `电量 ${v}%`,
-    level_pct: (v) => `满度 ${v}%`, silent_hours: (v) => `${v} 小时未收到`,
+    level_pct: (v) => `满度 ${v}%`,
+    silent_hours: (v) => v < 1 ? `${Math.max(1, Math.round(v * 60))} 分钟未收到` : `${v} 小时未收到`,
+    plate: (v) => `车牌 ${v}`, events: (v) => `${v} 条事件`, status: (v) => `HTTP ${v}`, path: (v) => `目录 ${v}`,
+    failed: (v) => `未生效：${Object.keys(v).join("、")}`, error: why, reason: why,
   };
+  const NO_FRAME = { "gate.camera_fault": "没有画面", "parking.camera_fault": "没有画面" }; // their error may be null
+  const SOURCES = { store: "网关存储", sync: "与中心的同步" };
   const BIN_STATES = { normal: ["正常", "state-ok"], nearly_full: ["将满", "state-warn"], emptying: ["清运中", "state-ok"] };
   const LIGHT_STATES = { reported: ["待处理", "state-bad"], repairing: ["维修中", "state-warn"] };
   const DIRECTIONS = { entry: "入", in: "入", exit: "出", out: "出" };
@@ -75,11 +87,15 @@
   function where(a) {
     if (a.flat) return `${a.flat} 室`;
     const place = [...data.kiosk.bins, ...data.kiosk.lights].find((p) => p.id === a.source);
-    return place ? place.zh : a.data.bin || a.data.light || a.source;
+    return place ? place.zh : a.data.bin || a.data.light || SOURCES[a.source] || a.source;
   }
 
-  function details(d) {
-    return Object.entries(DETAILS).filter(([k]) => d[k] !== undefined && d[k] !== null).map(([k, f]) => f(d[k]));
+  // The source (unless it is already the headline), then what the event says, in words
+  function details(a) {
+    const d = a.data;
+    const said = Object.entries(DETAILS).filter(([k]) => d[k] !== undefined && d[k] !== null).map(([k, f]) => f(d[k]));
+    if (!said.length && NO_FRAME[a.kind]) said.push(NO_FRAME[a.kind]);
+    return where(a) === a.source ? said : [a.source, ...said];
   }
 
   function renderAlerts() {
@@ -96,7 +112,7 @@
       li.dataset.alert = a.id;
       li.append(el("span", "kind", KINDS[a.kind] || a.kind));
       const w = el("span", "where", where(a));
-      w.append(el("span", "detail", [a.source, ...details(a.data)].join(" · ")));
+      w.append(el("span", "detail", details(a).join(" · ")));
       li.append(w, el("span", "ago", duration(since(a.opened_ts))), el("span", "times", a.count > 1 ? `共 ${a.count} 次` : ""));
       const b = el("button", null, "确认");
       b.type = "button";
