@@ -6,6 +6,7 @@
   const SVG = 'http://www.w3.org/2000/svg';
   const api = '/staff/api/parking/cameras';
   let cameras = [], cam = null, doc = {spaces: []}, states = {}, selected = -1, drawing = null, drag = null;
+  let faults = [];  // the open or acknowledged parking.camera_fault alerts: a blind camera, and why
   let entrance = -1, placing = false, dragEntrance = false;  // the selected entrance; placing a new one
 
   function el(name, attrs, parent) {
@@ -147,7 +148,22 @@
     $('add').disabled = false;
   }
 
+  // A blind camera (frozen, turned, blank, no picture) says so over its picture: its spaces are off the kiosk, and a
+  // turned one needs its map drawn again. Its spaces show no state then: nothing is known of them.
+  async function loadFaults() {
+    const r = await fetch('/staff/api/overview');
+    faults = r.ok ? (await r.json()).alerts.filter(a => a.kind === 'parking.camera_fault') : [];
+  }
+
+  function showFault() {
+    const f = faults.find(a => a.source === cam.name), p = $('fault');
+    p.hidden = !f;
+    if (f) p.textContent = '摄像头现在看不清，它的车位不计入亭屏。The camera cannot see; its spaces are off the kiosk: '
+      + (f.data.error || 'no picture');
+  }
+
   async function load() {
+    await loadFaults();
     const r = await fetch(api);
     if (!r.ok) { say(`${r.status}: ${(await r.json()).detail}`); return; }
     cameras = await r.json();
@@ -167,6 +183,7 @@
     $('edit').hidden = true;
     $('entrance-edit').hidden = true;
     $('mpp').value = doc.metres_per_pixel || '';
+    showFault();
     snapshot();
   }
 
@@ -212,7 +229,7 @@
   });
   $('add').addEventListener('click', () => { drawing = []; $('finish').hidden = false; $('add').disabled = true; draw(); });
   $('finish').addEventListener('click', finish);
-  $('refresh').addEventListener('click', snapshot);
+  $('refresh').addEventListener('click', async () => { await loadFaults(); showFault(); snapshot(); });
   $('camera').addEventListener('change', (ev) => show(ev.target.value));
   $('space-id').addEventListener('input', (ev) => {
     const to = ev.target.value.trim();

@@ -139,3 +139,23 @@ def test_place_an_entrance_and_the_scale(tmp_path: Path, make_gateway: Callable[
 def _artifact(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def test_a_blind_camera_says_so_over_its_picture(tmp_path: Path, make_gateway: Callable[..., Gateway],
+                                                 page: Page) -> None:
+    gw, _ = parking_gateway(tmp_path, make_gateway)
+    moved = ("no space read for 61 s: the camera has moved by [41, -3] px since its space map was drawn: turn it "
+             "back, or draw the map again at /staff/parking")
+    fault = {"kind": "parking.camera_fault", "source": "lot", "priority": "high",  # as edge/cameras.py raises it
+             "data": {"camera": "lot", "source": "frames", "error": moved}}
+    assert gw.post([fault]).status_code == 201
+    page.goto(gw.url + "/staff/parking")
+    page.fill("#token", gw.token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-ready=yes]", timeout=20_000)
+    assert page.is_visible("#fault") and moved in page.inner_text("#fault")  # the page showed nothing of it
+    assert "看不清" in page.inner_text("#fault")
+    page.screenshot(path=_artifact("calibrate-blind.png"))
+    assert gw.post([{"kind": "parking.camera_ok", "source": "lot", "data": {"camera": "lot"}}]).status_code == 201
+    page.click("#refresh")  # its spaces read again: the alert is resolved, and the warning goes
+    page.wait_for_selector("#fault", state="hidden", timeout=5000)
