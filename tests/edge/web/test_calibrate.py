@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.conftest import Gateway
 from tests.edge.api.test_parking import parking_gateway, public, wait_for
-from tests.edge.web.test_pages import ARTIFACTS, browser  # noqa: F401 - the fixture
+from tests.edge.web.test_pages import ARTIFACTS, CONTRAST_JS, browser  # noqa: F401 - the fixture
 
 W, H = 1280, 720  # the fixture frame
 
@@ -159,3 +159,20 @@ def test_a_blind_camera_says_so_over_its_picture(tmp_path: Path, make_gateway: C
     assert gw.post([{"kind": "parking.camera_ok", "source": "lot", "data": {"camera": "lot"}}]).status_code == 201
     page.click("#refresh")  # its spaces read again: the alert is resolved, and the warning goes
     page.wait_for_selector("#fault", state="hidden", timeout=5000)
+
+
+def test_the_pages_words_can_be_read_on_its_light_background(tmp_path: Path, make_gateway: Callable[..., Gateway],
+                                                           page: Page) -> None:
+    gw, _ = parking_gateway(tmp_path, make_gateway)
+    page.goto(gw.url + "/staff/parking")
+    page.fill("#token", gw.token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-ready=yes]", timeout=20_000)
+    page.locator("#spaces button", has_text="A-02").click()
+    page.fill("#space-id", "A-01")  # two spaces named alike: refused, and the page says so
+    page.click("#save")
+    page.wait_for_selector("#message .error", timeout=5000)
+    # WCAG AA (4.5:1) for a desk screen; the drawing's labels (SVG) have their own outline
+    measured = [m for m in page.evaluate(CONTRAST_JS) if not m[0].startswith("text")]
+    assert {"P.error", "A."} <= {m[0] for m in measured}  # the refusal and the link back to the console
+    assert [m for m in measured if m[2] < 4.5] == []
