@@ -268,12 +268,16 @@ def test_eviction_keeps_every_critical_and_high_event(tmp_path, clock):
     s.close()
 
 
+def fill_with_sos(s: EventStore) -> None:
+    """300 SOS of 4 KB past a 1 MB bound: the store holds only critical events and refuses the others."""
+    for i in range(60):
+        s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob="y" * 4000) for _ in range(5)])
+    s.maintain()
+
+
 def test_store_full_of_protected_events_refuses_low_priority_but_takes_sos(tmp_path, clock):
     s = open_store(tmp_path / "edge.db", clock, max_mb=1)
-    blob = "y" * 4000
-    for i in range(60):
-        s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob=blob) for _ in range(5)])
-    s.maintain()
+    fill_with_sos(s)
     with pytest.raises(StoreFullError, match="refused"):
         s.append([ev(priority=Priority.LOW)])
     assert s.append([ev("wristband.sos", "band-x", Priority.CRITICAL)])  # SOS is never refused
@@ -285,9 +289,7 @@ def test_store_full_of_protected_events_still_takes_the_events_that_close_open_a
     """bin.emptied or light.restored are sent once: refused, their alerts would stay open for good."""
     s = open_store(tmp_path / "edge.db", clock, max_mb=1)
     s.append([ev("bin.full", "bin-1", Priority.HIGH), ev("light.fault", "street-1", Priority.HIGH)])
-    for i in range(60):
-        s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob="y" * 4000) for _ in range(5)])
-    s.maintain()
+    fill_with_sos(s)
     [light] = [a for a in s.alerts() if a.kind == "light.fault"]
     s.ack_alert(light.id, by="warden")  # acknowledged, not yet closed
     with pytest.raises(StoreFullError, match="refused"):
@@ -306,9 +308,7 @@ def test_only_the_first_event_closing_an_alert_passes_a_refusal(tmp_path, clock)
     """A client posting bin.emptied again and again for a full bin would spend room kept for SOS: one closes it."""
     s = open_store(tmp_path / "edge.db", clock, max_mb=1)
     s.append([ev("bin.full", "bin-1", Priority.HIGH), ev("bin.full", "bin-2", Priority.HIGH)])
-    for i in range(60):
-        s.append([ev("wristband.sos", f"band-{i}", Priority.CRITICAL, blob="y" * 4000) for _ in range(5)])
-    s.maintain()
+    fill_with_sos(s)
     with pytest.raises(StoreFullError, match="refused"):  # one request, 100 times the same closing event
         s.append([ev("bin.emptied", "bin-1", blob="e" * 16_000) for _ in range(100)])
     # requests queued while the writer is busy each see the alert open; only the first to commit closes it
@@ -369,14 +369,25 @@ def test_retention_counts_from_when_the_gateway_stored_an_event_not_from_its_ts(
     s.close()
 
 
-def test_a_file_from_before_the_retention_marks_keeps_its_events_a_period_from_the_first_pass(tmp_path, clock):
+OLDER_MARKS = {  # files as gateways before the running-time marks left them
+    "no stored_marks table": ["DROP TABLE stored_marks"],
+    "marks of wall time, before NTP set the clock": [
+        "DROP TABLE stored_marks", "CREATE TABLE stored_marks (seq INTEGER PRIMARY KEY, ts TEXT NOT NULL)",
+        "INSERT INTO stored_marks VALUES (3, '1970-01-01T00:01:00.000Z')"],
+}
+
+
+@pytest.mark.parametrize("older", OLDER_MARKS)
+def test_a_file_from_before_the_running_time_marks_keeps_its_events_a_period_from_the_first_pass(tmp_path, clock,
+                                                                                                 older):
     path = tmp_path / "edge.db"
     s = open_store(path, clock, retention_days=7)
     s.append([ev() for _ in range(3)])
     s.mark_synced(through=3)
     s.close()
-    with sqlite3.connect(path) as conn:  # as a file written by a gateway that had no stored_marks
-        conn.execute("DROP TABLE stored_marks")
+    with sqlite3.connect(path) as conn:
+        for sql in OLDER_MARKS[older]:
+            conn.execute(sql)
     clock.advance(timedelta(days=30).total_seconds())
     s = open_store(path, clock, retention_days=7)
     assert s.maintain()["expired"] == 0  # when they were stored is not known: no earlier than now
@@ -425,23 +436,6 @@ def test_retention_deletes_a_bounded_number_of_events_a_pass(tmp_path, clock, mo
     s.maintain()
     clock.advance(timedelta(days=8).total_seconds())
     assert [s.maintain()["expired"] for _ in range(4)] == [4, 4, 2, 0]
-    s.close()
-
-
-def test_a_file_with_retention_marks_of_wall_time_keeps_its_events_a_period_of_running_time(tmp_path, clock):
-    path = tmp_path / "edge.db"
-    s = open_store(path, clock, retention_days=7)
-    s.append([ev() for _ in range(3)])
-    s.mark_synced(through=3)
-    s.close()
-    with sqlite3.connect(path) as conn:  # as a gateway left it that marked wall time, before NTP set its clock
-        conn.execute("DROP TABLE stored_marks")
-        conn.execute("CREATE TABLE stored_marks (seq INTEGER PRIMARY KEY, ts TEXT NOT NULL)")
-        conn.execute("INSERT INTO stored_marks VALUES (3, '1970-01-01T00:01:00.000Z')")
-    s = open_store(path, clock, retention_days=7)
-    assert s.maintain()["expired"] == 0
-    clock.advance(timedelta(days=7, minutes=1).total_seconds())
-    assert s.maintain()["expired"] == 3
     s.close()
 
 
