@@ -173,11 +173,12 @@ def gateway(make_gateway: Callable[..., Gateway]) -> Gateway:
 
 def run_as_another_account(*args: str) -> subprocess.CompletedProcess[str]:
     """`python -m edge *args` with --config naming an edge.toml readable by all (0644, as made by hand) whose storage
-    folder is the gateway's own (0700, as /var/lib/edge-gateway): run as root, as nobody (setpriv); otherwise the
-    folder is closed to us."""
+    folder belongs to another account (0700, as /var/lib/edge-gateway is the gateway's). As root the command runs
+    without the capabilities that let root into any folder (setpriv): a real other account could not even read a
+    checkout in a 0700 folder, as a clean clone in `mktemp -d` is. Otherwise the folder is closed to us."""
     import tempfile
 
-    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # outside pytest's 0700 folders, for the other account
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # outside pytest's 0700 folders
         root = Path(folder)
         root.chmod(0o755)
         data = root / "data"
@@ -186,7 +187,8 @@ def run_as_another_account(*args: str) -> subprocess.CompletedProcess[str]:
         config.write_text(to_toml(base_config(data)))
         config.chmod(0o644)
         if os.geteuid() == 0:
-            cmd = [need_tool("setpriv", "util-linux"), "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            os.chown(data, 65534, 65534)  # nobody's
+            cmd = [need_tool("setpriv", "util-linux"), "--bounding-set=-dac_override,-dac_read_search"]
         else:
             data.chmod(0)
             cmd = []
