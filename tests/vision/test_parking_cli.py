@@ -17,7 +17,7 @@ from vision.demo import carpark
 from vision.spaces import dumps, from_pklot_xml, parse_space_map, read_pklot_xml
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "parking"
-FRAME = next(FIXTURES.glob("*.jpg"))
+FRAME = FIXTURES / "ufpr05_2013-02-22_07_15_01.jpg"
 
 
 def _run(argv: list[str]) -> tuple[int, list[str]]:

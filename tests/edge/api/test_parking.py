@@ -18,7 +18,7 @@ from tests.conftest import Gateway
 from vision.spaces import dumps, from_pklot_xml
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "parking"
-FRAME = next(FIXTURES.glob("*.jpg"))
+FRAME = FIXTURES / "ufpr05_2013-02-22_07_15_01.jpg"
 
 
 def parking_gateway(folder: Path, make: Callable[..., Gateway]) -> tuple[Gateway, Path]:
