@@ -312,7 +312,7 @@ def test_only_the_first_event_closing_an_alert_passes_a_refusal(tmp_path, clock)
     with pytest.raises(StoreFullError, match="refused"):  # one request, 100 times the same closing event
         s.append([ev("bin.emptied", "bin-1", blob="e" * 16_000) for _ in range(100)])
     # requests queued while the writer is busy each see the alert open; only the first to commit closes it
-    busy, taken, refused = threading.Event(), [], []
+    inside, busy, taken, refused = threading.Event(), threading.Event(), [], []
 
     def close_bin_2() -> None:
         try:
@@ -320,11 +320,18 @@ def test_only_the_first_event_closing_an_alert_passes_a_refusal(tmp_path, clock)
         except StoreFullError:
             refused.append(1)
 
-    threading.Thread(target=s.write, args=(lambda conn: busy.wait(),), daemon=True).start()
+    def hold(conn: sqlite3.Connection) -> None:
+        inside.set()
+        busy.wait(30)
+
+    threading.Thread(target=s.write, args=(hold,), daemon=True).start()
+    assert inside.wait(10)  # the writer's group is made: what comes now queues behind it (else one may join it)
     threads = [threading.Thread(target=close_bin_2, daemon=True) for _ in range(5)]
     for t in threads:
         t.start()
-    while s._q.qsize() < len(threads):  # all five queued behind the busy writer
+    for _ in range(1000):  # all five queued behind the busy writer
+        if s._q.qsize() == len(threads):
+            break
         threading.Event().wait(0.01)
     busy.set()
     for t in threads:
