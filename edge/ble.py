@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000
 RETRY_FIRST_S, RETRY_CAP_S = 0.5, 30.0  # a protected event the store refused is offered again, backing off
 # acknowledged alerts count too: the closing event resolves them as well, and a new event would open a second one
-RAISED_SQL = f"SELECT kind, source FROM alerts WHERE state != 'resolved' AND kind IN ({', '.join('?' * len(RESTORED))})"
-
-
 class BleSubsystem:
     """One per gateway; `run()` is supervised, `health()` feeds /healthz."""
 
@@ -50,7 +47,7 @@ class BleSubsystem:
         self.registry = registry or Registry(config.wristbands)
         self.rules = WristbandRules(Settings.from_config(config), started=clock.monotonic())
         if store is not None:  # the rules go on from the alerts raised before the gateway stopped
-            self.rules.restore(store.query(RAISED_SQL, RESTORED))
+            self.rules.restore((kind, source) for kind, source, _ in store.unresolved_alerts(RESTORED))
         self.scanner = BleScanner(
             self.on_advertisement, watchdog_s=config.watchdog_s, passive=config.passive, adapter=config.adapter,
             patterns=or_patterns(config.wristband_company_ids), backend=backend, backend_kwargs=backend_kwargs,

@@ -41,9 +41,8 @@ log = logging.getLogger(__name__)
 ALERT_RECHECK_S = 30.0  # the lamp re-reads open alerts at least this often (in case the bus dropped a batch)
 BUTTON_POLL_S = 0.02  # while a press is being debounced or timed
 MAX_PULSE_S = 60.0
-# the trackers' alerts not yet closed (acknowledged ones too: a new event would open a second alert)
-UNRESOLVED_SQL = ("SELECT kind, source, opened_ts FROM alerts WHERE state != 'resolved' "
-                  "AND kind IN ('bin.full', 'bin.sensor_fault', 'light.fault') ORDER BY id")
+# the trackers' alerts taken up at start while not closed (acknowledged ones too: a new event would open a second)
+RESUMED = ("bin.full", "bin.sensor_fault", "light.fault")
 
 
 def lamp_on(alerts: Iterable[Alert]) -> bool:
@@ -104,7 +103,7 @@ class GpioSubsystem:
         cleared meanwhile (the bin emptied, the lamp repaired), and not raised twice if it did not."""
         if self.alerts is None or not (self.bins or self.lights):
             return
-        rows = await asyncio.to_thread(self.alerts.store.query, UNRESOLVED_SQL)
+        rows = await asyncio.to_thread(self.alerts.store.unresolved_alerts, RESUMED)
         now, wall = self.clock.monotonic(), self.clock.utcnow()
         since = {(kind, source): now - max(0.0, (wall - parse_rfc3339(opened)).total_seconds())
                  for kind, source, opened in rows}

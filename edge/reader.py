@@ -232,6 +232,13 @@ class EventReader:
         args.append(limit)
         return [_alert_from_row(r) for r in self._all(sql, args)]
 
+    def unresolved_alerts(self, kinds: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(kind, source, opened_ts) of the alerts of these kinds not yet resolved (open or acknowledged), oldest
+        first: what the rules take up at start."""
+        marks = ", ".join("?" * len(kinds))
+        return self._all(f"SELECT kind, source, opened_ts FROM alerts WHERE state != 'resolved' AND kind IN ({marks}) "
+                         "ORDER BY id", list(kinds))
+
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Read-only SQL for the other packages' views (sync state, kiosk summaries)."""
         return self._all(sql, args)

@@ -89,10 +89,7 @@ class Served:
         if self._store.disk_full:
             return
         try:
-            # Both sides cast, as for the cursor below: two GETs may commit out of order
-            self._store.write(lambda conn: conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('sync.served_through', ?) ON CONFLICT (key) DO UPDATE "
-                "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (str(last_seq),)))
+            self._store.write(lambda conn: _raise_meta(conn, "sync.served_through", last_seq))
         except StoreError as e:
             log.warning("pull: the served mark %d is kept in memory only: %s", last_seq, e)
 
@@ -124,13 +121,18 @@ def acknowledge(store: EventStore, through: int, clock: Clock, *, served: int) -
             raise NotServed(f"through {through} is beyond the last event served ({held}): fetch the page, then "
                             "acknowledge it")
         n = conn.execute("UPDATE events SET synced = 1 WHERE seq <= ? AND synced = 0", (through,)).rowcount
-        # Both sides cast: SQLite ranks any text above any integer, and the cursor would follow the newest ack.
-        conn.execute("INSERT INTO meta (key, value) VALUES ('sync.pull_through', ?) ON CONFLICT (key) DO UPDATE "
-                     "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (str(through),))
+        _raise_meta(conn, "sync.pull_through", through)
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sync.pull_ts', ?)", (now,))
         return n
 
     return store.write(run)
+
+
+def _raise_meta(conn: sqlite3.Connection, key: str, value: int) -> None:
+    """meta[key] = value unless it holds more (marks that never move back: two requests may commit out of order).
+    Both sides cast: SQLite ranks any text above any integer, and the value would follow the newest write."""
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                 "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (key, str(value)))
 
 
 # ---- the reference client -------------------------------------------------------------------------------------
